@@ -1,0 +1,21 @@
+package dev.externaldbsync.service;
+
+import dev.externaldbsync.schema.MigrateMode;
+import io.smallrye.config.ConfigMapping;
+import io.smallrye.config.WithDefault;
+
+/**
+ * Settings every service reads. Each key is also an environment variable (upper case, dots and dashes as
+ * underscores): {@code sync.migrate-at-start} is {@code SYNC_MIGRATE_AT_START}.
+ */
+@ConfigMapping(prefix = "sync")
+public interface CommonConfig {
+
+    /**
+     * What to migrate at start-up: {@code all} (base tables and sync layer: standalone and development),
+     * {@code sync} (sync layer only, onto an existing Stack Auth database) or {@code none} (a migration Job owns the
+     * schema, as in Kubernetes).
+     */
+    @WithDefault("none")
+    MigrateMode migrateAtStart();
+}

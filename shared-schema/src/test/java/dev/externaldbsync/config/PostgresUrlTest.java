@@ -1,0 +1,53 @@
+package dev.externaldbsync.config;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.Map;
+
+import org.junit.jupiter.api.Test;
+
+class PostgresUrlTest {
+
+    @Test
+    void parsesTheOperatorForm() {
+        PostgresUrl url = PostgresUrl.parse("postgresql://sync:s%40cret%3A1@db.internal:6543/stack?sslmode=require");
+
+        assertThat(url).isEqualTo(new PostgresUrl("db.internal", 6543, "stack", "sync", "s@cret:1",
+                Map.of("sslmode", "require")));
+        assertThat(url.jdbcUrl()).isEqualTo("jdbc:postgresql://db.internal:6543/stack?sslmode=require");
+        assertThat(PostgresUrl.parse(url.reactiveUri())).isEqualTo(url);
+    }
+
+    @Test
+    void acceptsPostgresSchemeJdbcFormAndDefaultPort() {
+        assertThat(PostgresUrl.parse("postgres://u@h/d").port()).isEqualTo(5432);
+        PostgresUrl jdbc = PostgresUrl.parse("jdbc:postgresql://h:1/d?user=u&password=p");
+        assertThat(jdbc.user()).isEqualTo("u");
+        assertThat(jdbc.password()).isEqualTo("p");
+        assertThat(jdbc.params()).isEmpty();
+    }
+
+    @Test
+    void neverShowsThePassword() {
+        PostgresUrl url = PostgresUrl.parse("postgresql://sync:hunter2@h:5432/d");
+
+        assertThat(url.toString()).isEqualTo("postgresql://sync:***@h:5432/d").doesNotContain("hunter2");
+        assertThat(url.redacted()).doesNotContain("hunter2");
+        assertThat(PostgresUrl.redact("postgresql://sync:hunter2@h:5432/d")).doesNotContain("hunter2");
+        assertThat(PostgresUrl.redact("jdbc:postgresql://h/d?user=a&password=hunter2")).doesNotContain("hunter2");
+    }
+
+    @Test
+    void malformedStringsFailClearlyWithoutLeakingThePassword() {
+        assertThatThrownBy(() -> PostgresUrl.parse("mysql://u:hunter2@h/d"))
+                .hasMessageContaining("must start with postgresql://").hasMessageNotContaining("hunter2");
+        assertThatThrownBy(() -> PostgresUrl.parse("postgresql://u:hunter2@/d"))
+                .hasMessageNotContaining("hunter2");
+        assertThatThrownBy(() -> PostgresUrl.parse("postgresql://u:hunter2@h:5432/"))
+                .hasMessageContaining("no database name").hasMessageNotContaining("hunter2");
+        assertThatThrownBy(() -> PostgresUrl.parse("postgresql://u:hunter2@h:5432/d b"))
+                .hasMessageContaining("not a valid URL").hasMessageNotContaining("hunter2");
+        assertThatThrownBy(() -> PostgresUrl.parse(" ")).hasMessageContaining("empty");
+    }
+}
