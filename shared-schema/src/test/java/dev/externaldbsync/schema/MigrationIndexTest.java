@@ -25,15 +25,4 @@ class MigrationIndexTest {
         }
     }
 
-    @ParameterizedTest
-    @ValueSource(strings = { "db/internal", "db/sync" })
-    void indexIsInVersionOrder(String folder) {
-        var names = IndexedMigrationResources.readIndex(folder);
-        assertThat(names).isSortedAccordingTo((a, b) -> version(a).compareTo(version(b)));
-    }
-
-    private static java.math.BigDecimal version(String fileName) {
-        String v = fileName.substring(1, fileName.indexOf("__")).replaceFirst("_", ".").replace("_", "");
-        return new java.math.BigDecimal(v);
-    }
 }
