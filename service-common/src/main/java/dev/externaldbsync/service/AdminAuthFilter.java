@@ -6,6 +6,7 @@ import java.util.Map;
 
 import jakarta.annotation.Priority;
 import jakarta.inject.Inject;
+
 import jakarta.ws.rs.Priorities;
 import jakarta.ws.rs.container.ContainerRequestContext;
 import jakarta.ws.rs.container.ContainerRequestFilter;
@@ -25,8 +26,9 @@ public class AdminAuthFilter implements ContainerRequestFilter {
 
     private static final String BEARER = "Bearer ";
 
+    // Resolved per request: Quarkus REST may build providers during static init, before runtime config exists.
     @Inject
-    AdminConfig config;
+    jakarta.inject.Provider<AdminConfig> config;
 
     @Override
     public void filter(ContainerRequestContext request) {
@@ -41,14 +43,15 @@ public class AdminAuthFilter implements ContainerRequestFilter {
     }
 
     private String check(String authorization) {
-        if (config.token().isEmpty() || config.token().get().isBlank()) {
+        AdminConfig admin = config.get();
+        if (admin.token().isEmpty() || admin.token().get().isBlank()) {
             return "admin API disabled: ADMIN_TOKEN is not configured";
         }
         if (authorization == null || !authorization.startsWith(BEARER)) {
             return "missing bearer token";
         }
         byte[] presented = authorization.substring(BEARER.length()).strip().getBytes(StandardCharsets.UTF_8);
-        byte[] expected = config.token().get().getBytes(StandardCharsets.UTF_8);
+        byte[] expected = admin.token().get().getBytes(StandardCharsets.UTF_8);
         return MessageDigest.isEqual(presented, expected) ? null : "invalid bearer token";
     }
 }
