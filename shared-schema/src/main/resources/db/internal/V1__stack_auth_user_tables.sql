@@ -108,9 +108,9 @@ CREATE INDEX "ProjectUser_tenancyId_isAnonymous_signedUpAt_idx"
     ON "ProjectUser" ("tenancyId", "isAnonymous", "signedUpAt");
 CREATE INDEX "ProjectUser_tenancyId_isAnonymous_signUpIp_signedUpAt_idx"
     ON "ProjectUser" ("tenancyId", "isAnonymous", "signUpIp", "signedUpAt");
-CREATE INDEX "ProjectUser_tenancyId_isAnonymous_signUpEmailNormalized_signedUpAt_idx"
+CREATE INDEX "ProjectUser_tenancyId_isAnonymous_signUpEmailNormalized_idx"
     ON "ProjectUser" ("tenancyId", "isAnonymous", "signUpEmailNormalized", "signedUpAt");
-CREATE INDEX "ProjectUser_tenancyId_isAnonymous_signUpEmailBase_signedUpAt_idx"
+CREATE INDEX "ProjectUser_tenancyId_isAnonymous_signUpEmailBase_idx"
     ON "ProjectUser" ("tenancyId", "isAnonymous", "signUpEmailBase", "signedUpAt");
 
 CREATE TABLE "ContactChannel" (

@@ -18,4 +18,12 @@ public interface CommonConfig {
      */
     @WithDefault("none")
     MigrateMode migrateAtStart();
+
+    /**
+     * {@code SYNC_MIGRATE_ONLY}: apply the migrations of {@link #migrateAtStart()} and exit (0 on success, 1 on
+     * failure) instead of serving. The Kubernetes migration Job runs a service image this way, so that exactly one
+     * thing migrates before any Deployment rolls out.
+     */
+    @WithDefault("false")
+    boolean migrateOnly();
 }

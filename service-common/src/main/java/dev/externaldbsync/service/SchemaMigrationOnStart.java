@@ -10,6 +10,7 @@ import org.jboss.logging.Logger;
 import dev.externaldbsync.schema.MigrateMode;
 import dev.externaldbsync.schema.SchemaMigrations;
 import io.agroal.api.AgroalDataSource;
+import io.quarkus.runtime.Quarkus;
 import io.quarkus.runtime.StartupEvent;
 
 /**
@@ -39,10 +40,25 @@ public class SchemaMigrationOnStart {
             return;
         }
         MigrateMode mode = config.migrateAtStart();
+        if (config.migrateOnly()) {
+            migrateAndExit(mode);
+            return;
+        }
         if (mode == MigrateMode.NONE) {
             LOG.info("SYNC_MIGRATE_AT_START=none: expecting the schema to be migrated by a migration job");
             return;
         }
         SchemaMigrations.migrate(dataSource, mode);
+    }
+
+    private void migrateAndExit(MigrateMode mode) {
+        try {
+            int applied = SchemaMigrations.migrate(dataSource, mode);
+            LOG.infof("SYNC_MIGRATE_ONLY: %d migrations applied (%s); exiting", applied, mode);
+            Quarkus.asyncExit(0);
+        } catch (RuntimeException e) {
+            LOG.error("SYNC_MIGRATE_ONLY: migration failed", e);
+            Quarkus.asyncExit(1);
+        }
     }
 }

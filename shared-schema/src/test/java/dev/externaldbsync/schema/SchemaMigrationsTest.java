@@ -44,7 +44,9 @@ class SchemaMigrationsTest {
     void syncAppliesOntoAnExistingStackAuthDatabaseAndMarksItsRowsForBackfill() throws IOException {
         TestDatabase db = TestPostgres.createDatabase("migrate_existing");
         // An operator's database: Stack Auth created the base tables itself (no Flyway history of ours) and has data.
-        db.execute(resource("db/internal/V1__stack_auth_user_tables.sql"));
+        for (String migration : IndexedMigrationResources.readIndex("db/internal")) {
+            db.execute(resource("db/internal/" + migration));
+        }
         StackAuthFixtures fixtures = new StackAuthFixtures(db);
         var tenancy = fixtures.createTenancy();
         UUID user = fixtures.createUser(tenancy, "Existing User", "existing@example.com");
