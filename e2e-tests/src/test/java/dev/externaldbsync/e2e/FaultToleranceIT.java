@@ -1,0 +1,136 @@
+package dev.externaldbsync.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+
+import org.awaitility.Awaitility;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import dev.externaldbsync.testing.StackAuthFixtures.Tenancy;
+import dev.externaldbsync.testing.TestDatabase;
+
+/** Crashes and outages: nothing is lost, the target catches up by itself. */
+class FaultToleranceIT {
+
+    private static final Duration CONVERGED = Duration.ofMinutes(3);
+    private Pipeline pipeline;
+
+    @AfterEach
+    void stop() {
+        if (pipeline != null) {
+            pipeline.close();
+        }
+    }
+
+    @Test
+    void servicesKilledDuringABackfillResumeToTheExactState() {
+        pipeline = Pipeline.start(1, 1, 1);
+        TestDatabase internal = pipeline.internal;
+        Tenancy tenancy = pipeline.fixtures.createTenancy();
+        TestDatabase target = pipeline.newExternal();
+        insertUsers(internal, tenancy, 100_000);
+        pipeline.fixtures.configureTargets(tenancy, Map.of("main", target.postgresUrl()));
+
+        for (ServiceProcess victim : List.of(pipeline.engines.get(0), pipeline.pollers.get(0), pipeline.sequencers.get(0))) {
+            long before = usersIn(target);
+            Awaitility.await(victim.name + " makes progress before it is killed").atMost(CONVERGED)
+                    .until(() -> usersIn(target) > before || internal.queryLong(
+                            "SELECT count(*) FROM \"ProjectUser\" WHERE \"shouldUpdateSequenceId\"") < 100_000);
+            victim.kill();
+            internal.update("UPDATE \"ProjectUser\" SET \"displayName\" = 'changed while " + victim.name
+                    + " was down' WHERE \"projectUserId\" IN (SELECT \"projectUserId\" FROM \"ProjectUser\" WHERE \"tenancyId\" = ? LIMIT 100)",
+                    tenancy.id());
+            victim.restart();
+            victim.awaitReady(Duration.ofSeconds(90));
+        }
+
+        Oracle.awaitMirrors(internal, target, List.of(tenancy.id()), CONVERGED);
+        assertThat(usersIn(target)).isEqualTo(100_000);
+        assertThat(target.queryLong("SELECT last_synced_sequence_id FROM _stack_sync_metadata WHERE tenancy_id = ? AND mapping_name = 'users'",
+                tenancy.id())).isEqualTo(internal.queryLong(
+                        "SELECT max(\"sequenceId\") FROM \"ProjectUser\" WHERE \"tenancyId\" = ?", tenancy.id()));
+        assertThat(target.queryLong("SELECT last_synced_sequence_id FROM _stack_sync_metadata WHERE tenancy_id = ? AND mapping_name = 'contact_channels'",
+                tenancy.id())).isEqualTo(internal.queryLong(
+                        "SELECT max(\"sequenceId\") FROM \"ContactChannel\" WHERE \"tenancyId\" = ?", tenancy.id()));
+    }
+
+    @Test
+    void aTargetThatRefusesConnectionsCatchesUpWithoutAnyNewChange() {
+        pipeline = Pipeline.start(1, 1, 1);
+        TestDatabase internal = pipeline.internal;
+        Tenancy tenancy = pipeline.fixtures.createTenancy();
+        TestDatabase target = pipeline.newExternal();
+        pipeline.fixtures.configureTargets(tenancy, Map.of("main", target.postgresUrl()));
+        pipeline.fixtures.createUser(tenancy, "Before the outage", "before@example.com");
+        Oracle.awaitMirrors(internal, target, List.of(tenancy.id()), CONVERGED);
+
+        refuseConnections(target, true);
+        try {
+            pipeline.fixtures.createUser(tenancy, "During the outage", "during@example.com");
+            Awaitility.await("the change is stamped and handed to the engine while the target is down")
+                    .atMost(Duration.ofSeconds(30)).until(() -> internal.queryLong(
+                            "SELECT count(*) FROM \"ProjectUser\" WHERE \"shouldUpdateSequenceId\"") == 0);
+        } finally {
+            refuseConnections(target, false);
+        }
+
+        Oracle.awaitMirrors(internal, target, List.of(tenancy.id()), CONVERGED);
+        assertThat(usersIn(target)).isEqualTo(2);
+    }
+
+    @Test
+    void aPollerKilledBetweenClaimAndDeliveryLosesNothing() {
+        pipeline = Pipeline.start(1, 1, 1);
+        TestDatabase internal = pipeline.internal;
+        ServiceProcess engine = pipeline.engines.get(0);
+        ServiceProcess poller = pipeline.pollers.get(0);
+        Tenancy tenancy = pipeline.fixtures.createTenancy();
+        TestDatabase target = pipeline.newExternal();
+        pipeline.fixtures.configureTargets(tenancy, Map.of("main", target.postgresUrl()));
+
+        assertThat(engine.terminate(Duration.ofSeconds(40))).isZero();
+        pipeline.fixtures.createUser(tenancy, "Claimed, never delivered", "claimed@example.com");
+        Awaitility.await("the poller claims the request").atMost(Duration.ofSeconds(30)).until(() -> internal.queryLong(
+                "SELECT count(*) FROM \"OutgoingRequest\" WHERE \"tenancyId\" = ? AND \"startedFulfillingAt\" IS NOT NULL",
+                tenancy.id()) > 0);
+        poller.kill();
+
+        engine.restart();
+        engine.awaitReady(Duration.ofSeconds(90));
+        poller.restart();
+        poller.awaitReady(Duration.ofSeconds(90));
+
+        Oracle.awaitMirrors(internal, target, List.of(tenancy.id()), CONVERGED);
+        Awaitility.await("the request is deleted once delivered").atMost(CONVERGED).until(() -> internal.queryLong(
+                "SELECT count(*) FROM \"OutgoingRequest\" WHERE \"tenancyId\" = ?", tenancy.id()) == 0);
+    }
+
+    static void insertUsers(TestDatabase internal, Tenancy tenancy, int count) {
+        internal.update("""
+                WITH u AS (INSERT INTO "ProjectUser" ("tenancyId", "projectUserId", "mirroredProjectId", "mirroredBranchId",
+                               "updatedAt", "displayName")
+                           SELECT ?, gen_random_uuid(), ?, 'main', now(), 'backfill ' || n FROM generate_series(1, ?) n
+                           RETURNING "tenancyId", "projectUserId")
+                INSERT INTO "ContactChannel" ("tenancyId", "projectUserId", "id", "updatedAt", "type", "isPrimary",
+                    "isVerified", "value", "usedForAuth")
+                SELECT "tenancyId", "projectUserId", gen_random_uuid(), now(), 'EMAIL', 'TRUE', true,
+                       "projectUserId"::text || '@backfill.example', 'TRUE' FROM u""",
+                tenancy.id(), tenancy.projectId(), count);
+    }
+
+    private static long usersIn(TestDatabase target) {
+        return Oracle.tableExists(target, "users") ? target.queryLong("SELECT count(*) FROM users") : 0;
+    }
+
+    private static void refuseConnections(TestDatabase target, boolean refuse) {
+        TestDatabase admin = new TestDatabase("postgres", target.host(), target.port(), target.user(), target.password());
+        admin.execute("ALTER DATABASE \"" + target.name() + "\" ALLOW_CONNECTIONS " + !refuse);
+        if (refuse) {
+            admin.queryRows("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ?", target.name());
+        }
+    }
+}
