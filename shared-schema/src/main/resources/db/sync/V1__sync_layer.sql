@@ -79,7 +79,7 @@ DECLARE
     touched INTEGER;
 BEGIN
     INSERT INTO "OutgoingRequest" ("id", "createdAt", "deduplicationKey", "qstashOptions", "tenancyId")
-    SELECT gen_random_uuid(), now(), 'sentinel-sync-key-' || t,
+    SELECT gen_random_uuid(), now() AT TIME ZONE 'UTC', 'sentinel-sync-key-' || t,
            jsonb_build_object('url', '/api/v1/sync', 'body', jsonb_build_object('tenancyId', t)),
            t
     FROM (SELECT DISTINCT u AS t FROM unnest(tenancy_ids) AS u WHERE u IS NOT NULL ORDER BY 1) AS s
