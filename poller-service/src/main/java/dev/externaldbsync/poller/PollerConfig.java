@@ -1,0 +1,86 @@
+package dev.externaldbsync.poller;
+
+import java.time.Duration;
+import java.util.Optional;
+
+import io.smallrye.config.ConfigMapping;
+import io.smallrye.config.WithDefault;
+
+/**
+ * Poller settings. Each key is also an environment variable (upper case, dots and dashes as underscores):
+ * {@code poller.max-in-flight} is {@code POLLER_MAX_IN_FLIGHT}. Durations take ISO-8601 ({@code PT30S}) or the
+ * short form ({@code 30s}, {@code 500ms}).
+ */
+@ConfigMapping(prefix = "poller")
+public interface PollerConfig {
+
+    /** Most tenancies named in one POST to the sync engine (one tenancy is never in two POSTs at once). */
+    @WithDefault("20")
+    int tenanciesPerRequest();
+
+    /**
+     * Most POSTs in flight from this replica at once. Claims never exceed what these slots can carry, so a slow engine
+     * leaves the backlog in the database.
+     */
+    @WithDefault("8")
+    int maxInFlight();
+
+    /**
+     * How long a claim is held before another replica may take it over. The owner extends it every third of this
+     * while a POST is in flight, so only a dead or stuck replica loses its claims.
+     */
+    @WithDefault("60s")
+    Duration lease();
+
+    /** How long one POST may take (a large backfill may take long; the lease heartbeat covers it). */
+    @WithDefault("5m")
+    Duration requestTimeout();
+
+    /** How long connecting to the sync engine may take. */
+    @WithDefault("5s")
+    Duration connectTimeout();
+
+    /** First retry delay of a failed request, doubled per further attempt up to {@code backoff-max}. */
+    @WithDefault("1s")
+    Duration backoffBase();
+
+    /** Longest retry delay (also the longest pause of all claims while the engine is failing). */
+    @WithDefault("5m")
+    Duration backoffMax();
+
+    /**
+     * Fraction of each retry delay that is random (0 = none, 1 = anywhere between zero and the delay). At most 0.5
+     * keeps successive delays from ever shrinking.
+     */
+    @WithDefault("0.5")
+    double backoffJitter();
+
+    /**
+     * Failed attempts after which a request is parked (kept, shown in status, requeued by an operator). With the
+     * default backoff, 25 attempts span about an hour and a half.
+     */
+    @WithDefault("25")
+    int maxAttempts();
+
+    /** How often the loop looks for work when no notification arrives (also the cost of being idle). */
+    @WithDefault("1s")
+    Duration fallbackPoll();
+
+    /** How often the loop re-reads the fusebox switch (a pause takes effect within this). */
+    @WithDefault("1s")
+    Duration fuseboxCheckInterval();
+
+    /** How often the queue gauges of status and metrics are refreshed from the database (never per scrape). */
+    @WithDefault("5s")
+    Duration statsInterval();
+
+    /**
+     * How long a shutdown waits for in-flight POSTs before releasing their claims to other replicas. Keep it below
+     * {@code quarkus.shutdown.timeout} and the pod's termination grace period.
+     */
+    @WithDefault("20s")
+    Duration shutdownGrace();
+
+    /** This replica's name in the queue ({@code "claimedBy"}); default: host name plus a random suffix. */
+    Optional<String> instanceId();
+}

@@ -1,0 +1,491 @@
+package dev.externaldbsync.poller;
+
+import java.sql.Array;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.LocalDateTime;
+import java.time.ZoneOffset;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Comparator;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.ThreadLocalRandom;
+
+import javax.sql.DataSource;
+
+/**
+ * The durable queue of sync requests: every state change of an {@code "OutgoingRequest"} row the poller makes. Plain
+ * Java over a {@link DataSource} and a {@link Clock}, so tests can run several instances against one database.
+ * <p>
+ * Row states (see {@code V20__poller_queue_state.sql}): <em>pending</em> ({@code "startedFulfillingAt"} NULL),
+ * <em>in flight</em> (claimed, {@code "claimedBy"} set, live lease), <em>backing off</em> (claimed, {@code "claimedBy"}
+ * NULL, {@code "leaseExpiresAt" = "nextAttemptAt"}), <em>due</em> (claimed, lease expired: dead poller, released,
+ * requeued or retry time reached) and <em>parked</em> ({@code "parkedAt"} set). A claimed row never returns to pending
+ * form, so it can never collide with the one-pending-row-per-tenancy unique index.
+ * <p>
+ * Guarantees:
+ * <ul>
+ * <li>A tenancy has at most one claimed, unparked request with a live lease, across all replicas: claims are
+ * serialised by a transaction-scoped advisory lock (they take milliseconds), so the "no other claimed request for
+ * this tenancy" check cannot race with another claim. A pending request for a tenancy that has a claimed one (in
+ * flight or backing off) waits until that one is deleted, so requests of one tenancy are delivered in order.
+ * <li>Claims skip rows locked by others ({@code FOR UPDATE SKIP LOCKED}): the sequencer row-locks a pending request it
+ * is adding stamps to until it commits, so a claimed request always covers every stamp enqueued for it.
+ * <li>A request is deleted only by {@link #complete} (by request id, never by tenancy: a newer pending request for the
+ * same tenancy must survive). Every other outcome keeps the row, so a crash at any point loses nothing.
+ * <li>Writes by the claim owner ({@link #fail}, {@link #park}, {@link #extendLeases}) are conditional on its claim
+ * token, so a poller whose lease expired and was reclaimed cannot disturb the new owner.
+ * </ul>
+ * All times come from the injected clock and are stored as UTC wall-clock {@code timestamp(3)} values, like the rest
+ * of the Stack Auth schema. Thread-safe: holds no mutable state; every method uses its own connection.
+ */
+public final class RequestQueue {
+
+    /** Key of the advisory lock that serialises claims across replicas: "edbs-pol" in ASCII. */
+    static final long CLAIM_LOCK_KEY = 0x656462732d706f6cL;
+
+    /** The channel {@code sync_enqueue_tenancies} notifies. */
+    public static final String CHANNEL = "external_db_sync_requests";
+
+    /** Errors stored on rows are cut to this length (they are diagnostics, not logs). */
+    static final int MAX_ERROR_LENGTH = 2000;
+
+    /** One claimed request. {@code token} identifies the claim (owner and claim number), not just the poller. */
+    public record Claim(UUID id, UUID tenancyId, Instant createdAt, int attemptCount, String token) {
+    }
+
+    /** The outcome of one delivery attempt of one request, for {@link #fail}. */
+    public record Failure(Claim claim, String error) {
+    }
+
+    /** A parked request, as the admin API shows it. */
+    public record ParkedRequest(UUID id, UUID tenancyId, Instant createdAt, Instant parkedAt, int attemptCount,
+            String lastError) {
+    }
+
+    /** Queue counts at one instant. Ages and instants are null when there is nothing to measure. */
+    public record Stats(long pending, long inFlight, long backingOff, long parked, Instant oldestPendingCreatedAt,
+            Instant nextDueAt) {
+    }
+
+    /** What {@link #fail} did. */
+    public record FailResult(int backingOff, int parked) {
+    }
+
+    /**
+     * Retry delays: exponential in the attempt number, capped, with jitter. Attempt {@code n} (1-based) waits
+     * {@code cap = min(max, base * 2^(n-1))} scaled by a random factor in {@code [1 - jitter, 1]}.
+     * <p>
+     * Why not "full jitter" ({@code [0, cap]}): a delay near zero after a failure is exactly the busy retry the
+     * backoff exists to prevent, and it lets later delays be shorter than earlier ones. With {@code jitter <= 0.5}
+     * delays never shrink from one attempt to the next until the cap, while replicas still spread out.
+     */
+    public record Backoff(Duration base, Duration max, double jitter) {
+
+        public Backoff {
+            if (base.isNegative() || base.isZero() || max.compareTo(base) < 0) {
+                throw new IllegalArgumentException("backoff needs 0 < base <= max; got " + base + ", " + max);
+            }
+            if (jitter < 0 || jitter > 1) {
+                throw new IllegalArgumentException("backoff jitter must be within [0, 1]; got " + jitter);
+            }
+        }
+
+        /** The delay after the {@code attempt}-th consecutive failure (1-based). */
+        public Duration delay(int attempt) {
+            long baseMillis = base.toMillis();
+            int shift = Math.min(Math.max(attempt, 1) - 1, 30);
+            long cap = Math.min(max.toMillis(), baseMillis << shift);
+            if (cap < 0) {
+                cap = max.toMillis();
+            }
+            double factor = 1.0 - jitter * ThreadLocalRandom.current().nextDouble();
+            return Duration.ofMillis(Math.max(1, Math.round(cap * factor)));
+        }
+    }
+
+    private final DataSource dataSource;
+    private final Clock clock;
+
+    public RequestQueue(DataSource dataSource, Clock clock) {
+        this.dataSource = dataSource;
+        this.clock = clock;
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Claim
+
+    /**
+     * Pending rows, oldest first, whose tenancy has no claimed, unparked request. The scan walks V20's pending index in
+     * order; the per-tenancy probe ({@code sync_tenancy_has_claim}, V20) is one lookup in its claimed-tenancy index.
+     */
+    private static final String PENDING_CANDIDATES = """
+            SELECT r."id", r."tenancyId", r."createdAt", r."attemptCount"
+            FROM "OutgoingRequest" r
+            WHERE r."startedFulfillingAt" IS NULL AND r."parkedAt" IS NULL AND r."tenancyId" IS NOT NULL
+              AND NOT sync_tenancy_has_claim(r."tenancyId", NULL, '-infinity')
+            ORDER BY r."createdAt", r."id"
+            LIMIT ?
+            FOR UPDATE OF r SKIP LOCKED""";
+
+    /**
+     * Claimed rows whose lease expired (dead owner, released, requeued, or retry time reached), oldest first, whose
+     * tenancy has no other claimed row with a live lease (a requeued parked request must not overtake a live one).
+     */
+    private static final String DUE_CANDIDATES = """
+            SELECT r."id", r."tenancyId", r."createdAt", r."attemptCount"
+            FROM "OutgoingRequest" r
+            WHERE r."startedFulfillingAt" IS NOT NULL AND r."parkedAt" IS NULL AND r."leaseExpiresAt" <= ?
+              AND r."tenancyId" IS NOT NULL
+              AND NOT sync_tenancy_has_claim(r."tenancyId", r."id", ?)
+            ORDER BY r."leaseExpiresAt", r."createdAt"
+            LIMIT ?
+            FOR UPDATE OF r SKIP LOCKED""";
+
+    /** Planner settings for the claim transaction (LOCAL: they end with it), and the claim lock; one round trip. */
+    static final String CLAIM_SESSION_SETUP = "SET LOCAL enable_sort = off; "
+            + "SET LOCAL enable_incremental_sort = off; SET LOCAL enable_bitmapscan = off; "
+            + "SELECT pg_advisory_xact_lock(" + CLAIM_LOCK_KEY + ")";
+
+    private static final String MARK_CLAIMED = """
+            UPDATE "OutgoingRequest"
+            SET "startedFulfillingAt" = coalesce("startedFulfillingAt", ?), "claimedBy" = ?, "leaseExpiresAt" = ?
+            WHERE "id" = ANY (?)""";
+
+    /**
+     * Claims up to {@code limit} requests, at most one per tenancy, oldest first, for {@code lease}. Rows that are
+     * due again come with their earlier attempt count.
+     *
+     * @param token identifies this claim in {@code "claimedBy"} (poller instance and claim number)
+     */
+    public List<Claim> claim(String token, int limit, Duration lease) throws SQLException {
+        if (limit <= 0) {
+            return List.of();
+        }
+        Instant now = now();
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                try (Statement s = c.createStatement()) {
+                    // Pin the plan: walk the candidate index in order and stop after `limit` rows. Statistics lag
+                    // right after a burst of enqueues (the planner then guesses one pending row), and the plan it
+                    // picks on that guess, "fetch every pending row and sort", costs 40 ms at 20,000 pending rows
+                    // and grows with the backlog; the pinned plan costs about a millisecond at a million.
+                    s.execute(CLAIM_SESSION_SETUP);
+                }
+                List<Claim> candidates = new ArrayList<>();
+                try (PreparedStatement ps = c.prepareStatement(DUE_CANDIDATES)) {
+                    ps.setObject(1, ts(now));
+                    ps.setObject(2, ts(now));
+                    ps.setInt(3, limit);
+                    readClaims(ps, token, candidates);
+                }
+                try (PreparedStatement ps = c.prepareStatement(PENDING_CANDIDATES)) {
+                    ps.setInt(1, limit);
+                    readClaims(ps, token, candidates);
+                }
+                // Oldest first over both sources; one request per tenancy (two due rows of one tenancy: the older
+                // goes now, the other waits until it is done). Rows locked but not chosen unlock at commit.
+                candidates.sort(Comparator.comparing(Claim::createdAt).thenComparing(Claim::id));
+                Set<UUID> tenancies = new HashSet<>();
+                List<Claim> chosen = new ArrayList<>(Math.min(limit, candidates.size()));
+                for (Claim candidate : candidates) {
+                    if (chosen.size() == limit) {
+                        break;
+                    }
+                    if (tenancies.add(candidate.tenancyId())) {
+                        chosen.add(candidate);
+                    }
+                }
+                if (!chosen.isEmpty()) {
+                    try (PreparedStatement ps = c.prepareStatement(MARK_CLAIMED)) {
+                        ps.setObject(1, ts(now));
+                        ps.setString(2, token);
+                        ps.setObject(3, ts(now.plus(lease)));
+                        ps.setArray(4, uuidArray(c, chosen.stream().map(Claim::id).toList()));
+                        ps.executeUpdate();
+                    }
+                }
+                c.commit();
+                return chosen;
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            } finally {
+                c.setAutoCommit(true);
+            }
+        }
+    }
+
+    private static void readClaims(PreparedStatement ps, String token, List<Claim> into) throws SQLException {
+        try (ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) {
+                into.add(new Claim(rs.getObject(1, UUID.class), rs.getObject(2, UUID.class),
+                        instant(rs.getObject(3, LocalDateTime.class)), rs.getInt(4), token));
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Outcomes of a delivery
+
+    /** Deletes delivered requests, by request id only. Returns how many rows were deleted. */
+    public int complete(Collection<Claim> claims) throws SQLException {
+        if (claims.isEmpty()) {
+            return 0;
+        }
+        try (Connection c = dataSource.getConnection();
+                PreparedStatement ps = c.prepareStatement("DELETE FROM \"OutgoingRequest\" WHERE \"id\" = ANY (?)")) {
+            ps.setArray(1, uuidArray(c, claims.stream().map(Claim::id).toList()));
+            return ps.executeUpdate();
+        }
+    }
+
+    private static final String FAIL = """
+            UPDATE "OutgoingRequest"
+            SET "attemptCount" = ?, "lastError" = ?, "claimedBy" = NULL,
+                "nextAttemptAt" = ?, "leaseExpiresAt" = ?, "parkedAt" = ?
+            WHERE "id" = ? AND "claimedBy" = ?""";
+
+    /**
+     * Records a failed attempt per request: the attempt count grows, the error is kept; the request backs off (stays
+     * claimed, due again at {@code now + backoff.delay(attempt)}) or, at {@code maxAttempts}, is parked. Rows no
+     * longer held by the claim's token are left alone.
+     */
+    public FailResult fail(Collection<Failure> failures, Backoff backoff, int maxAttempts) throws SQLException {
+        if (failures.isEmpty()) {
+            return new FailResult(0, 0);
+        }
+        Instant now = now();
+        int backingOff = 0;
+        int parked = 0;
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try (PreparedStatement ps = c.prepareStatement(FAIL)) {
+                for (Failure failure : failures) {
+                    int attempt = failure.claim().attemptCount() + 1;
+                    boolean park = attempt >= maxAttempts;
+                    Instant next = park ? null : now.plus(backoff.delay(attempt));
+                    ps.setInt(1, attempt);
+                    ps.setString(2, truncate(failure.error()));
+                    ps.setObject(3, ts(next));
+                    ps.setObject(4, park ? ts(now) : ts(next));
+                    ps.setObject(5, park ? ts(now) : null);
+                    ps.setObject(6, failure.claim().id());
+                    ps.setString(7, failure.claim().token());
+                    ps.addBatch();
+                    if (park) {
+                        parked++;
+                    } else {
+                        backingOff++;
+                    }
+                }
+                ps.executeBatch();
+                c.commit();
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            } finally {
+                c.setAutoCommit(true);
+            }
+        }
+        return new FailResult(backingOff, parked);
+    }
+
+    private static final String PARK = """
+            UPDATE "OutgoingRequest"
+            SET "attemptCount" = "attemptCount" + 1, "lastError" = ?, "claimedBy" = NULL, "nextAttemptAt" = NULL,
+                "leaseExpiresAt" = ?, "parkedAt" = ?
+            WHERE "id" = ANY (?) AND "claimedBy" = ?""";
+
+    /** Parks requests at once (the engine said retrying cannot help). Returns how many were parked. */
+    public int park(Collection<Claim> claims, String error) throws SQLException {
+        if (claims.isEmpty()) {
+            return 0;
+        }
+        Instant now = now();
+        int parked = 0;
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(PARK)) {
+            // One claim call may have been split into several requests, but they share its token.
+            for (String token : claims.stream().map(Claim::token).distinct().toList()) {
+                ps.setString(1, truncate(error));
+                ps.setObject(2, ts(now));
+                ps.setObject(3, ts(now));
+                ps.setArray(4, uuidArray(c, claims.stream().filter(cl -> cl.token().equals(token))
+                        .map(Claim::id).toList()));
+                ps.setString(5, token);
+                parked += ps.executeUpdate();
+            }
+        }
+        return parked;
+    }
+
+    /** Extends the leases of the given claims (heartbeat of a long delivery). Returns how many rows were extended. */
+    public int extendLeases(Collection<String> tokens, Duration lease) throws SQLException {
+        if (tokens.isEmpty()) {
+            return 0;
+        }
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement("""
+                UPDATE "OutgoingRequest" SET "leaseExpiresAt" = ?
+                WHERE "claimedBy" = ANY (?) AND "parkedAt" IS NULL""")) {
+            ps.setObject(1, ts(now().plus(lease)));
+            ps.setArray(2, c.createArrayOf("text", tokens.toArray()));
+            return ps.executeUpdate();
+        }
+    }
+
+    /**
+     * Gives claims back without counting an attempt (graceful shutdown): they are due at once, for any replica.
+     * Returns how many rows were released.
+     */
+    public int release(Collection<String> tokens) throws SQLException {
+        if (tokens.isEmpty()) {
+            return 0;
+        }
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement("""
+                UPDATE "OutgoingRequest" SET "leaseExpiresAt" = ?, "claimedBy" = NULL
+                WHERE "claimedBy" = ANY (?) AND "parkedAt" IS NULL""")) {
+            ps.setObject(1, ts(now()));
+            ps.setArray(2, c.createArrayOf("text", tokens.toArray()));
+            return ps.executeUpdate();
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Operator actions
+
+    private static final String REQUEUE = """
+            WITH requeued AS (
+                UPDATE "OutgoingRequest"
+                SET "parkedAt" = NULL, "attemptCount" = 0, "nextAttemptAt" = NULL, "claimedBy" = NULL,
+                    "leaseExpiresAt" = ?
+                WHERE "parkedAt" IS NOT NULL %s
+                RETURNING 1)
+            SELECT count(*), pg_notify('external_db_sync_requests', '') FROM requeued""";
+
+    /**
+     * Makes a parked request deliverable again at once: attempts reset, due now. It stays in claimed form (so it
+     * never collides with a pending request of its tenancy) and waits if its tenancy has another live claim.
+     * Notifies every replica. Returns false when no parked request has this id.
+     */
+    public boolean requeue(UUID id) throws SQLException {
+        try (Connection c = dataSource.getConnection();
+                PreparedStatement ps = c.prepareStatement(REQUEUE.formatted("AND \"id\" = ?"))) {
+            ps.setObject(1, ts(now()));
+            ps.setObject(2, id);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getLong(1) > 0;
+            }
+        }
+    }
+
+    /** {@link #requeue} for every parked request; returns how many. */
+    public long requeueAllParked() throws SQLException {
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(REQUEUE.formatted(""))) {
+            ps.setObject(1, ts(now()));
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getLong(1);
+            }
+        }
+    }
+
+    /** One page of parked requests in id order, after {@code after} (exclusive; null = from the start). */
+    public List<ParkedRequest> parked(UUID after, int limit) throws SQLException {
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement("""
+                SELECT "id", "tenancyId", "createdAt", "parkedAt", "attemptCount", "lastError"
+                FROM "OutgoingRequest"
+                WHERE "parkedAt" IS NOT NULL AND (?::uuid IS NULL OR "id" > ?::uuid)
+                ORDER BY "id"
+                LIMIT ?""")) {
+            ps.setObject(1, after);
+            ps.setObject(2, after);
+            ps.setInt(3, limit);
+            List<ParkedRequest> page = new ArrayList<>();
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    page.add(new ParkedRequest(rs.getObject(1, UUID.class), rs.getObject(2, UUID.class),
+                            instant(rs.getObject(3, LocalDateTime.class)), instant(rs.getObject(4, LocalDateTime.class)),
+                            rs.getInt(5), rs.getString(6)));
+                }
+            }
+            return page;
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Observation
+
+    /**
+     * Queue counts. Each part reads an index (pending by V1's index, claimed and parked by V20's partial ones), so a
+     * backlog of a million pending rows costs an index-only count, not a table scan per refresh.
+     */
+    public Stats stats() throws SQLException {
+        Instant now = now();
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement("""
+                SELECT (SELECT count(*) FROM "OutgoingRequest" WHERE "startedFulfillingAt" IS NULL),
+                       (SELECT min("createdAt") FROM "OutgoingRequest" WHERE "startedFulfillingAt" IS NULL),
+                       c.in_flight, c.backing_off, c.next_due,
+                       (SELECT count(*) FROM "OutgoingRequest" WHERE "parkedAt" IS NOT NULL)
+                FROM (SELECT count(*) FILTER (WHERE "claimedBy" IS NOT NULL AND "leaseExpiresAt" > ?) AS in_flight,
+                             count(*) FILTER (WHERE "claimedBy" IS NULL AND "leaseExpiresAt" > ?) AS backing_off,
+                             min("leaseExpiresAt") AS next_due
+                      FROM "OutgoingRequest"
+                      WHERE "startedFulfillingAt" IS NOT NULL AND "parkedAt" IS NULL) c""")) {
+            ps.setObject(1, ts(now));
+            ps.setObject(2, ts(now));
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return new Stats(rs.getLong(1), rs.getLong(3), rs.getLong(4), rs.getLong(6),
+                        instant(rs.getObject(2, LocalDateTime.class)), instant(rs.getObject(5, LocalDateTime.class)));
+            }
+        }
+    }
+
+    /** When the next claimed row falls due (lease expiry or retry time), or null if none is claimed. */
+    public Instant nextDueAt() throws SQLException {
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement("""
+                SELECT min("leaseExpiresAt") FROM "OutgoingRequest"
+                WHERE "startedFulfillingAt" IS NOT NULL AND "parkedAt" IS NULL""");
+                ResultSet rs = ps.executeQuery()) {
+            rs.next();
+            return instant(rs.getObject(1, LocalDateTime.class));
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+
+    private Instant now() {
+        return clock.instant().truncatedTo(ChronoUnit.MILLIS);
+    }
+
+    private static LocalDateTime ts(Instant instant) {
+        return instant == null ? null : LocalDateTime.ofInstant(instant, ZoneOffset.UTC);
+    }
+
+    private static Instant instant(LocalDateTime value) {
+        return value == null ? null : value.toInstant(ZoneOffset.UTC);
+    }
+
+    private static Array uuidArray(Connection c, List<UUID> ids) throws SQLException {
+        return c.createArrayOf("uuid", ids.toArray());
+    }
+
+    static String truncate(String error) {
+        if (error == null) {
+            return null;
+        }
+        return error.length() <= MAX_ERROR_LENGTH ? error : error.substring(0, MAX_ERROR_LENGTH) + "…";
+    }
+}

@@ -1,0 +1,292 @@
+package dev.externaldbsync.poller;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.time.LocalDateTime;
+import java.time.ZoneOffset;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import dev.externaldbsync.contract.Outcome;
+import dev.externaldbsync.contract.RequestSigner;
+import dev.externaldbsync.contract.SyncResponse;
+import dev.externaldbsync.contract.TargetResult;
+import dev.externaldbsync.contract.TenancyResult;
+
+/** Delivery, retries, parking, leases and shutdown of real poller replicas against a real receiver and Postgres. */
+class PollerDeliveryTest {
+
+    private static PollerHarness h;
+
+    @BeforeAll
+    static void setUp() throws Exception {
+        h = new PollerHarness("poller_delivery");
+    }
+
+    @AfterEach
+    void reset() throws Exception {
+        h.reset();
+    }
+
+    @AfterAll
+    static void tearDown() {
+        h.close();
+    }
+
+    @Test
+    void pendingRequestIsDeliveredWithAValidSignatureAndDeleted() {
+        UUID tenancy = UUID.randomUUID();
+        assertThat(h.enqueue(tenancy)).isEqualTo(1);
+        Poller poller = h.start(h.settings());
+
+        await().atMost(Duration.ofSeconds(10)).until(() -> h.queued() == 0);
+        List<SyncReceiver.Delivery> deliveries = h.receiver.deliveries();
+        assertThat(deliveries).hasSize(1);
+        assertThat(deliveries.get(0).verification()).isEqualTo(RequestSigner.Verification.VALID);
+        assertThat(deliveries.get(0).tenancyIds()).containsExactly(tenancy);
+        assertThat(deliveries.get(0).status()).isEqualTo(200);
+        await().atMost(Duration.ofSeconds(5)).until(() -> poller.status().deliveriesPerSecond() > 0);
+    }
+
+    @Test
+    void notificationWakesAnIdlePollerLongBeforeItsFallbackPoll() {
+        h.start(h.settings().withFallbackPoll(Duration.ofSeconds(30)));
+        await().atMost(Duration.ofSeconds(5)).until(() -> h.db.queryLong("""
+                SELECT count(*) FROM pg_stat_activity
+                WHERE datname = current_database() AND query = 'LISTEN external_db_sync_requests'""") == 1);
+        UUID tenancy = UUID.randomUUID();
+        Instant enqueued = Instant.now();
+        h.enqueue(tenancy);
+
+        await().atMost(Duration.ofSeconds(3)).until(() -> h.queued() == 0);
+        assertThat(Duration.between(enqueued, h.receiver.deliveriesOf(tenancy).get(0).receivedAt()))
+                .isLessThan(Duration.ofSeconds(2));
+    }
+
+    @Test
+    void twoServerErrorsThenSuccessIsDeliveredOnTheThirdAttemptWithGrowingDelays() {
+        UUID tenancy = UUID.randomUUID();
+        h.enqueue(tenancy);
+        AtomicReference<List<Object>> rowAtSecondAttempt = new AtomicReference<>();
+        h.receiver.script((n, request) -> {
+            if (n == 2) {
+                rowAtSecondAttempt.set(h.db.queryRows("""
+                        SELECT "attemptCount", "lastError" FROM "OutgoingRequest" WHERE "tenancyId" = ?""", tenancy)
+                        .get(0));
+            }
+            return n <= 2 ? SyncReceiver.Reply.status(500) : SyncReceiver.allSynced(request);
+        });
+        // Jitter 0.25: attempt 1 waits 225..300 ms, attempt 2 waits 450..600 ms.
+        h.start(h.settings().withBackoff(
+                new RequestQueue.Backoff(Duration.ofMillis(300), Duration.ofSeconds(5), 0.25)));
+
+        await().atMost(Duration.ofSeconds(10)).until(() -> h.queued() == 0);
+        List<SyncReceiver.Delivery> attempts = h.receiver.deliveriesOf(tenancy);
+        assertThat(attempts).extracting(SyncReceiver.Delivery::status).containsExactly(500, 500, 200);
+        Duration first = Duration.between(attempts.get(0).answeredAt(), attempts.get(1).receivedAt());
+        Duration second = Duration.between(attempts.get(1).answeredAt(), attempts.get(2).receivedAt());
+        assertThat(first).isGreaterThanOrEqualTo(Duration.ofMillis(200));
+        assertThat(second).isGreaterThanOrEqualTo(Duration.ofMillis(430)).isGreaterThan(first);
+        assertThat(rowAtSecondAttempt.get().get(0)).isEqualTo(1);
+        assertThat((String) rowAtSecondAttempt.get().get(1)).startsWith("HTTP 500");
+    }
+
+    @Test
+    void alwaysFailingRequestIsParkedAfterMaxAttemptsAndDeliveredOnceRequeued() throws Exception {
+        UUID tenancy = UUID.randomUUID();
+        h.enqueue(tenancy);
+        UUID id = h.requestIdOf(tenancy);
+        h.receiver.script((n, r) -> SyncReceiver.Reply.status(503));
+        Poller poller = h.start(h.settings().withMaxAttempts(3)
+                .withBackoff(new RequestQueue.Backoff(Duration.ofMillis(50), Duration.ofMillis(200), 0.5)));
+
+        await().atMost(Duration.ofSeconds(10)).until(() -> h.db.queryValue(
+                "SELECT \"parkedAt\" FROM \"OutgoingRequest\" WHERE \"id\" = ?", id) != null);
+        List<Object> row = h.db.queryRows("""
+                SELECT "attemptCount", "lastError", "claimedBy" FROM "OutgoingRequest" WHERE "id" = ?""", id).get(0);
+        assertThat(row.get(0)).isEqualTo(3);
+        assertThat((String) row.get(1)).startsWith("HTTP 503");
+        assertThat(row.get(2)).isNull();
+        // Parked means parked: no further attempts.
+        await().during(Duration.ofMillis(700)).atMost(Duration.ofSeconds(2))
+                .until(() -> h.receiver.requestCount() == 3);
+        await().atMost(Duration.ofSeconds(3)).until(() -> poller.status().parked() == 1);
+
+        h.receiver.script((n, r) -> SyncReceiver.allSynced(r));
+        assertThat(h.queue().requeue(id)).isTrue();
+        assertThat(h.queue().requeue(id)).as("no longer parked").isFalse();
+        await().atMost(Duration.ofSeconds(5)).until(() -> h.queued() == 0);
+        assertThat(h.receiver.deliveriesOf(tenancy)).extracting(SyncReceiver.Delivery::status)
+                .containsExactly(503, 503, 503, 200);
+    }
+
+    @Test
+    void badRequestIsParkedAtOnce() {
+        UUID tenancy = UUID.randomUUID();
+        h.enqueue(tenancy);
+        h.receiver.script((n, r) -> SyncReceiver.Reply.status(400));
+        h.start(h.settings());
+
+        await().atMost(Duration.ofSeconds(5)).until(() -> h.db.queryValue(
+                "SELECT \"parkedAt\" FROM \"OutgoingRequest\" WHERE \"tenancyId\" = ?", tenancy) != null);
+        assertThat(h.db.queryValue("SELECT \"lastError\" FROM \"OutgoingRequest\" WHERE \"tenancyId\" = ?", tenancy))
+                .asString().startsWith("HTTP 400");
+        assertThat(h.receiver.requestCount()).isEqualTo(1);
+    }
+
+    @Test
+    void perTenancyRetryAndMissingResultsBackOffWhileSyncedTenanciesAreDeleted() {
+        UUID synced = UUID.randomUUID();
+        UUID busy = UUID.randomUUID();
+        UUID missing = UUID.randomUUID();
+        h.enqueue(synced, busy, missing);
+        h.receiver.script((n, request) -> {
+            if (n > 1) {
+                return SyncReceiver.allSynced(request);
+            }
+            return SyncReceiver.Reply.ok(new SyncResponse(List.of(
+                    new TenancyResult(synced, Outcome.SYNCED, false, List.of(), null),
+                    new TenancyResult(busy, Outcome.FAILED, true,
+                            List.of(new TargetResult("main", Outcome.FAILED, true, null, "target unreachable")),
+                            null))));
+        });
+        h.start(h.settings().withBackoff(new RequestQueue.Backoff(Duration.ofMillis(400), Duration.ofSeconds(1), 0)));
+
+        await().atMost(Duration.ofSeconds(5)).until(() -> h.receiver.requestCount() >= 1);
+        await().atMost(Duration.ofSeconds(5)).until(() -> h.requestIdOf(synced) == null);
+        List<SyncReceiver.Delivery> first = h.receiver.deliveriesOf(synced);
+        assertThat(first.get(0).tenancyIds()).containsExactlyInAnyOrder(synced, busy, missing);
+        await().atMost(Duration.ofSeconds(5)).until(() -> h.queued() == 0);
+        assertThat(h.receiver.deliveriesOf(busy)).hasSize(2);
+        assertThat(h.receiver.deliveriesOf(missing)).hasSize(2);
+        assertThat(h.receiver.deliveriesOf(synced)).hasSize(1);
+    }
+
+    @Test
+    void claimLeftBehindByADeadPollerIsDeliveredByAnotherAfterTheLeaseExpires() throws Exception {
+        UUID tenancy = UUID.randomUUID();
+        h.enqueue(tenancy);
+        Instant claimedAt = Instant.now();
+        assertThat(h.queue().claim("dead-poller#1", 10, Duration.ofSeconds(1))).hasSize(1);
+        h.start(h.settings());
+
+        await().atMost(Duration.ofSeconds(10)).until(() -> h.queued() == 0);
+        List<SyncReceiver.Delivery> deliveries = h.receiver.deliveriesOf(tenancy);
+        assertThat(deliveries).hasSize(1);
+        assertThat(deliveries.get(0).receivedAt()).isAfterOrEqualTo(claimedAt.plusMillis(900));
+    }
+
+    @Test
+    void pollerKilledDuringThePostLeavesAClaimThatAnotherPollerDelivers() throws Exception {
+        UUID tenancy = UUID.randomUUID();
+        h.enqueue(tenancy);
+        CountDownLatch hold = new CountDownLatch(1);
+        h.receiver.script((n, request) -> {
+            if (n == 1) {
+                hold.await(20, TimeUnit.SECONDS); // the first replica dies while the engine works on this
+                return SyncReceiver.Reply.status(500);
+            }
+            return SyncReceiver.allSynced(request);
+        });
+        Poller doomed = h.start(h.settings().withLease(Duration.ofSeconds(1)));
+        await().atMost(Duration.ofSeconds(5)).until(() -> h.receiver.requestCount() == 1);
+        doomed.kill();
+        assertThat(h.db.queryValue("SELECT \"claimedBy\" FROM \"OutgoingRequest\" WHERE \"tenancyId\" = ?", tenancy))
+                .asString().startsWith("test-poller-");
+
+        h.start(h.settings());
+        await().atMost(Duration.ofSeconds(10)).until(() -> h.queued() == 0);
+        hold.countDown();
+        assertThat(h.receiver.deliveriesOf(tenancy)).extracting(SyncReceiver.Delivery::status).contains(200);
+    }
+
+    @Test
+    void slowDeliveryKeepsItsLeaseSoAnotherReplicaNeverSendsTheTenancyTwice() {
+        UUID tenancy = UUID.randomUUID();
+        h.enqueue(tenancy);
+        h.receiver.script((n, request) -> {
+            // A backfill that takes three leases long (the engine's work, not a test wait).
+            assertThat(new CountDownLatch(1).await(2700, TimeUnit.MILLISECONDS)).isFalse();
+            return SyncReceiver.allSynced(request);
+        });
+        PollerSettings settings = h.settings().withLease(Duration.ofMillis(900));
+        h.start(settings);
+        h.start(h.settings().withLease(Duration.ofMillis(900)));
+
+        await().atMost(Duration.ofSeconds(10)).until(() -> h.queued() == 0);
+        assertThat(h.receiver.requestCount()).isEqualTo(1);
+        assertThat(h.receiver.maxConcurrentPerTenancy()).isEqualTo(1);
+    }
+
+    @Test
+    void newRequestForATenancyInFlightWaitsAndIsDeliveredAfterTheFirstFinishes() throws Exception {
+        UUID tenancy = UUID.randomUUID();
+        h.enqueue(tenancy);
+        CountDownLatch firstMayFinish = new CountDownLatch(1);
+        h.receiver.script((n, request) -> {
+            if (n == 1) {
+                firstMayFinish.await(20, TimeUnit.SECONDS);
+            }
+            return SyncReceiver.allSynced(request);
+        });
+        h.start(h.settings());
+        h.start(h.settings());
+        await().atMost(Duration.ofSeconds(5)).until(() -> h.receiver.requestCount() == 1);
+
+        assertThat(h.enqueue(tenancy)).as("a new pending request beside the claimed one").isEqualTo(1);
+        assertThat(h.db.queryLong("""
+                SELECT count(*) FROM "OutgoingRequest" WHERE "tenancyId" = ? AND "startedFulfillingAt" IS NULL""",
+                tenancy)).isEqualTo(1);
+        await().during(Duration.ofMillis(800)).atMost(Duration.ofSeconds(2))
+                .until(() -> h.receiver.requestCount() == 1);
+
+        firstMayFinish.countDown();
+        await().atMost(Duration.ofSeconds(5)).until(() -> h.queued() == 0);
+        List<SyncReceiver.Delivery> deliveries = h.receiver.deliveriesOf(tenancy);
+        assertThat(deliveries).hasSize(2);
+        assertThat(deliveries.get(1).receivedAt()).isAfterOrEqualTo(deliveries.get(0).answeredAt());
+        assertThat(h.receiver.maxConcurrentPerTenancy()).isEqualTo(1);
+    }
+
+    @Test
+    void gracefulShutdownReleasesUnfinishedClaimsForAnotherReplicaAtOnce() throws Exception {
+        UUID tenancy = UUID.randomUUID();
+        h.enqueue(tenancy);
+        CountDownLatch hold = new CountDownLatch(1);
+        h.receiver.script((n, request) -> {
+            if (n == 1) {
+                hold.await(20, TimeUnit.SECONDS);
+                return SyncReceiver.Reply.status(503);
+            }
+            return SyncReceiver.allSynced(request);
+        });
+        // A long lease: only the release can make the request available within this test's deadlines.
+        Poller leaving = h.start(h.settings().withLease(Duration.ofSeconds(60))
+                .withShutdownGrace(Duration.ofMillis(300)));
+        await().atMost(Duration.ofSeconds(5)).until(() -> h.receiver.requestCount() == 1);
+
+        assertThat(leaving.stop()).isEqualTo(1);
+        List<Object> row = h.db.queryRows("""
+                SELECT "claimedBy", "leaseExpiresAt", "attemptCount" FROM "OutgoingRequest" WHERE "tenancyId" = ?""",
+                tenancy).get(0);
+        assertThat(row.get(0)).isNull();
+        assertThat(((java.sql.Timestamp) row.get(1)).toLocalDateTime())
+                .isBeforeOrEqualTo(LocalDateTime.now(ZoneOffset.UTC));
+        assertThat(row.get(2)).isEqualTo(0);
+
+        h.start(h.settings());
+        await().atMost(Duration.ofSeconds(5)).until(() -> h.queued() == 0);
+        hold.countDown();
+    }
+}

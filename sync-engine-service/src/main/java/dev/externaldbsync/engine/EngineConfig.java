@@ -1,0 +1,61 @@
+package dev.externaldbsync.engine;
+
+import java.time.Duration;
+
+import io.smallrye.config.ConfigMapping;
+import io.smallrye.config.WithDefault;
+
+/**
+ * The sync engine's settings. Each key is also an environment variable (upper case, dots and dashes as
+ * underscores): {@code engine.page-size} is {@code ENGINE_PAGE_SIZE}.
+ */
+@ConfigMapping(prefix = "engine")
+public interface EngineConfig {
+
+    /**
+     * {@code ENGINE_PAGE_SIZE}: rows read and applied per target transaction. Larger pages amortise round trips;
+     * smaller pages bound memory, transaction length and the work redone after a failure. 2,000 was measured as
+     * the knee of the throughput curve on a bulk backfill (see the module README / report).
+     */
+    @WithDefault("2000")
+    int pageSize();
+
+    /**
+     * {@code ENGINE_PARALLELISM}: tenancies of requests processed at once (a bounded worker pool). Each needs one
+     * internal connection (the run's lock and reads) and one connection to the target.
+     */
+    @WithDefault("4")
+    int parallelism();
+
+    /** {@code ENGINE_CONNECT_TIMEOUT}: how long connecting to an external database may take before the target fails. */
+    @WithDefault("5s")
+    Duration connectTimeout();
+
+    /**
+     * {@code ENGINE_STATEMENT_TIMEOUT}: socket read timeout on external connections, so a hung target cannot hold a
+     * run (and its lock) forever.
+     */
+    @WithDefault("120s")
+    Duration statementTimeout();
+
+    /** {@code ENGINE_SHUTDOWN_WAIT}: on shutdown, how long to wait for running pages to finish. */
+    @WithDefault("20s")
+    Duration shutdownWait();
+
+    /** External connection pools. */
+    Pools pools();
+
+    interface Pools {
+        /** {@code ENGINE_POOLS_MAX}: distinct external databases with an open pool at once (LRU beyond). */
+        @WithDefault("64")
+        int max();
+
+        /** {@code ENGINE_POOLS_MAX_CONNECTIONS}: connections per external database. */
+        @WithDefault("4")
+        int maxConnections();
+
+        /** {@code ENGINE_POOLS_IDLE_TIMEOUT}: a pool unused this long is closed. */
+        @WithDefault("5m")
+        Duration idleTimeout();
+    }
+}

@@ -1,0 +1,90 @@
+package dev.externaldbsync.engine;
+
+import java.io.IOException;
+import java.time.Clock;
+import java.util.Map;
+
+import jakarta.annotation.PostConstruct;
+import jakarta.inject.Inject;
+import jakarta.ws.rs.Consumes;
+import jakarta.ws.rs.HeaderParam;
+import jakarta.ws.rs.POST;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+
+import org.jboss.logging.Logger;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import dev.externaldbsync.contract.RequestSigner;
+import dev.externaldbsync.contract.SyncContract;
+import dev.externaldbsync.contract.SyncRequest;
+import io.smallrye.common.annotation.Blocking;
+
+/**
+ * {@code POST /api/v1/sync} (see {@link SyncContract}): verifies the signature over the exact body bytes before
+ * anything else (401 and no work otherwise), then syncs every named tenancy and answers per tenancy and target.
+ * 400 for a body that is not a sync request, 503 while shutting down. Runs on a worker thread (blocking JDBC).
+ */
+@Path(SyncContract.SYNC_PATH)
+public class SyncResource {
+
+    private static final Logger LOG = Logger.getLogger(SyncResource.class);
+
+    @Inject
+    SyncEngine engine;
+
+    @Inject
+    SigningConfig signing;
+
+    @Inject
+    Clock clock;
+
+    @Inject
+    ObjectMapper json;
+
+    private RequestSigner signer;
+
+    @PostConstruct
+    void init() {
+        try {
+            signer = new RequestSigner(signing.signingSecret().orElse(null), clock, signing.signingTolerance());
+        } catch (IllegalArgumentException e) {
+            LOG.warn("SYNC_SIGNING_SECRET is missing or too short: every sync request will be refused");
+        }
+    }
+
+    @POST
+    @Blocking
+    @Consumes(MediaType.WILDCARD)
+    @Produces(MediaType.APPLICATION_JSON)
+    public Response sync(@HeaderParam(SyncContract.TIMESTAMP_HEADER) String timestamp,
+            @HeaderParam(SyncContract.SIGNATURE_HEADER) String signature, byte[] body) {
+        if (engine.isShuttingDown()) {
+            return error(Response.Status.SERVICE_UNAVAILABLE, "sync engine is shutting down");
+        }
+        if (signer == null) {
+            return error(Response.Status.UNAUTHORIZED, "signing secret not configured");
+        }
+        RequestSigner.Verification verification = signer.verify(timestamp, signature, body == null ? new byte[0] : body);
+        if (verification != RequestSigner.Verification.VALID) {
+            return error(Response.Status.UNAUTHORIZED, "signature " + verification.name().toLowerCase());
+        }
+        SyncRequest request;
+        try {
+            request = json.readValue(body, SyncRequest.class);
+        } catch (IOException | RuntimeException e) {
+            return error(Response.Status.BAD_REQUEST, "body is not a sync request");
+        }
+        if (request == null || request.tenancyIds().stream().anyMatch(java.util.Objects::isNull)) {
+            return error(Response.Status.BAD_REQUEST, "tenancyIds must be a list of UUIDs");
+        }
+        return Response.ok(engine.sync(request.tenancyIds())).build();
+    }
+
+    private static Response error(Response.Status status, String message) {
+        return Response.status(status).type(MediaType.APPLICATION_JSON).entity(Map.of("error", message)).build();
+    }
+}
