@@ -43,11 +43,19 @@ import java.util.stream.Collectors;
  * @param tombstoneTable the {@code "DeletedRow"."tableName"} of its tombstones
  * @param keyColumns     the target's primary key columns (a subset of {@code columns}, in key order)
  * @param columns        every target column in DDL order
+ * <h2>Projection query</h2>
+ * {@link #projectionSql()} is what the target must hold for one tenancy: every live row, in target-key order, with
+ * the target columns in {@link #columns()} order, then {@code sequence_id bigint} (null when never stamped) and
+ * {@code pending boolean} (true when the row changed since its stamp). One parameter: the tenancy id. The integrity
+ * verifier streams it next to the target table; rows that are pending, or stamped above the target's cursor, are
+ * "not synced yet" rather than mismatches.
+ *
  * @param ddl            the target DDL statements ({@code CREATE TABLE IF NOT EXISTS}, {@code REVOKE}, {@code GRANT})
  * @param fetchSql       the page query, see above
+ * @param projectionSql  the live projection of one tenancy in key order, see above (null until set)
  */
 public record Mapping(String name, String sourceTable, String tombstoneTable, List<String> keyColumns,
-        List<TargetColumn> columns, List<String> ddl, String fetchSql) {
+        List<TargetColumn> columns, List<String> ddl, String fetchSql, String projectionSql) {
 
     /** A parameter of {@link #fetchSql()}. */
     public enum FetchParameter {
@@ -96,13 +104,18 @@ public record Mapping(String name, String sourceTable, String tombstoneTable, Li
                 "REVOKE ALL ON " + table + " FROM PUBLIC",
                 "GRANT SELECT ON " + table + " TO PUBLIC"),
                 "SELECT * FROM ((\n" + liveBranch.strip() + "\nLIMIT ?)\nUNION ALL (\n" + tombstoneBranch.strip()
-                        + "\nLIMIT ?)\n) AS \"_src\" ORDER BY \"sequence_id\" LIMIT ?");
+                        + "\nLIMIT ?)\n) AS \"_src\" ORDER BY \"sequence_id\" LIMIT ?", null);
+    }
+
+    /** Sets the projection query (see the class comment). */
+    public Mapping withProjection(String projection) {
+        return new Mapping(name, sourceTable, tombstoneTable, keyColumns, columns, ddl, fetchSql, projection.strip());
     }
 
     /** Replaces the generated column definitions with explicit DDL (defaults, NOT NULLs exactly as Part C). */
     public Mapping withCreateTable(String createTable) {
         return new Mapping(name, sourceTable, tombstoneTable, keyColumns, columns,
-                List.of(createTable.strip(), ddl.get(1), ddl.get(2)), fetchSql);
+                List.of(createTable.strip(), ddl.get(1), ddl.get(2)), fetchSql, projectionSql);
     }
 
     public List<FetchParameter> fetchParameters() {

@@ -26,9 +26,8 @@ public final class Mappings {
             new TargetColumn("server_metadata", "jsonb"),
             new TargetColumn("is_anonymous", "boolean"));
 
-    /** {@code users} ← {@code "ProjectUser"} with its primary email (schema-reference C.2). */
-    public static final Mapping USERS = Mapping.of("users", "ProjectUser", "ProjectUser", List.of("id"), USER_COLUMNS,
-            """
+    /** The target columns of a live {@code users} row, then its {@code sequence_id}; from {@code u} (a "ProjectUser"). */
+    private static final String USERS_LIVE = """
             SELECT u."projectUserId" AS "id", u."displayName" AS "display_name",
                    u."profileImageUrl" AS "profile_image_url",
                    pe."value" AS "primary_email", COALESCE(pe."isVerified", false) AS "primary_email_verified",
@@ -37,13 +36,18 @@ public final class Mappings {
                    COALESCE(u."clientReadOnlyMetadata", '{}'::jsonb) AS "client_read_only_metadata",
                    COALESCE(u."serverMetadata", '{}'::jsonb) AS "server_metadata",
                    u."isAnonymous" AS "is_anonymous",
-                   u."sequenceId" AS "sequence_id", false AS "is_deleted"
+                   u."sequenceId" AS "sequence_id", %s
             FROM "ProjectUser" u
             LEFT JOIN LATERAL (
                 SELECT c."value", c."isVerified" FROM "ContactChannel" c
                 WHERE c."tenancyId" = u."tenancyId" AND c."projectUserId" = u."projectUserId"
                   AND c."type" = 'EMAIL' AND c."isPrimary" = 'TRUE'
                 LIMIT 1) pe ON true
+            """;
+
+    /** {@code users} ← {@code "ProjectUser"} with its primary email (schema-reference C.2). */
+    public static final Mapping USERS = Mapping.of("users", "ProjectUser", "ProjectUser", List.of("id"), USER_COLUMNS,
+            USERS_LIVE.formatted("false AS \"is_deleted\"") + """
             WHERE (u."tenancyId", u."sequenceId") > (?, ?)
               AND (u."tenancyId", u."sequenceId") <= (?, 9223372036854775807)
             ORDER BY u."tenancyId", u."sequenceId"
@@ -71,7 +75,10 @@ public final class Mappings {
                 "client_read_only_metadata" jsonb NOT NULL DEFAULT '{}'::jsonb,
                 "server_metadata" jsonb NOT NULL DEFAULT '{}'::jsonb,
                 "is_anonymous" boolean NOT NULL DEFAULT false
-            )""");
+            )""").withProjection(USERS_LIVE.formatted("u.\"shouldUpdateSequenceId\" AS \"pending\"") + """
+            WHERE u."tenancyId" = ?
+            ORDER BY u."projectUserId"
+            """);
 
     private static final List<TargetColumn> CHANNEL_COLUMNS = List.of(
             new TargetColumn("id", "uuid"),
@@ -83,6 +90,17 @@ public final class Mappings {
             new TargetColumn("used_for_auth", "boolean"),
             new TargetColumn("created_at", "timestamp"));
 
+    /** The target columns of a live {@code contact_channels} row, then its {@code sequence_id}; from {@code c}. */
+    private static final String CHANNELS_LIVE = """
+            SELECT c."id" AS "id", c."projectUserId" AS "user_id", c."type"::text AS "type", c."value" AS "value",
+                   (c."isPrimary" IS NOT NULL AND c."isPrimary" = 'TRUE') AS "is_primary",
+                   c."isVerified" AS "is_verified",
+                   (c."usedForAuth" IS NOT NULL AND c."usedForAuth" = 'TRUE') AS "used_for_auth",
+                   c."createdAt" AS "created_at",
+                   c."sequenceId" AS "sequence_id", %s
+            FROM "ContactChannel" c
+            """;
+
     /**
      * {@code contact_channels} ← {@code "ContactChannel"} (schema-reference C.3). The tombstone's "live row exists"
      * check uses the full source key (tenancy, owner, id) so that it is a primary-key probe; channel ids are
@@ -90,14 +108,7 @@ public final class Mappings {
      */
     public static final Mapping CONTACT_CHANNELS = Mapping.of("contact_channels", "ContactChannel", "ContactChannel",
             List.of("id"), CHANNEL_COLUMNS,
-            """
-            SELECT c."id" AS "id", c."projectUserId" AS "user_id", c."type"::text AS "type", c."value" AS "value",
-                   (c."isPrimary" IS NOT NULL AND c."isPrimary" = 'TRUE') AS "is_primary",
-                   c."isVerified" AS "is_verified",
-                   (c."usedForAuth" IS NOT NULL AND c."usedForAuth" = 'TRUE') AS "used_for_auth",
-                   c."createdAt" AS "created_at",
-                   c."sequenceId" AS "sequence_id", false AS "is_deleted"
-            FROM "ContactChannel" c
+            CHANNELS_LIVE.formatted("false AS \"is_deleted\"") + """
             WHERE (c."tenancyId", c."sequenceId") > (?, ?)
               AND (c."tenancyId", c."sequenceId") <= (?, 9223372036854775807)
             ORDER BY c."tenancyId", c."sequenceId"
@@ -124,7 +135,10 @@ public final class Mappings {
                 "is_verified" boolean NOT NULL DEFAULT false,
                 "used_for_auth" boolean NOT NULL DEFAULT false,
                 "created_at" timestamp without time zone NOT NULL
-            )""");
+            )""").withProjection(CHANNELS_LIVE.formatted("c.\"shouldUpdateSequenceId\" AS \"pending\"") + """
+            WHERE c."tenancyId" = ?
+            ORDER BY c."id"
+            """);
 
     /** Every mapping, in sync order (Part D.1). */
     public static final List<Mapping> ALL = List.of(USERS, CONTACT_CHANNELS);

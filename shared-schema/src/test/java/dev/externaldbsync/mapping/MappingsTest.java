@@ -147,4 +147,41 @@ class MappingsTest {
                     .doesNotContain("Sort Key: " + "u.\"sequenceId\"");
         }
     }
+
+    @Test
+    void projectionListsEveryLiveRowOfTheTenancyInKeyOrderWithItsStampAndPendingMark() throws Exception {
+        Tenancy tenancy = fixtures.createTenancy();
+        Tenancy other = fixtures.createTenancy();
+        List<UUID> users = new ArrayList<>();
+        for (int i = 0; i < 5; i++) {
+            users.add(fixtures.createUser(tenancy, "user " + i, "u" + i + "@example.com"));
+        }
+        fixtures.createUser(other, "not mine", "other@example.com");
+        db.update("""
+                UPDATE "ProjectUser" SET "sequenceId" = nextval('global_seq_id'), "shouldUpdateSequenceId" = false
+                WHERE "tenancyId" = ? AND "projectUserId" <> ?""", tenancy.id(), users.get(0));
+
+        for (Mapping mapping : Mappings.ALL) {
+            try (Connection c = db.connect(); PreparedStatement ps = c.prepareStatement(mapping.projectionSql())) {
+                ps.setObject(1, tenancy.id());
+                List<String> keys = new ArrayList<>();
+                List<Boolean> pending = new ArrayList<>();
+                try (ResultSet rs = ps.executeQuery()) {
+                    int columns = mapping.columns().size();
+                    assertThat(rs.getMetaData().getColumnCount()).isEqualTo(columns + 2);
+                    assertThat(rs.getMetaData().getColumnName(columns + 1)).isEqualTo("sequence_id");
+                    assertThat(rs.getMetaData().getColumnName(columns + 2)).isEqualTo("pending");
+                    while (rs.next()) {
+                        keys.add(rs.getString(1));
+                        pending.add(rs.getBoolean(columns + 2));
+                    }
+                }
+                assertThat(keys).as(mapping.name()).hasSize(5).isSorted();
+                if (mapping == Mappings.USERS) {
+                    assertThat(keys).containsExactlyInAnyOrderElementsOf(users.stream().map(UUID::toString).toList());
+                    assertThat(pending.stream().filter(p -> p).count()).as("only the unstamped user").isEqualTo(1);
+                }
+            }
+        }
+    }
 }
