@@ -78,7 +78,9 @@ class ReplicasUnderLoadIT {
 
         for (ServiceProcess service : pipeline.all()) {
             org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(20)).until(() -> load.writes.get() > 100);
-            assertThat(service.terminate(Duration.ofSeconds(40))).as(service.name + " exit code after SIGTERM").isZero();
+            // A JVM that shut down cleanly on SIGTERM exits with 128 + 15.
+            assertThat(service.terminate(Duration.ofSeconds(40))).as(service.name + " exit code after SIGTERM")
+                    .isIn(0, 143);
             service.restart();
             service.awaitReady(Duration.ofSeconds(90));
         }
