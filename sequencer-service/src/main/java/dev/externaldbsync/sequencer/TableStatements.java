@@ -33,6 +33,9 @@ record TableStatements(SourceTable table, String anyMarked, String tenancyAfter,
         String waiting) {
 
     static TableStatements of(SourceTable table) {
+        if (table.tenancySource() == SourceTable.TenancySource.PROJECT_AND_BRANCH) {
+            return ofProjectAndBranch(table);
+        }
         String t = table.quotedName();
         String tenancy = quote(table.tenancyColumn());
         String marked = "\"shouldUpdateSequenceId\"";
@@ -61,6 +64,81 @@ record TableStatements(SourceTable table, String anyMarked, String tenancyAfter,
                 SELECT tenancy, count(*) FROM stamped GROUP BY tenancy"""
                         .formatted(t, tenancy, marked, table.quotedClaimKey(), keyJoin),
                 "SELECT count(*) FROM (SELECT 1 FROM " + t + " WHERE " + marked + " LIMIT ?) AS capped");
+    }
+
+    /**
+     * A table whose tenancy is the {@code "Tenancy"} of its {@code ("projectId", "branchId")}. Its partial flag index
+     * is {@code ("projectId", "branchId") WHERE "shouldUpdateSequenceId" AND <row filter>}, so every statement adds
+     * the row filter: rows outside it (other verification code types) are never read, claimed or stamped.
+     * <p>
+     * The fairness walk is over distinct {@code (projectId, branchId)} pairs in index order (a loose index scan, one
+     * descent per pair), each expanded to its tenancies. The sequencer's tenancy cursor and bounds are translated to
+     * the pair of that tenancy, so "after the cursor" means "after the cursor's pair" and the round-robin order is the
+     * pair order; a bound that names no tenancy ({@code MIN_UUID}/{@code MAX_UUID}, or a tenancy deleted meanwhile)
+     * is open. Parameters keep the shapes of the class comment (the upper bound, given twice, feeds the first and the
+     * recursive step of the walk). Unqualified {@code "type"}/{@code "shouldUpdateSequenceId"} resolve to the code:
+     * no other relation in scope has such columns.
+     */
+    private static TableStatements ofProjectAndBranch(SourceTable table) {
+        String t = table.quotedName();
+        String marked = "\"shouldUpdateSequenceId\" AND " + table.rowFilter();
+        String keyJoin = table.claimKey().stream()
+                .map(k -> "r." + quote(k) + " = claimed." + quote(k))
+                .collect(Collectors.joining(" AND "));
+        return new TableStatements(table,
+                "SELECT EXISTS (SELECT 1 FROM " + t + " WHERE " + marked + ")",
+                distinctPairs(t, marked, ">"),
+                distinctPairs(t, marked, ">="),
+                """
+                WITH stamped AS (
+                    UPDATE %1$s AS r
+                    SET "sequenceId" = nextval('global_seq_id'), "shouldUpdateSequenceId" = FALSE
+                    FROM (SELECT c.*, tn."id" AS tenancy
+                          FROM unnest(?::uuid[]) AS u(id)
+                          JOIN "Tenancy" AS tn ON tn."id" = u.id
+                          CROSS JOIN LATERAL (
+                              SELECT %3$s FROM %1$s AS v
+                              WHERE v."projectId" = tn."projectId" AND v."branchId" = tn."branchId" AND %2$s
+                              LIMIT ?
+                              FOR UPDATE OF v SKIP LOCKED) AS c) AS claimed
+                    WHERE %4$s
+                    RETURNING claimed.tenancy AS tenancy)
+                SELECT tenancy, count(*) FROM stamped GROUP BY tenancy"""
+                        .formatted(t, marked, table.quotedClaimKey(), keyJoin),
+                "SELECT count(*) FROM (SELECT 1 FROM " + t + " WHERE " + marked + " LIMIT ?) AS capped");
+    }
+
+    /**
+     * The loose index scan over distinct marked {@code (projectId, branchId)} pairs (see {@link #ofProjectAndBranch}):
+     * {@code ?1} lower tenancy (its pair compared with {@code firstOp}), {@code ?2}/{@code ?3} upper tenancy
+     * (inclusive), {@code ?4} the number of tenancies. The upper bound stops the recursion; the outer LIMIT stops it
+     * too, since the recursive CTE is evaluated lazily.
+     */
+    private static String distinctPairs(String t, String marked, String firstOp) {
+        // Unqualified "type"/"shouldUpdateSequenceId" resolve to the code: no other relation in scope has them.
+        return """
+                WITH RECURSIVE lo AS (
+                    SELECT COALESCE(x."projectId", '') AS p, COALESCE(x."branchId", '') AS b
+                    FROM (SELECT ?::uuid AS id) AS q LEFT JOIN "Tenancy" AS x ON x."id" = q.id),
+                hi AS (SELECT x."projectId" AS p, x."branchId" AS b FROM "Tenancy" AS x WHERE x."id" = ?::uuid),
+                hi_again AS (SELECT x."projectId" AS p, x."branchId" AS b FROM "Tenancy" AS x WHERE x."id" = ?::uuid),
+                found(p, b) AS (
+                    (SELECT v."projectId", v."branchId" FROM %1$s AS v
+                     WHERE %2$s AND (v."projectId", v."branchId") %3$s (SELECT lo.p, lo.b FROM lo)
+                       AND (NOT EXISTS (SELECT 1 FROM hi) OR (v."projectId", v."branchId") <= (SELECT hi.p, hi.b FROM hi))
+                     ORDER BY v."projectId", v."branchId" LIMIT 1)
+                    UNION ALL
+                    SELECT n.p, n.b FROM found AS f CROSS JOIN LATERAL (
+                        SELECT v."projectId" AS p, v."branchId" AS b FROM %1$s AS v
+                        WHERE %2$s AND (v."projectId", v."branchId") > (f.p, f.b)
+                          AND (NOT EXISTS (SELECT 1 FROM hi_again)
+                               OR (v."projectId", v."branchId") <= (SELECT hi_again.p, hi_again.b FROM hi_again))
+                        ORDER BY v."projectId", v."branchId" LIMIT 1) AS n)
+                SELECT tn."id" FROM found AS f
+                CROSS JOIN LATERAL (SELECT x."id" FROM "Tenancy" AS x
+                                    WHERE x."projectId" = f.p AND x."branchId" = f.b ORDER BY x."id") AS tn
+                LIMIT ?"""
+                .formatted(t, marked, firstOp);
     }
 
     /**

@@ -9,11 +9,14 @@ import java.sql.Statement;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.List;
 import java.util.UUID;
 import java.util.stream.Collectors;
 
 import dev.externaldbsync.contract.RequestSigner;
 import dev.externaldbsync.contract.SyncContract;
+import dev.externaldbsync.mapping.Mapping;
+import dev.externaldbsync.mapping.Mappings;
 import dev.externaldbsync.schema.SourceTable;
 import dev.externaldbsync.testing.TestDatabase;
 import io.restassured.path.json.JsonPath;
@@ -29,7 +32,8 @@ final class EngineTestSupport {
 
     /**
      * Stamps every marked row exactly as the sequencer does: one transaction, the sequencer's advisory lock, then
-     * each source table in catalog order (DeletedRow last), notifications suppressed.
+     * each source table in catalog order (DeletedRow last), only the rows the sequencer claims (its row filter: team
+     * invitations of "VerificationCode", never other code types), notifications suppressed.
      */
     static void stamp(TestDatabase internal) {
         try (Connection c = internal.connect(); Statement st = c.createStatement()) {
@@ -39,11 +43,47 @@ final class EngineTestSupport {
             for (SourceTable table : SourceTable.values()) {
                 st.executeUpdate("UPDATE " + table.quotedName()
                         + " SET \"sequenceId\" = nextval('global_seq_id'), \"shouldUpdateSequenceId\" = false"
-                        + " WHERE \"shouldUpdateSequenceId\"");
+                        + " WHERE \"shouldUpdateSequenceId\" AND " + table.rowFilter());
             }
             c.commit();
         } catch (SQLException e) {
             throw new IllegalStateException("stamping failed: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The rows of one query as {@code col|col|…} strings ({@code null} for SQL NULL), each value in its PostgreSQL
+     * text form when the query casts it so.
+     */
+    static List<String> rows(TestDatabase db, String sql, Object... params) {
+        return db.queryRows(sql, params).stream()
+                .map(r -> r.stream().map(String::valueOf).collect(Collectors.joining("|"))).toList();
+    }
+
+    /** The single row of a query, see {@link #rows}. */
+    static String row(TestDatabase db, String sql, Object... params) {
+        List<String> rows = rows(db, sql, params);
+        if (rows.size() != 1) {
+            throw new AssertionError("expected one row, got " + rows + " from " + sql);
+        }
+        return rows.get(0);
+    }
+
+    /**
+     * The verifier-style comparison: for every mapping, the target table equals the mapping's projection of the
+     * tenancy, column text forms row for row, in key order (code point order of the key's text, on both sides).
+     */
+    static void assertMirrors(TestDatabase internal, UUID tenancy, TestDatabase target) {
+        for (Mapping mapping : Mappings.ALL) {
+            String columns = mapping.columns().stream().map(c -> "x." + c.quoted() + "::text")
+                    .collect(Collectors.joining(", "));
+            String order = mapping.keyColumns().stream().map(k -> "x.\"" + k + "\"::text COLLATE \"C\"")
+                    .collect(Collectors.joining(", "));
+            List<String> expected = rows(internal, "SELECT " + columns + " FROM (" + mapping.projectionSql()
+                    + ") AS x ORDER BY " + order, tenancy);
+            List<String> actual = rows(target, "SELECT " + columns + " FROM " + mapping.quotedTable() + " AS x ORDER BY "
+                    + order);
+            org.assertj.core.api.Assertions.assertThat(actual).as(mapping.name()).containsExactlyElementsOf(expected);
         }
     }
 
