@@ -96,8 +96,10 @@ class PollerDeliveryTest {
         assertThat(attempts).extracting(SyncReceiver.Delivery::status).containsExactly(500, 500, 200);
         Duration first = Duration.between(attempts.get(0).answeredAt(), attempts.get(1).receivedAt());
         Duration second = Duration.between(attempts.get(1).answeredAt(), attempts.get(2).receivedAt());
+        // Only lower bounds hold on a loaded machine (a late wake-up stretches any wait). They prove the growth:
+        // the second wait is at least 430 ms, longer than the first could have been scheduled (300 ms at most).
         assertThat(first).isGreaterThanOrEqualTo(Duration.ofMillis(200));
-        assertThat(second).isGreaterThanOrEqualTo(Duration.ofMillis(430)).isGreaterThan(first);
+        assertThat(second).isGreaterThanOrEqualTo(Duration.ofMillis(430));
         assertThat(rowAtSecondAttempt.get().get(0)).isEqualTo(1);
         assertThat((String) rowAtSecondAttempt.get().get(1)).startsWith("HTTP 500");
     }
