@@ -83,8 +83,8 @@ class ReplicasTest {
         Poller poller = h.start(h.settings().withBatching(5, 4).withMaxAttempts(100)
                 .withBackoff(new RequestQueue.Backoff(Duration.ofMillis(100), Duration.ofSeconds(1), 0.5)));
 
-        // Down for 8 s: without the engine-wide pause this would be thousands of POSTs (each fails in a millisecond).
-        await().during(Duration.ofSeconds(8)).atMost(Duration.ofSeconds(10)).until(() -> h.queued() == 200);
+        // Down for 30 s: without the engine-wide pause this would be thousands of POSTs (each fails in a millisecond).
+        await().during(Duration.ofSeconds(30)).atMost(Duration.ofSeconds(35)).until(() -> h.queued() == 200);
         long attempts = h.receiver.requestCount();
         double seconds = Duration.between(start, Instant.now()).toMillis() / 1000.0;
         // Pause grows 0.05-0.1, 0.1-0.2, 0.2-0.4, 0.4-0.8, then 0.5-1 s; each pause lets at most 4 POSTs out.
