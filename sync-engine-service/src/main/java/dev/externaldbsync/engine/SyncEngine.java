@@ -36,6 +36,7 @@ import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
 
 import org.jboss.logging.Logger;
+import org.jboss.logging.MDC;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -67,6 +68,10 @@ import io.quarkus.runtime.ShutdownEvent;
 public class SyncEngine {
 
     private static final Logger LOG = Logger.getLogger(SyncEngine.class);
+
+    /** MDC keys set around each tenancy and target run, so structured logs carry them on every line. */
+    static final String MDC_TENANCY = "tenancyId";
+    static final String MDC_TARGET = "targetId";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /** Serialises concurrent schema bootstraps on one target (a transaction-level lock there). */
@@ -79,7 +84,9 @@ public class SyncEngine {
     private static final Set<String> CONNECTION_ERROR_CLASSES = Set.of("08", "57", "53");
 
     private static final String READ_CONFIG = """
-            SELECT e."config"::text FROM "Tenancy" t
+            SELECT e."config"::text,
+                   EXISTS (SELECT 1 FROM "ExternalDbSyncTenancyPause" p WHERE p."tenancyId" = t."id")
+            FROM "Tenancy" t
             LEFT JOIN "EnvironmentConfigOverride" e ON e."projectId" = t."projectId" AND e."branchId" = t."branchId"
             WHERE t."id" = ?""";
 
@@ -184,13 +191,24 @@ public class SyncEngine {
     }
 
     TenancyResult syncTenancy(UUID tenancyId) {
+        MDC.put(MDC_TENANCY, tenancyId.toString());
+        try {
+            return syncTenancyInMdc(tenancyId);
+        } finally {
+            MDC.remove(MDC_TENANCY);
+        }
+    }
+
+    private TenancyResult syncTenancyInMdc(UUID tenancyId) {
         String configJson;
         boolean found;
+        boolean paused = false;
         try (Connection c = internal.getConnection(); PreparedStatement ps = c.prepareStatement(READ_CONFIG)) {
             ps.setObject(1, tenancyId);
             try (ResultSet rs = ps.executeQuery()) {
                 found = rs.next();
                 configJson = found ? rs.getString(1) : null;
+                paused = found && rs.getBoolean(2);
             }
         } catch (SQLException e) {
             String error = "internal database: " + describe(e);
@@ -200,6 +218,10 @@ public class SyncEngine {
         }
         if (!found) {
             return new TenancyResult(tenancyId, Outcome.NOT_FOUND, false, List.of(), null);
+        }
+        if (paused) {
+            // No retry: the poller drops the request; resume enqueues the tenancy again, so nothing is lost.
+            return new TenancyResult(tenancyId, Outcome.PAUSED, false, List.of(), null);
         }
         TargetConfigs targets = TargetConfigParser.parse(configJson);
         if (targets.isEmpty()) {
@@ -221,6 +243,15 @@ public class SyncEngine {
     }
 
     TargetResult syncTarget(UUID tenancyId, TargetConfig target) {
+        MDC.put(MDC_TARGET, target.id());
+        try {
+            return syncTargetInMdc(tenancyId, target);
+        } finally {
+            MDC.remove(MDC_TARGET);
+        }
+    }
+
+    private TargetResult syncTargetInMdc(UUID tenancyId, TargetConfig target) {
         if (shuttingDown.get()) {
             return new TargetResult(target.id(), Outcome.FAILED, true, Map.of(), "sync engine is shutting down");
         }
@@ -250,6 +281,126 @@ public class SyncEngine {
                 }
             }
         }
+    }
+
+    /** What {@link #resync} did. */
+    public enum ResyncOutcome {
+        /** Cursors reset and, for a target holding no other tenancy, its mapping tables emptied. */
+        RESET_DEDICATED,
+        /** Shared target: only this tenancy's cursors reset (stale extra rows of a shared target stay). */
+        RESET_SHARED,
+        /** No such tenancy, or it has no valid target of that id. */
+        NOT_FOUND,
+        /** A run held the (tenancy, target) lock for longer than the wait. */
+        BUSY
+    }
+
+    private static final String COUNT_OTHER_TENANCIES = """
+            SELECT count(*) FROM (SELECT 1 FROM "_stack_sync_metadata" WHERE "tenancy_id" <> ? LIMIT 1) AS o""";
+
+    private static final String RESET_CURSORS = """
+            UPDATE "_stack_sync_metadata" SET "last_synced_sequence_id" = -1, "updated_at" = now()
+            WHERE "tenancy_id" = ?""";
+
+    private static final String ENQUEUE = "SELECT sync_enqueue_tenancies(ARRAY[?]::uuid[])";
+
+    /**
+     * Rebuilds one (tenancy, target) from scratch while live sync continues: under the same advisory lock as the
+     * runs, in one target transaction, resets the tenancy's cursors to −1 and, when the target's cursor table holds
+     * no other tenancy, truncates every mapping table (so drifted extra rows go too); then enqueues the tenancy so the
+     * next run re-applies everything (the upserts are idempotent). A shared target only gets its cursors reset: rows
+     * that exist in it but no longer in the projection are not removed there, since finding them would need a
+     * cross-database anti-join.
+     *
+     * @throws SQLException when the internal database or the target fails; nothing was changed then
+     */
+    public ResyncOutcome resync(UUID tenancyId, String targetId, Duration lockWait) throws SQLException {
+        TargetConfig target;
+        try (Connection c = internal.getConnection(); PreparedStatement ps = c.prepareStatement(READ_CONFIG)) {
+            ps.setObject(1, tenancyId);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    return ResyncOutcome.NOT_FOUND;
+                }
+                target = TargetConfigParser.parse(rs.getString(1)).targets().stream()
+                        .filter(t -> t.id().equals(targetId)).findFirst().orElse(null);
+            }
+        }
+        if (target == null) {
+            return ResyncOutcome.NOT_FOUND;
+        }
+        ResyncOutcome outcome;
+        long lockKey = lockKey(tenancyId, targetId);
+        try (Connection ic = internal.getConnection()) {
+            if (!lockWithin(ic, lockKey, lockWait)) {
+                return ResyncOutcome.BUSY;
+            }
+            try {
+                outcome = resetTarget(tenancyId, target);
+            } finally {
+                unlock(ic, lockKey);
+            }
+            try (PreparedStatement ps = ic.prepareStatement(ENQUEUE)) {
+                ps.setObject(1, tenancyId);
+                ps.execute();
+            }
+        }
+        LOG.infof("Resync of tenancy %s target %s: %s", tenancyId, targetId, outcome);
+        return outcome;
+    }
+
+    private ResyncOutcome resetTarget(UUID tenancyId, TargetConfig target) throws SQLException {
+        try (TargetPools.Lease lease = pools.lease(target.url()); Connection tc = lease.connection()) {
+            ensureSchema(tc, target.url());
+            tc.setAutoCommit(false);
+            try (Statement st = tc.createStatement()) {
+                // Blocks other tenancies' first cursor inserts until commit, so "dedicated" cannot change under us.
+                st.execute("LOCK TABLE \"_stack_sync_metadata\" IN SHARE ROW EXCLUSIVE MODE");
+                boolean shared;
+                try (PreparedStatement ps = tc.prepareStatement(COUNT_OTHER_TENANCIES)) {
+                    ps.setObject(1, tenancyId);
+                    try (ResultSet rs = ps.executeQuery()) {
+                        shared = rs.next() && rs.getLong(1) > 0;
+                    }
+                }
+                if (!shared) {
+                    st.execute("TRUNCATE " + Mappings.ALL.stream().map(Mapping::quotedTable)
+                            .collect(Collectors.joining(", ")));
+                }
+                try (PreparedStatement ps = tc.prepareStatement(RESET_CURSORS)) {
+                    ps.setObject(1, tenancyId);
+                    ps.executeUpdate();
+                }
+                tc.commit();
+                return shared ? ResyncOutcome.RESET_SHARED : ResyncOutcome.RESET_DEDICATED;
+            } catch (SQLException | RuntimeException e) {
+                rollbackQuietly(tc);
+                if ("42P01".equals(e instanceof SQLException sql ? sql.getSQLState() : null)) {
+                    forgetSchema(target.url());
+                }
+                if (e instanceof SQLException sql && isConnectionError(sql)) {
+                    lease.flush();
+                }
+                throw e;
+            }
+        }
+    }
+
+    /** Polls the try-lock: a run in progress finishes its pages first; never blocks a pooled connection forever. */
+    private static boolean lockWithin(Connection c, long key, Duration wait) throws SQLException {
+        long deadline = System.nanoTime() + wait.toNanos();
+        while (!tryLock(c, key)) {
+            if (System.nanoTime() > deadline) {
+                return false;
+            }
+            try {
+                Thread.sleep(50);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+        }
+        return true;
     }
 
     /** One (tenancy, target) run, holding the lock; confined to one thread. */
