@@ -81,6 +81,28 @@ final class Pipeline implements AutoCloseable {
         return all;
     }
 
+    /** Signs a sync request exactly as the poller does (for tests that play a misbehaving or racing poller). */
+    java.net.http.HttpResponse<String> postSync(ServiceProcess engine, List<UUID> tenancyIds) {
+        byte[] body = ("{\"tenancyIds\": [" + String.join(", ", tenancyIds.stream().map(id -> "\"" + id + "\"").toList())
+                + "]}").getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        var signature = new dev.externaldbsync.contract.RequestSigner(secret, java.time.Clock.systemUTC(),
+                Duration.ofMinutes(5)).sign(body);
+        try {
+            return java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest
+                    .newBuilder(java.net.URI.create(engine.url() + dev.externaldbsync.contract.SyncContract.SYNC_PATH))
+                    .timeout(Duration.ofMinutes(2)).header("Content-Type", "application/json")
+                    .header(dev.externaldbsync.contract.SyncContract.TIMESTAMP_HEADER, signature.timestamp())
+                    .header(dev.externaldbsync.contract.SyncContract.SIGNATURE_HEADER, signature.signature())
+                    .POST(java.net.http.HttpRequest.BodyPublishers.ofByteArray(body)).build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString());
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
     /** Flips the global sequencer switch through the admin API, as an operator would. */
     void setSequencerEnabled(boolean enabled) {
         var response = sequencers.get(0).put("/api/v1/admin/fusebox", "{\"sequencerEnabled\": " + enabled + "}",
