@@ -139,19 +139,21 @@ END $$;
 
 -- "users"."primary_email(_verified)" derive from the user's primary email channel: a change that touches a
 -- primary channel marks the owning user (and the old owner, should a channel move).
+-- The UPDATE deliberately has no "AND NOT shouldUpdateSequenceId" filter: if the sequencer is stamping that user
+-- right now (mark still set in our snapshot), the filter would skip the row without waiting, the stamp would commit
+-- with the mark cleared, and the user would never be stamped again with its new email. Without the filter the UPDATE
+-- waits for the stamping transaction's row lock and re-marks the user after it.
 CREATE OR REPLACE FUNCTION sync_mark_channel_owner() RETURNS TRIGGER
     LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
         UPDATE "ProjectUser" SET "shouldUpdateSequenceId" = TRUE
-        WHERE "tenancyId" = OLD."tenancyId" AND "projectUserId" = OLD."projectUserId"
-          AND NOT "shouldUpdateSequenceId";
+        WHERE "tenancyId" = OLD."tenancyId" AND "projectUserId" = OLD."projectUserId";
     END IF;
     IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND (NEW."tenancyId", NEW."projectUserId")
                                                 IS DISTINCT FROM (OLD."tenancyId", OLD."projectUserId")) THEN
         UPDATE "ProjectUser" SET "shouldUpdateSequenceId" = TRUE
-        WHERE "tenancyId" = NEW."tenancyId" AND "projectUserId" = NEW."projectUserId"
-          AND NOT "shouldUpdateSequenceId";
+        WHERE "tenancyId" = NEW."tenancyId" AND "projectUserId" = NEW."projectUserId";
     END IF;
     RETURN NULL;
 END $$;

@@ -99,7 +99,8 @@ CREATE OR REPLACE TRIGGER "VerificationCode_sync_notify" AFTER INSERT OR UPDATE 
 
 -- "team_invitations"."team_display_name" derives from the team, and an invitation whose team is gone is exported as
 -- deleted: creating, renaming or deleting a team marks that team's invitations (found through the GIN index on
--- "data"), and only those.
+-- "data"), and only those. No "AND NOT shouldUpdateSequenceId" filter, for the reason given in V1 for
+-- sync_mark_channel_owner: an invitation being stamped right now must be re-marked after that stamp commits.
 CREATE OR REPLACE FUNCTION sync_mark_team_invitations() RETURNS TRIGGER
     LANGUAGE plpgsql AS $$
 DECLARE
@@ -112,8 +113,7 @@ BEGIN
     END IF;
     UPDATE "VerificationCode" SET "shouldUpdateSequenceId" = TRUE
     WHERE "projectId" = team."mirroredProjectId" AND "branchId" = team."mirroredBranchId"
-      AND "type" = 'TEAM_INVITATION' AND "data" @> jsonb_build_object('team_id', team."teamId"::text)
-      AND NOT "shouldUpdateSequenceId";
+      AND "type" = 'TEAM_INVITATION' AND "data" @> jsonb_build_object('team_id', team."teamId"::text);
     RETURN NULL;
 END $$;
 

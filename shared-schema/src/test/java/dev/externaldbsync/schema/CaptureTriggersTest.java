@@ -138,6 +138,36 @@ class CaptureTriggersTest {
     }
 
     @Test
+    void aPrimaryEmailAddedWhileTheSequencerStampsItsUserMarksTheUserAgainAfterTheStamp() throws Exception {
+        Tenancy tenancy = fixtures.createTenancy();
+        UUID user = fixtures.createUser(tenancy, "Racing", null);
+        java.util.concurrent.ExecutorService writer = java.util.concurrent.Executors.newSingleThreadExecutor();
+        try (Connection sequencer = db.connect()) {
+            sequencer.setAutoCommit(false);
+            try (PreparedStatement stamp = sequencer.prepareStatement("""
+                    UPDATE "ProjectUser" SET "sequenceId" = nextval('global_seq_id'), "shouldUpdateSequenceId" = false
+                    WHERE "tenancyId" = ? AND "projectUserId" = ?""")) {
+                stamp.setObject(1, tenancy.id());
+                stamp.setObject(2, user);
+                assertThat(stamp.executeUpdate()).isEqualTo(1);
+            }
+            // While the stamp is uncommitted, a writer adds the user's primary email (its users row derives from it).
+            var email = writer.submit(() -> fixtures.addEmail(tenancy, user, "racing@example.com", true));
+            // Commit the stamp only once the writer has either finished or is waiting for the stamped row's lock.
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(10)).until(() -> email.isDone()
+                    || db.queryLong("""
+                            SELECT count(*) FROM pg_stat_activity
+                            WHERE datname = current_database() AND wait_event_type = 'Lock'""") > 0);
+            sequencer.commit();
+            email.get(30, java.util.concurrent.TimeUnit.SECONDS);
+        } finally {
+            writer.shutdownNow();
+        }
+
+        assertThat(mark(tenancy, user).get(0)).as("the user must be stamped again after its email arrived").isEqualTo(true);
+    }
+
+    @Test
     void secondPendingRequestForAKeyIsRefusedWhileAClaimedOneMayCoexist() {
         String key = "sentinel-sync-key-" + UUID.randomUUID();
         String insert = """
