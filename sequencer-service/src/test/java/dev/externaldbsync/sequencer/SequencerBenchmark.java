@@ -28,7 +28,7 @@ import io.agroal.api.AgroalDataSource;
 /**
  * Measurements for the report, not tests: they print figures and assert only that the work was done. Excluded from
  * the normal build; run with
- * {@code ./mvnw -o verify -pl sequencer-service -Dtest=SequencerBenchmark -Dsequencer.excludedGroups=none}
+ * {@code ./mvnw -o verify -pl sequencer-service -Dtest=SequencerBenchmark}
  * (optional {@code -Dbench.rows=1000000}).
  */
 @Tag("benchmark")
