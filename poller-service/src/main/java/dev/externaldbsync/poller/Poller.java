@@ -37,12 +37,14 @@ import org.postgresql.PGNotification;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 
+import dev.externaldbsync.contract.Outcome;
 import dev.externaldbsync.contract.RequestSigner;
 import dev.externaldbsync.contract.SyncContract;
 import dev.externaldbsync.contract.SyncRequest;
 import dev.externaldbsync.contract.SyncResponse;
 import dev.externaldbsync.contract.TargetResult;
 import dev.externaldbsync.contract.TenancyResult;
+import dev.externaldbsync.poller.dashboard.LagWindow;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -66,11 +68,18 @@ import io.micrometer.core.instrument.Timer;
  */
 public final class Poller {
 
-    /** What {@code GET /api/v1/status} shows; holds no tenant data. */
+    /**
+     * What {@code GET /api/v1/status} shows; holds no tenant data. {@code endToEndLag}: for tenancies this replica
+     * delivered with outcome SYNCED in the last minute, the time from the request's {@code "createdAt"} (set when the
+     * sequencer stamped the tenancy's first waiting change) to the engine's answer.
+     */
     public record Status(boolean running, boolean paused, long pending, long inFlight, long backingOff, long parked,
             Double oldestPendingAgeSeconds, double deliveriesPerSecond, long postsInFlight, Instant engineRetryAt,
-            String lastError, Instant lastErrorAt) {
+            String lastError, Instant lastErrorAt, LagWindow.Percentiles endToEndLag, long deliveredSinceStart) {
     }
+
+    /** The sliding window of {@link Status#endToEndLag}. */
+    public static final int LAG_WINDOW_SECONDS = 60;
 
     private static final Logger LOG = Logger.getLogger(Poller.class);
     private static final int SNIPPET = 300;
@@ -90,6 +99,8 @@ public final class Poller {
     private final AtomicInteger postsInFlight = new AtomicInteger();
     private final AtomicInteger consecutiveEngineFailures = new AtomicInteger();
     private final RateWindow deliveries = new RateWindow(10);
+    private final LagWindow lag = new LagWindow(LAG_WINDOW_SECONDS);
+    private final AtomicLong deliveredTotal = new AtomicLong();
     private final Object wakeLock = new Object();
     private final CountDownLatch stopped = new CountDownLatch(1);
 
@@ -113,6 +124,7 @@ public final class Poller {
     private final Counter parkedCounter;
     private final Timer postLatency;
     private final Timer queueWait;
+    private final Timer endToEndLag;
 
     /**
      * @param queue        the queue (its own data source and clock)
@@ -146,6 +158,9 @@ public final class Poller {
         this.queueWait = Timer.builder("sync.poller.queue.wait")
                 .description("Time from enqueue to the first POST of a request").publishPercentiles(0.5, 0.99)
                 .register(registry);
+        this.endToEndLag = Timer.builder("sync.poller.end_to_end_lag")
+                .description("From the sequencer's enqueue of a tenancy (its first waiting change) to the engine's "
+                        + "SYNCED answer").publishPercentiles(0.5, 0.95, 0.99).register(registry);
         Gauge.builder("sync.poller.requests.in_flight", postsInFlight, AtomicInteger::get)
                 .description("POSTs to the sync engine in flight from this replica").register(registry);
         Gauge.builder("sync.poller.queue.pending", this, p -> p.stats.pending())
@@ -253,7 +268,8 @@ public final class Poller {
     public Status status() {
         RequestQueue.Stats s = stats;
         return new Status(running, paused, s.pending(), s.inFlight(), s.backingOff(), s.parked(), oldestPendingAge(),
-                deliveries.perSecond(clock.millis()), postsInFlight.get(), engineRetryAt, lastError, lastErrorAt);
+                deliveries.perSecond(clock.millis()), postsInFlight.get(), engineRetryAt, lastError, lastErrorAt,
+                lag.percentiles(clock.millis()), deliveredTotal.get());
     }
 
     private Double oldestPendingAge() {
@@ -445,6 +461,7 @@ public final class Poller {
             }
             List<RequestQueue.Claim> done = new ArrayList<>();
             List<RequestQueue.Failure> retry = new ArrayList<>();
+            Instant answeredAt = null;
             for (RequestQueue.Claim claim : batch) {
                 TenancyResult result = results.get(claim.tenancyId());
                 if (result == null) {
@@ -453,10 +470,17 @@ public final class Poller {
                     retry.add(new RequestQueue.Failure(claim, describe(result)));
                 } else {
                     done.add(claim);
+                    if (result.outcome() == Outcome.SYNCED) {
+                        answeredAt = answeredAt == null ? clock.instant() : answeredAt;
+                        long millis = Math.max(0, Duration.between(claim.createdAt(), answeredAt).toMillis());
+                        lag.record(answeredAt.toEpochMilli(), millis);
+                        endToEndLag.record(millis, TimeUnit.MILLISECONDS);
+                    }
                 }
             }
             int deleted = queue.complete(done);
             delivered.increment(deleted);
+            deliveredTotal.addAndGet(deleted);
             deliveries.add(clock.millis(), deleted);
             if (!retry.isEmpty()) {
                 recordFailures(retry);

@@ -81,6 +81,25 @@ public interface PollerConfig {
     @WithDefault("20s")
     Duration shutdownGrace();
 
+    /**
+     * Serve the operators' dashboard ({@code GET /dashboard}, behind {@code ADMIN_TOKEN}) and sample its figures in
+     * the background. Off: no sampling and the dashboard's routes answer 404.
+     */
+    @WithDefault("true")
+    boolean dashboardEnabled();
+
+    /**
+     * How often the dashboard's figures are sampled from the internal database and the sync engine's status (the
+     * page reads the last sample, so open pages add no database load). Each sample costs a few capped, index-backed
+     * counts and one status call to the engine.
+     */
+    @WithDefault("3s")
+    Duration dashboardSampleInterval();
+
+    /** How much throughput history the dashboard keeps in memory for its chart (one point per sample). */
+    @WithDefault("15m")
+    Duration dashboardHistory();
+
     /** This replica's name in the queue ({@code "claimedBy"}); default: host name plus a random suffix. */
     Optional<String> instanceId();
 }

@@ -23,6 +23,7 @@ import dev.externaldbsync.contract.SyncResponse;
 import dev.externaldbsync.contract.TargetResult;
 import dev.externaldbsync.contract.TenancyResult;
 import dev.externaldbsync.contract.Outcome;
+import dev.externaldbsync.poller.dashboard.LagWindow;
 import dev.externaldbsync.service.Fusebox;
 import dev.externaldbsync.service.InternalDatabaseConfig;
 import io.agroal.api.AgroalDataSource;
@@ -105,7 +106,8 @@ public class PollerService {
         if (p != null) {
             return p.status();
         }
-        return new Poller.Status(false, false, 0, 0, 0, 0, null, 0, 0, null, configurationError, null);
+        return new Poller.Status(false, false, 0, 0, 0, 0, null, 0, 0, null, configurationError, null,
+                new LagWindow.Percentiles(null, null, null, 0, Poller.LAG_WINDOW_SECONDS), 0);
     }
 
     /** Wakes the local loop (after an operator requeued requests; other replicas get the NOTIFY). */
