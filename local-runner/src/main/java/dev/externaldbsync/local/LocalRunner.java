@@ -246,6 +246,8 @@ public final class LocalRunner {
         env.put("SYNC_SIGNING_SECRET", secret);
         env.put("ADMIN_TOKEN", adminToken);
         env.put("QUARKUS_HTTP_PORT", Integer.toString(port));
+        // The packaged jars log JSON (prod profile); a person reads these files, so keep text unless asked otherwise.
+        env.putIfAbsent("QUARKUS_LOG_CONSOLE_JSON_ENABLED", "false");
         env.put("SYNC_MIGRATE_AT_START", "none");
         System.out.println("Starting " + service + " on port " + port + " …");
         return builder.start();

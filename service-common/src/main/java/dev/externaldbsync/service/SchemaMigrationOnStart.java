@@ -15,7 +15,8 @@ import io.quarkus.runtime.StartupEvent;
 
 /**
  * Applies migrations at start-up according to {@code SYNC_MIGRATE_AT_START}, before any service loop starts (its
- * observer runs first). Several replicas starting together are serialised by Flyway's advisory lock.
+ * observer runs first). Several replicas starting together are serialised by Flyway's advisory lock. Without
+ * {@code INTERNAL_DATABASE_URL} the start fails at once with that reason (the process exits non-zero).
  */
 @Singleton
 public class SchemaMigrationOnStart {
@@ -36,8 +37,9 @@ public class SchemaMigrationOnStart {
 
     void onStart(@Observes @Priority(PRIORITY) StartupEvent event) {
         if (database.url().isEmpty()) {
-            LOG.warn("INTERNAL_DATABASE_URL is not set: the service cannot reach its database and stays not ready");
-            return;
+            // Fail the start with the one message an operator needs, instead of a datasource stack trace later.
+            throw new IllegalStateException("INTERNAL_DATABASE_URL is not set: every service needs the internal"
+                    + " database (postgresql://user:password@host:5432/db)");
         }
         MigrateMode mode = config.migrateAtStart();
         if (config.migrateOnly()) {
