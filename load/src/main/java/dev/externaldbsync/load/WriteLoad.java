@@ -73,6 +73,14 @@ public final class WriteLoad implements Callable<Integer> {
             description = "Seed of the choice of operations, tenancies and users (new ids are always fresh). Default: ${DEFAULT-VALUE}.")
     long randomSeed;
 
+    @Option(names = "--fixture-seed", paramLabel = "SEED",
+            description = "Only tenancies that `fixture --seed SEED` created (default: any tenancy).")
+    String fixtureSeed;
+
+    @Option(names = "--synchronous-commit", paramLabel = "on|off|local",
+            description = "synchronous_commit of the writers' sessions (default: the server's setting).")
+    String synchronousCommit;
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -150,6 +158,12 @@ public final class WriteLoad implements Callable<Integer> {
             SplittableRandom random = new SplittableRandom(randomSeed * 1_000_003L + t);
             Connection c = Db.connect(internalUrl);
             c.setAutoCommit(true);
+            if (synchronousCommit != null) {
+                try (PreparedStatement set = c.prepareStatement("SELECT set_config('synchronous_commit', ?, false)")) {
+                    set.setString(1, synchronousCommit);
+                    set.execute();
+                }
+            }
             Writer writer = new Writer(c);
             Thread thread = new Thread(() -> {
                 try (c) {
@@ -239,11 +253,15 @@ public final class WriteLoad implements Callable<Integer> {
                 SELECT t."id", t."projectId", t."branchId"
                 FROM "Tenancy" t
                 LEFT JOIN "EnvironmentConfigOverride" e ON e."projectId" = t."projectId" AND e."branchId" = t."branchId"
+                JOIN "Project" p ON p."id" = t."projectId"
+                WHERE ?::text IS NULL OR p."displayName" LIKE 'load ' || ? || ':%'
                 ORDER BY (e."config" -> 'dbSync' -> 'externalDatabases') IS NULL, t."id"
                 LIMIT ?""";
         List<Tenancy> result = new ArrayList<>();
         try (Connection c = Db.connect(internalUrl); PreparedStatement ps = c.prepareStatement(sql)) {
-            ps.setInt(1, tenancies);
+            ps.setString(1, fixtureSeed);
+            ps.setString(2, fixtureSeed);
+            ps.setInt(3, tenancies);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     result.add(new Tenancy(rs.getObject(1, UUID.class), rs.getString(2), rs.getString(3)));

@@ -1,5 +1,6 @@
 package dev.externaldbsync.load;
 
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import picocli.CommandLine;
@@ -12,7 +13,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 class HelpTest {
 
     @ParameterizedTest
-    @ValueSource(strings = {"fixture", "write-load"})
+    @ValueSource(strings = {"fixture", "write-load", "bench"})
     void helpExitsZeroAndNamesEveryOption(String command) {
         CommandLine cl = new CommandLine(new LoadMain());
         StringWriter out = new StringWriter();
@@ -34,5 +35,15 @@ class HelpTest {
         cl.setErr(new PrintWriter(new StringWriter()));
         // An explicit empty URL overrides the environment default, so this holds wherever the test runs.
         assertThat(cl.execute(command, "--internal-url", "")).isEqualTo(2);
+    }
+
+    @Test
+    void benchRefusesAnUnknownPhaseAndAnInternalUrlWithoutATarget() {
+        CommandLine cl = new CommandLine(new LoadMain());
+        cl.setErr(new PrintWriter(new StringWriter()));
+        cl.setOut(new PrintWriter(new StringWriter()));
+
+        assertThat(cl.execute("bench", "--phases", "copy,nonsense")).isEqualTo(2);
+        assertThat(cl.execute("bench", "--internal-url", "postgresql://u:p@localhost:1/x")).isEqualTo(2);
     }
 }

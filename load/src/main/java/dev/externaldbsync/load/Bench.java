@@ -1,0 +1,727 @@
+package dev.externaldbsync.load;
+
+import dev.externaldbsync.config.PostgresUrl;
+import dev.externaldbsync.mapping.Mappings;
+import dev.externaldbsync.schema.MigrateMode;
+import dev.externaldbsync.schema.SchemaMigrations;
+import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
+import org.postgresql.ds.PGSimpleDataSource;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.OptionalLong;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The one-command benchmark: the COPY ceiling, a huge tenancy's backfill, many small tenancies' fan-out, end-to-end
+ * lag under sustained writes, the services' peak memory and the capture triggers' overhead on writers, on one
+ * machine in one run. Prints each phase's progress and timing as it goes, then a table and {@code key=value} lines.
+ * By default everything runs on an embedded PostgreSQL (zonky, as {@code ./run-local}) with the internal and the
+ * target database as two databases of one server: on one machine a second server adds no CPU, and both sides then
+ * share one clock (lag) and one configuration (COPY ceiling vs pipeline). Not thread-safe; one instance per run.
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {
+                "Benchmarks the pipeline on this machine: copy (COPY ceiling), backfill (one huge tenancy), fanout",
+                "(many one-user tenancies), lag (commit -> visible under sustained writes), trigger (pgbench writer",
+                "throughput with / without the sync layer), plus the services' peak RSS. Starts an embedded",
+                "PostgreSQL and the three packaged services unless --internal-url/--target-url name existing",
+                "databases (the services are still started here, as processes). Exit code 1 when a phase fails."})
+public final class Bench implements Callable<Integer> {
+
+    static final List<String> PHASES = List.of("copy", "backfill", "fanout", "lag", "trigger");
+
+    @Option(names = "--quick", description = "Small sizes: the whole run in under 5 minutes.")
+    boolean quick;
+
+    @Option(names = "--phases", split = ",", paramLabel = "PHASE",
+            description = "Phases to run, comma-separated, of: copy, backfill, fanout, lag, trigger. Default: all.")
+    List<String> phases;
+
+    @Option(names = "--internal-url", paramLabel = "URL",
+            description = "An existing internal database (migrated here; each run adds its own fixture rows). "
+                    + "Default: an embedded PostgreSQL.")
+    String internalUrl;
+
+    @Option(names = "--target-url", paramLabel = "URL",
+            description = "A target database; the bench drops and re-creates <database>_copy, _backfill, _fanout, "
+                    + "_lag next to it (needs CREATEDB on its server). Required with --internal-url.")
+    String targetUrl;
+
+    @Option(names = "--backfill-users", paramLabel = "N", description = "Users of the huge tenancy. Default: 1000000 (quick: 100000).")
+    Long backfillUsers;
+
+    @Option(names = "--fanout-tenancies", paramLabel = "N", description = "One-user tenancies. Default: 100000 (quick: 10000).")
+    Long fanoutTenancies;
+
+    @Option(names = "--lag-rate", paramLabel = "PER_S", description = "Changes per second. Default: 1000 (quick: 200).")
+    Double lagRate;
+
+    @Option(names = "--lag-seconds", paramLabel = "S", description = "Write duration. Default: 60 (quick: 20).")
+    Integer lagSeconds;
+
+    @Option(names = "--lag-tenancies", paramLabel = "N", description = "Tenancies written to (10 users each). Default: 1000 (quick: 20).")
+    Integer lagTenancies;
+
+    @Option(names = "--trigger-seconds", paramLabel = "S", description = "Length of one pgbench run. Default: 3 (quick: 2).")
+    Integer triggerSeconds;
+
+    @Option(names = "--trigger-rounds", paramLabel = "N", description = "Base/sync pairs per script; the median ratio is reported. Default: 9 (quick: 5).")
+    Integer triggerRounds;
+
+    @Option(names = "--service-java-opts", paramLabel = "OPTS", defaultValue = "-Xmx256m -XX:+UseSerialGC",
+            description = "JVM options of the three services. Default: ${DEFAULT-VALUE}.")
+    String serviceJavaOpts;
+
+    @Option(names = "--repo-root", paramLabel = "DIR", defaultValue = "${env:BENCH_REPO_ROOT}",
+            description = "The checkout holding */target/quarkus-app/quarkus-run.jar. Default: env BENCH_REPO_ROOT, else the working directory.")
+    Path repoRoot;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    private final Report report = new Report();
+    private volatile Services startedServices;
+    private volatile EmbeddedPostgres startedServer;
+    private PrintStream out = System.out;
+    private long runStarted;
+
+    @Override
+    public Integer call() throws Exception {
+        // The bench prints its own progress; the libraries' INFO lines (embedded server, Flyway) would drown it.
+        System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
+        java.util.logging.Logger.getLogger("").setLevel(java.util.logging.Level.WARNING);
+        for (java.util.logging.Handler h : java.util.logging.Logger.getLogger("").getHandlers()) {
+            h.setLevel(java.util.logging.Level.WARNING);
+        }
+        Set<String> selected = new LinkedHashSet<>(phases == null ? PHASES : phases);
+        for (String p : selected) {
+            if (!PHASES.contains(p)) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "unknown phase '" + p + "'; phases: " + PHASES);
+            }
+        }
+        if ((internalUrl == null) != (targetUrl == null)) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--internal-url and --target-url go together");
+        }
+        if (repoRoot == null) {
+            repoRoot = Path.of("").toAbsolutePath();
+        }
+        boolean ok = run(selected);
+        out.println();
+        report.printTable(out);
+        out.println();
+        report.printKeyValues(out);
+        return ok ? 0 : 1;
+    }
+
+    private long sizeOr(Long given, long full, long quickSize) {
+        return given != null ? given : quick ? quickSize : full;
+    }
+
+    private boolean run(Set<String> selected) throws Exception {
+        runStarted = System.nanoTime();
+        machineFacts();
+        String runId = Long.toString(System.currentTimeMillis() / 1000 % 100_000_000L, 36);
+        Path work = repoRoot.resolve("load/target/bench");
+        Files.createDirectories(work);
+        EmbeddedPostgres embedded = null;
+        boolean ok = true;
+        // Ctrl-C or SIGTERM: stop the services and the embedded server we started, not leave them running.
+        Thread cleanup = new Thread(this::closeQuietly, "bench-cleanup");
+        Runtime.getRuntime().addShutdownHook(cleanup);
+        try {
+            PostgresUrl internal;
+            PostgresUrl target;
+            if (internalUrl == null) {
+                long t = System.nanoTime();
+                embedded = startedServer = EmbeddedPostgres.builder()
+                        .setServerConfig("max_connections", "300")
+                        .setServerConfig("shared_buffers", "256MB")
+                        .setServerConfig("max_wal_size", "4GB")
+                        .setServerConfig("timezone", "UTC")
+                        .start();
+                try (Connection c = java.sql.DriverManager.getConnection(embedded.getJdbcUrl("postgres", "postgres"));
+                        Statement st = c.createStatement()) {
+                    // The services and the fixture's target configs carry a password, as an operator's would.
+                    st.execute("ALTER USER postgres PASSWORD 'postgres'");
+                }
+                PostgresUrl server = new PostgresUrl("localhost", embedded.getPort(), "postgres", "postgres", "postgres",
+                        Map.of());
+                internal = server.withDatabase("bench_internal");
+                target = server.withDatabase("bench");
+                createDatabase(server, internal.database(), true);
+                phaseDone("setup", "embedded PostgreSQL on port " + embedded.getPort() + " (internal and target databases "
+                        + "on one server)", t);
+                report.put("setup", "postgres", "embedded-" + serverVersion(internal), "zonky, fsync on, shared_buffers 256MB");
+            } else {
+                internal = PostgresUrl.parse(internalUrl);
+                target = PostgresUrl.parse(targetUrl);
+                report.put("setup", "postgres", "external-" + serverVersion(internal), internal.redacted());
+            }
+            boolean pipeline = selected.contains("backfill") || selected.contains("fanout") || selected.contains("lag");
+            boolean needsInternal = pipeline || selected.contains("copy");
+            if (needsInternal) {
+                long t = System.nanoTime();
+                SchemaMigrations.migrate(dataSource(internal), MigrateMode.ALL);
+                phaseDone("setup", "internal database migrated", t);
+            }
+            Services services = null;
+            try {
+                if (pipeline) {
+                    long t = System.nanoTime();
+                    services = startedServices = Services.start(repoRoot, internal.reactiveUri(),
+                            Arrays.asList(serviceJavaOpts.strip().split("\\s+")), work.resolve("logs"),
+                            Duration.ofSeconds(120));
+                    services.setPipelineEnabled(false);
+                    phaseDone("setup", "services started (logs in " + work.resolve("logs") + "), pipeline paused", t);
+                }
+                if (selected.contains("copy") || selected.contains("backfill")) {
+                    copyAndBackfill(internal, target, services, "bf" + runId, selected);
+                }
+                if (selected.contains("fanout")) {
+                    fanout(internal, target, services, "fo" + runId);
+                }
+                if (selected.contains("lag")) {
+                    lag(internal, target, services, "lg" + runId);
+                }
+                if (services != null) {
+                    for (Map.Entry<String, OptionalLong> e : services.peakRssKib().entrySet()) {
+                        String name = e.getKey().replace("-service", "").replace("sync-engine", "engine");
+                        report.put("rss", "rss_mb_" + name, e.getValue().isPresent()
+                                ? Report.format(e.getValue().getAsLong() / 1024.0) : "n/a",
+                                "peak RSS (VmHWM) over the run, JVM " + serviceJavaOpts);
+                    }
+                }
+            } catch (Exception e) {
+                ok = false;
+                out.println("FAILED: " + e);
+                e.printStackTrace(out);
+                report.put("result", "failed", e.getClass().getSimpleName(), String.valueOf(e.getMessage()));
+            } finally {
+                if (services != null) {
+                    services.close();
+                    startedServices = null;
+                }
+            }
+            if (ok && selected.contains("trigger")) {
+                try {
+                    trigger(internal, work);
+                } catch (Exception e) {
+                    ok = false;
+                    out.println("FAILED: " + e);
+                    e.printStackTrace(out);
+                    report.put("result", "failed", e.getClass().getSimpleName(), String.valueOf(e.getMessage()));
+                }
+            }
+        } finally {
+            if (embedded != null) {
+                embedded.close();
+                startedServer = null;
+            }
+            try {
+                Runtime.getRuntime().removeShutdownHook(cleanup);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook is running or will run
+            }
+            report.put("run", "load_average_end", loadAverage(), "1-minute load average when the run ended");
+            report.put("run", "total_s", (System.nanoTime() - runStarted) / 1e9, null);
+        }
+        return ok;
+    }
+
+    // ---- phases ---------------------------------------------------------------------------------------------
+
+    private void copyAndBackfill(PostgresUrl internal, PostgresUrl target, Services services, String seed,
+            Set<String> selected) throws Exception {
+        long users = sizeOr(backfillUsers, 1_000_000, 100_000);
+        PostgresUrl backfillTarget = resetDatabase(target, "backfill");
+        long t = System.nanoTime();
+        Fixture fixture = fixture(internal, seed);
+        fixture.hugeTenancies = 1;
+        fixture.usersPerHuge = users;
+        fixture.targetUrl = backfillTarget.reactiveUri();
+        Fixture.Result loaded = fixture.run(indented());
+        phaseDone("fixture", "one tenancy with " + users + " users, " + loaded.totalRows() + " rows", t);
+        UUID tenancy = hugeTenancyId(internal, seed, fixture.hugeNumberBase + 1);
+        long rows = 2 * users; // users + contact_channels: the synced rows of this tenancy
+
+        double copyRate = Double.NaN;
+        if (selected.contains("copy")) {
+            PostgresUrl copyTarget = resetDatabase(target, "copy");
+            try (Connection in = Db.connect(internal.reactiveUri());
+                    Connection tg = Db.connect(copyTarget.reactiveUri())) {
+                out.println("phase copy: COPY projection -> staging -> INSERT ... ON CONFLICT DO UPDATE, users + contact_channels");
+                CopyCeiling.Result r = new CopyCeiling(in, tg).run(tenancy, List.of(Mappings.USERS, Mappings.CONTACT_CHANNELS));
+                if (r.rows() != rows) {
+                    throw new IllegalStateException("COPY moved " + r.rows() + " rows, expected " + rows);
+                }
+                copyRate = r.rowsPerSecond();
+                out.printf(Locale.ROOT, "phase copy: %d rows in %.1f s%n", r.rows(), r.elapsedNanos() / 1e9);
+                report.put("copy", "copy_rows", r.rows(), "users + contact_channels of one tenancy");
+                report.put("copy", "copy_s", r.elapsedNanos() / 1e9, null);
+                report.put("copy", "copy_rows_per_s", copyRate, "the ceiling");
+            }
+        }
+        if (selected.contains("backfill")) {
+            // Two clocks, because they are two different jobs: stamping is the sequencer's (every marked row of
+            // the tenancy gets its sequence id, poller paused), the backfill proper is what a tenant sees when it
+            // connects a target to data that already exists: the queued request delivered, every row pulled
+            // above cursor 0 and applied. The ratio to the COPY ceiling compares like with like: moving rows.
+            out.println("phase stamp: sequencer on, poller off; clock = fusebox PUT until no row of the tenancy is "
+                    + "marked (polled every 100 ms)");
+            long stampStarted = System.nanoTime();
+            services.setFusebox(true, false);
+            awaitUnmarked(internal, tenancy, services, Duration.ofMinutes(quick ? 10 : 30), stampStarted);
+            long stampElapsed = System.nanoTime() - stampStarted;
+            out.printf(Locale.ROOT, "phase stamp: %d users stamped (with their channels and auth rows) in %.1f s%n",
+                    users, stampElapsed / 1e9);
+            report.put("stamp", "stamp_s", stampElapsed / 1e9, "sequencer: every marked row of the tenancy stamped");
+            report.put("stamp", "stamp_users_per_s", users * 1e9 / stampElapsed,
+                    "a user = 4 sequenced rows (ProjectUser, ContactChannel, AuthMethod, PasswordAuthMethod)");
+
+            out.println("phase backfill: poller on; clock = fusebox PUT until no queued request for the tenancy "
+                    + "(delivery + fetch above cursor 0 + apply of every row)");
+            long started = System.nanoTime();
+            services.setFusebox(true, true);
+            awaitQuiescent(internal, tenancy, services, Duration.ofMinutes(quick ? 10 : 30), started);
+            long elapsed = System.nanoTime() - started;
+            services.setPipelineEnabled(false);
+            expectCounts(backfillTarget, users, users);
+            double rate = rows * 1e9 / elapsed;
+            out.printf(Locale.ROOT, "phase backfill: %d rows in %.1f s%n", rows, elapsed / 1e9);
+            report.put("backfill", "backfill_rows", rows, "users + contact_channels");
+            report.put("backfill", "backfill_s", elapsed / 1e9, "poller on -> every row applied (queue+fetch+apply)");
+            report.put("backfill", "backfill_rows_per_s", rate, null);
+            report.put("backfill", "backfill_ratio", rate / copyRate, "backfill / copy ceiling (goal >= 0.60)");
+            report.put("backfill", "backfill_end_to_end_s", (stampElapsed + elapsed) / 1e9,
+                    "stamp + backfill: a tenancy loaded while the pipeline was off");
+        }
+    }
+
+    private void fanout(PostgresUrl internal, PostgresUrl target, Services services, String seed) throws Exception {
+        long tenancies = sizeOr(fanoutTenancies, 100_000, 10_000);
+        PostgresUrl fanoutTarget = resetDatabase(target, "fanout");
+        long t = System.nanoTime();
+        Fixture fixture = fixture(internal, seed);
+        fixture.smallTenancies = tenancies;
+        fixture.targetUrl = fanoutTarget.reactiveUri();
+        Fixture.Result loaded = fixture.run(indented());
+        phaseDone("fixture", tenancies + " one-user tenancies sharing one target, " + loaded.totalRows() + " rows", t);
+        out.println("phase fanout: enabling the pipeline; clock = fusebox PUT until nothing is marked or queued");
+        long started = System.nanoTime();
+        services.setPipelineEnabled(true);
+        awaitQuiescent(internal, null, services, Duration.ofMinutes(quick ? 10 : 30), started);
+        long elapsed = System.nanoTime() - started;
+        services.setPipelineEnabled(false);
+        expectCounts(fanoutTarget, tenancies, tenancies);
+        out.printf(Locale.ROOT, "phase fanout: %d tenancies in %.1f s%n", tenancies, elapsed / 1e9);
+        report.put("fanout", "fanout_tenancies", tenancies, "one user + one email each, one shared target");
+        report.put("fanout", "fanout_s", elapsed / 1e9, "fusebox on -> every tenancy applied");
+        report.put("fanout", "fanout_tenancies_per_s", tenancies * 1e9 / elapsed, null);
+        report.put("fanout", "fanout_rows_per_s", 2 * tenancies * 1e9 / elapsed, null);
+    }
+
+    private void lag(PostgresUrl internal, PostgresUrl target, Services services, String seed) throws Exception {
+        int tenancies = lagTenancies != null ? lagTenancies : quick ? 20 : 1000;
+        double rate = lagRate != null ? lagRate : quick ? 200 : 1000;
+        int seconds = lagSeconds != null ? lagSeconds : quick ? 20 : 60;
+        PostgresUrl lagTarget = resetDatabase(target, "lag");
+        long t = System.nanoTime();
+        Fixture fixture = fixture(internal, seed);
+        fixture.hugeTenancies = tenancies;
+        fixture.usersPerHuge = 10;
+        fixture.targetUrl = lagTarget.reactiveUri();
+        fixture.run(indented());
+        services.setPipelineEnabled(true);
+        awaitQuiescent(internal, null, services, Duration.ofMinutes(10), t);
+        expectCounts(lagTarget, tenancies * 10L, tenancies * 10L);
+        phaseDone("fixture", tenancies + " tenancies x 10 users created and synced", t);
+        try (Connection c = Db.connect(lagTarget.reactiveUri())) {
+            LagObserver.install(c, "public");
+        }
+        WriteLoad load = new WriteLoad();
+        load.internalUrl = internal.reactiveUri();
+        load.rate = rate;
+        load.duration = Duration.ofSeconds(seconds);
+        load.tenancies = tenancies;
+        load.mix = "insert=40,update=40,email=10,delete=10";
+        load.threads = rate > 500 ? 16 : 8;
+        load.randomSeed = 1;
+        load.fixtureSeed = seed;
+        load.synchronousCommit = "off";
+        out.printf(Locale.ROOT, "phase lag: %.0f changes/s for %d s over %d tenancies; observer polls the target every 2 ms%n",
+                rate, seconds, tenancies);
+        long started = System.nanoTime();
+        WriteLoad.Result w;
+        Percentiles lags;
+        try (LagObserver observer = LagObserver.start(Db.connect(lagTarget.reactiveUri()), "public", 2)) {
+            w = load.run(indented());
+            awaitQuiescent(internal, null, services, Duration.ofMinutes(2), started);
+            TimeUnit.MILLISECONDS.sleep(200); // the observer's last polls
+            lags = observer.snapshot();
+        }
+        long lost = compareFinalState(internal, lagTarget, seed);
+        phaseDone("lag", String.format(Locale.ROOT, "%d changes (%.0f/s achieved), %d visible stamps, %d lost",
+                w.done(), w.achievedRate(), lags.count(), lost), started);
+        report.put("lag", "lag_changes", w.done(), String.format(Locale.ROOT, "target %.0f/s, achieved %.1f/s, "
+                + "%d missed, writers synchronous_commit=off", rate, w.achievedRate(), w.missed()));
+        report.put("lag", "lag_write_errors", w.errors(), null);
+        report.put("lag", "lag_ms_p50", lags.percentile(50), "commit -> visible in target");
+        report.put("lag", "lag_ms_p95", lags.percentile(95), null);
+        report.put("lag", "lag_ms_p99", lags.percentile(99), null);
+        report.put("lag", "lag_ms_max", lags.max(), null);
+        report.put("lag", "lag_count", lags.count(), "stamps seen (a stamp overwritten before it synced is never seen)");
+        report.put("lag", "lag_lost", lost, "target users differing from the internal state once quiescent");
+        if (w.errors() > 0 || lost > 0) {
+            throw new IllegalStateException("lag phase: " + w.errors() + " write errors, " + lost + " lost changes");
+        }
+    }
+
+    private void trigger(PostgresUrl internal, Path work) throws Exception {
+        var pgbench = TriggerOverhead.findPgbench();
+        if (pgbench.isEmpty()) {
+            out.println("phase trigger: SKIPPED: pgbench not found (apt-get install -y postgresql-client, or set PGBENCH)");
+            report.put("trigger", "trigger_overhead", "skipped", "pgbench not installed");
+            return;
+        }
+        PostgresUrl base = internal.withDatabase(internal.database() + "_trig_base");
+        PostgresUrl sync = internal.withDatabase(internal.database() + "_trig_sync");
+        long t = System.nanoTime();
+        for (PostgresUrl db : List.of(base, sync)) {
+            dropDatabase(internal, db.database());
+            createDatabase(internal, db.database(), false);
+        }
+        int seconds = triggerSeconds != null ? triggerSeconds : quick ? 2 : 3;
+        int rounds = triggerRounds != null ? triggerRounds : quick ? 5 : 9;
+        int tenancies = 10_000;
+        TriggerOverhead overhead = new TriggerOverhead(pgbench.get(), base, sync, tenancies, rounds, seconds, 4, out);
+        overhead.prepare();
+        phaseDone("trigger", "two databases seeded with " + tenancies + " one-user tenancies each", t);
+        t = System.nanoTime();
+        List<TriggerOverhead.Ratio> ratios = overhead.measure(work);
+        for (TriggerOverhead.Ratio r : ratios) {
+            report.put("trigger", "trigger_tps_base_" + r.script(), r.baseTps(), "pgbench -c 4 -M prepared, synchronous_commit=off");
+            report.put("trigger", "trigger_tps_sync_" + r.script(), r.syncTps(), null);
+            report.put("trigger", "trigger_ratio_" + r.script(), r.ratio(), String.format(Locale.ROOT,
+                    "median of %d rounds of sync/base tps (means: %.2f; goal >= 0.85)", rounds, r.syncTps() / r.baseTps()));
+            report.put("trigger", "trigger_cpu_ratio_" + r.script(), r.cpuRatio(),
+                    "server CPU per transaction, base/sync (robust to a busy machine)");
+        }
+        report.put("trigger", "trigger_overhead", Report.format(1 - ratios.stream()
+                .mapToDouble(TriggerOverhead.Ratio::ratio).min().orElse(Double.NaN)), "worst script: 1 - tps ratio");
+        phaseDone("trigger", "pgbench " + rounds + " rounds x " + seconds + " s per side and script", t);
+        for (PostgresUrl db : List.of(base, sync)) {
+            dropDatabase(internal, db.database());
+        }
+    }
+
+    private void closeQuietly() {
+        Services services = startedServices;
+        if (services != null) {
+            services.close();
+        }
+        EmbeddedPostgres server = startedServer;
+        if (server != null) {
+            try {
+                server.close();
+            } catch (IOException e) {
+                System.err.println("bench: embedded PostgreSQL did not stop cleanly: " + e.getMessage());
+            }
+        }
+    }
+
+    // ---- helpers -----------------------------------------------------------------------------------------------
+
+    private Fixture fixture(PostgresUrl internal, String seed) {
+        Fixture fixture = new Fixture();
+        fixture.internalUrl = internal.reactiveUri();
+        fixture.seed = seed;
+        fixture.batchSize = 10_000;
+        fixture.hugeNumberBase = 10_000_000;
+        return fixture;
+    }
+
+    /** Waits until nothing is marked or queued (for one tenancy, or anywhere); returns when it first holds. */
+    private void awaitQuiescent(PostgresUrl internal, UUID tenancy, Services services, Duration timeout, long since)
+            throws Exception {
+        String filter = tenancy == null ? "" : " AND \"tenancyId\" = '" + tenancy + "'";
+        String sql = """
+                SELECT EXISTS (SELECT 1 FROM "ProjectUser" WHERE "shouldUpdateSequenceId"%1$s)
+                    OR EXISTS (SELECT 1 FROM "ContactChannel" WHERE "shouldUpdateSequenceId"%1$s)
+                    OR EXISTS (SELECT 1 FROM "DeletedRow" WHERE "shouldUpdateSequenceId"%1$s)
+                    OR EXISTS (SELECT 1 FROM "OutgoingRequest" WHERE true%1$s)""".formatted(filter);
+        long deadline = System.nanoTime() + timeout.toNanos();
+        long lastPrint = System.nanoTime();
+        try (Connection c = Db.connect(internal.reactiveUri()); Statement st = c.createStatement()) {
+            while (true) {
+                try (ResultSet rs = st.executeQuery(sql)) {
+                    rs.next();
+                    if (!rs.getBoolean(1)) {
+                        return;
+                    }
+                }
+                if (System.nanoTime() > deadline) {
+                    throw new IllegalStateException("pipeline not quiescent within " + timeout.toMinutes() + " min");
+                }
+                services.checkAlive();
+                if (System.nanoTime() - lastPrint > 10_000_000_000L) {
+                    lastPrint = System.nanoTime();
+                    out.printf(Locale.ROOT, "  ... %.0f s: %s%n", (lastPrint - since) / 1e9, progress(st, filter));
+                }
+                TimeUnit.MILLISECONDS.sleep(100);
+            }
+        }
+    }
+
+    /** Waits until no row of the tenancy is marked for the sequencer (stamping done; the poller may be off). */
+    private void awaitUnmarked(PostgresUrl internal, UUID tenancy, Services services, Duration timeout, long since)
+            throws Exception {
+        String filter = " AND \"tenancyId\" = '" + tenancy + "'";
+        String sql = """
+                SELECT EXISTS (SELECT 1 FROM "ProjectUser" WHERE "shouldUpdateSequenceId"%1$s)
+                    OR EXISTS (SELECT 1 FROM "ContactChannel" WHERE "shouldUpdateSequenceId"%1$s)""".formatted(filter);
+        long deadline = System.nanoTime() + timeout.toNanos();
+        long lastPrint = System.nanoTime();
+        try (Connection c = Db.connect(internal.reactiveUri()); Statement st = c.createStatement()) {
+            while (true) {
+                try (ResultSet rs = st.executeQuery(sql)) {
+                    rs.next();
+                    if (!rs.getBoolean(1)) {
+                        return;
+                    }
+                }
+                if (System.nanoTime() > deadline) {
+                    throw new IllegalStateException("rows still marked after " + timeout.toMinutes() + " min");
+                }
+                services.checkAlive();
+                if (System.nanoTime() - lastPrint > 10_000_000_000L) {
+                    lastPrint = System.nanoTime();
+                    out.printf(Locale.ROOT, "  ... %.0f s: %s%n", (lastPrint - since) / 1e9, progress(st, filter));
+                }
+                TimeUnit.MILLISECONDS.sleep(100);
+            }
+        }
+    }
+
+    private static String progress(Statement st, String filter) throws SQLException {
+        try (ResultSet rs = st.executeQuery("""
+                SELECT (SELECT count(*) FROM "ProjectUser" WHERE "shouldUpdateSequenceId"%1$s),
+                       (SELECT count(*) FROM "OutgoingRequest" WHERE true%1$s)""".formatted(filter))) {
+            rs.next();
+            return rs.getLong(1) + " users still marked, " + rs.getLong(2) + " requests queued";
+        }
+    }
+
+    private void expectCounts(PostgresUrl target, long users, long channels) throws Exception {
+        try (Connection c = Db.connect(target.reactiveUri()); Statement st = c.createStatement();
+                ResultSet rs = st.executeQuery("SELECT (SELECT count(*) FROM \"users\"), (SELECT count(*) FROM \"contact_channels\")")) {
+            rs.next();
+            if (rs.getLong(1) != users || rs.getLong(2) != channels) {
+                throw new IllegalStateException("target " + target.database() + "/" + target.params()
+                        + " holds " + rs.getLong(1) + " users and " + rs.getLong(2) + " contact channels, expected "
+                        + users + " and " + channels);
+            }
+        }
+    }
+
+    /**
+     * Streams the lag tenancies' users (id, stamp) from both sides in the same order and counts every difference:
+     * missing in the target, a stale stamp, or a user deleted internally but still in the target.
+     */
+    static long compareFinalState(PostgresUrl internal, PostgresUrl target, String seed) throws SQLException {
+        String internalSql = """
+                SELECT u."projectUserId"::text COLLATE "C" AS id, u."serverMetadata" ->> 'loadCommitMs'
+                FROM "ProjectUser" u JOIN "Tenancy" t ON t."id" = u."tenancyId" JOIN "Project" p ON p."id" = t."projectId"
+                WHERE p."displayName" LIKE 'load ' || ? || ':%' ORDER BY 1""";
+        String targetSql = """
+                SELECT "id"::text COLLATE "C" AS id, "server_metadata" ->> 'loadCommitMs' FROM "users" ORDER BY 1""";
+        long differences = 0;
+        try (Connection a = Db.connect(internal.reactiveUri()); Connection b = Db.connect(target.reactiveUri())) {
+            a.setAutoCommit(false); // a cursor: stream, never load the table
+            b.setAutoCommit(false);
+            try (PreparedStatement pa = a.prepareStatement(internalSql); PreparedStatement pb = b.prepareStatement(targetSql)) {
+                pa.setString(1, seed);
+                pa.setFetchSize(5000);
+                pb.setFetchSize(5000);
+                try (ResultSet ra = pa.executeQuery(); ResultSet rb = pb.executeQuery()) {
+                    boolean hasA = ra.next();
+                    boolean hasB = rb.next();
+                    while (hasA || hasB) {
+                        int cmp = !hasA ? 1 : !hasB ? -1 : ra.getString(1).compareTo(rb.getString(1));
+                        if (cmp == 0) {
+                            if (!java.util.Objects.equals(ra.getString(2), rb.getString(2))) {
+                                differences++;
+                            }
+                            hasA = ra.next();
+                            hasB = rb.next();
+                        } else if (cmp < 0) {
+                            differences++; // internal user missing in the target
+                            hasA = ra.next();
+                        } else {
+                            differences++; // target user that no longer exists internally
+                            hasB = rb.next();
+                        }
+                    }
+                }
+            }
+        }
+        return differences;
+    }
+
+    private static UUID hugeTenancyId(PostgresUrl internal, String seed, long number) throws SQLException {
+        try (Connection c = Db.connect(internal.reactiveUri());
+                PreparedStatement ps = c.prepareStatement("SELECT md5(? || ':h:' || ? || ':t')::uuid")) {
+            ps.setString(1, seed);
+            ps.setLong(2, number);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getObject(1, UUID.class);
+            }
+        }
+    }
+
+    /**
+     * A fresh, empty database {@code <target>_<phase>} on the target's server (dropped first if a previous run left
+     * it). One database per phase, not one schema: the engine keys a target's bootstrapped schema by database.
+     */
+    static PostgresUrl resetDatabase(PostgresUrl target, String phase) throws SQLException {
+        String name = target.database() + "_" + phase;
+        dropDatabase(target, name);
+        createDatabase(target, name, false);
+        return target.withDatabase(name);
+    }
+
+    private static void createDatabase(PostgresUrl server, String name, boolean ifMissing) throws SQLException {
+        try (Connection c = Db.connect(server.withDatabase("postgres").reactiveUri()); Statement st = c.createStatement()) {
+            if (ifMissing) {
+                try (ResultSet rs = st.executeQuery("SELECT 1 FROM pg_database WHERE datname = '" + name.replace("'", "''") + "'")) {
+                    if (rs.next()) {
+                        return;
+                    }
+                }
+            }
+            st.execute("CREATE DATABASE " + LagObserver.quote(name));
+        }
+    }
+
+    private static void dropDatabase(PostgresUrl server, String name) throws SQLException {
+        try (Connection c = Db.connect(server.withDatabase("postgres").reactiveUri()); Statement st = c.createStatement()) {
+            st.execute("DROP DATABASE IF EXISTS " + LagObserver.quote(name) + " WITH (FORCE)");
+        }
+    }
+
+    private static String serverVersion(PostgresUrl db) throws SQLException {
+        try (Connection c = Db.connect(db.withDatabase("postgres").reactiveUri()); Statement st = c.createStatement();
+                ResultSet rs = st.executeQuery("SHOW server_version")) {
+            rs.next();
+            return rs.getString(1).split(" ")[0];
+        }
+    }
+
+    static PGSimpleDataSource dataSource(PostgresUrl url) {
+        PGSimpleDataSource ds = new PGSimpleDataSource();
+        ds.setURL(url.jdbcUrl());
+        ds.setUser(url.user());
+        ds.setPassword(url.password());
+        return ds;
+    }
+
+    private void machineFacts() {
+        report.put("machine", "nproc", Runtime.getRuntime().availableProcessors(), null);
+        report.put("machine", "mem_total_gb", memTotalKib() / 1024.0 / 1024.0, "/proc/meminfo MemTotal");
+        report.put("machine", "load_average_start", loadAverage(), "1-minute load average (other work on this machine)");
+        report.put("machine", "git_commit", gitCommit(), null);
+        report.put("machine", "java", System.getProperty("java.version"), null);
+        report.put("machine", "mode", quick ? "quick" : "full", null);
+        out.printf("bench: %s mode, %d cpus, %.1f GB, load average %s, commit %s%n", quick ? "quick" : "full",
+                Runtime.getRuntime().availableProcessors(), memTotalKib() / 1024.0 / 1024.0, loadAverage(), gitCommit());
+    }
+
+    private static long memTotalKib() {
+        try {
+            return ProcStatus.parseField(Files.readString(Path.of("/proc/meminfo")), "MemTotal").orElse(0);
+        } catch (IOException e) {
+            return 0;
+        }
+    }
+
+    static String loadAverage() {
+        try {
+            return Files.readString(Path.of("/proc/loadavg")).split(" ")[0];
+        } catch (IOException e) {
+            return "n/a";
+        }
+    }
+
+    private String gitCommit() {
+        try {
+            Process p = new ProcessBuilder("git", "-C", repoRoot.toString(), "rev-parse", "--short", "HEAD")
+                    .redirectErrorStream(true).start();
+            String commit = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+            if (p.waitFor() != 0) {
+                return "unknown";
+            }
+            Process s = new ProcessBuilder("git", "-C", repoRoot.toString(), "status", "--porcelain", "--untracked-files=no")
+                    .redirectErrorStream(true).start();
+            boolean dirty = !new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8).isBlank();
+            s.waitFor();
+            return commit + (dirty ? "+dirty" : "");
+        } catch (IOException e) {
+            return "unknown";
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return "unknown";
+        }
+    }
+
+    private PrintStream indented() {
+        return new PrintStream(new java.io.OutputStream() {
+            private boolean lineStart = true;
+
+            @Override
+            public void write(int b) {
+                if (lineStart) {
+                    out.print("  ");
+                }
+                out.write(b);
+                lineStart = b == '\n';
+            }
+        }, true, StandardCharsets.UTF_8);
+    }
+
+    private void phaseDone(String phase, String what, long startedNanos) {
+        out.printf(Locale.ROOT, "phase %s: %s (%.1f s; %.0f s into the run; load %s)%n", phase, what,
+                (System.nanoTime() - startedNanos) / 1e9, (System.nanoTime() - runStarted) / 1e9, loadAverage());
+    }
+
+    /** For tests: where the output goes. */
+    void output(PrintStream stream) {
+        this.out = stream;
+    }
+
+    Report report() {
+        return report;
+    }
+}

@@ -1,0 +1,53 @@
+package dev.externaldbsync.load;
+
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class ProcStatusTest {
+
+    @Test
+    void parsesTheHighWaterMarkLine() {
+        String status = """
+                Name:\tjava
+                VmPeak:\t 4000000 kB
+                VmHWM:\t  262144 kB
+                VmRSS:\t  131072 kB
+                """;
+        assertThat(ProcStatus.parseField(status, "VmHWM")).hasValue(262144);
+        assertThat(ProcStatus.parseField(status, "VmRSS")).hasValue(131072);
+        assertThat(ProcStatus.parseField(status, "VmSwap")).isEmpty();
+    }
+
+    @Test
+    void readsThePeakOfThisVeryProcessAndNothingForAGoneOne() {
+        long self = ProcessHandle.current().pid();
+        long peak = ProcStatus.peakRssKib(self).orElseThrow();
+        long current = ProcStatus.parseField(read(Path.of("/proc/self/status")), "VmRSS").orElseThrow();
+
+        assertThat(peak).isGreaterThanOrEqualTo(current).isGreaterThan(1024);
+        assertThat(ProcStatus.peakRssKib(Path.of("/proc/does-not-exist/status"))).isEmpty();
+    }
+
+    @Test
+    void readsTheParentAndTheReapedChildrenCpuOfThisProcess() throws Exception {
+        long self = ProcessHandle.current().pid();
+        assertThat(ProcStatus.parentPid(self)).hasValue(ProcessHandle.current().parent().orElseThrow().pid());
+        long before = ProcStatus.reapedChildrenCpuTicks(self).orElseThrow();
+        // A child that burns CPU, then is reaped by waitFor: its CPU moves into our children's total.
+        Process child = new ProcessBuilder("sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done").start();
+        assertThat(child.waitFor()).isZero();
+        assertThat(ProcStatus.reapedChildrenCpuTicks(self).orElseThrow()).isGreaterThan(before);
+    }
+
+    private static String read(Path path) {
+        try {
+            return Files.readString(path);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+}
