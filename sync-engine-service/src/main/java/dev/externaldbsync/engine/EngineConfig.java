@@ -45,6 +45,30 @@ public interface EngineConfig {
     /** External connection pools. */
     Pools pools();
 
+    /** Batching across the tenancies of one request that share an external database. */
+    Batch batch();
+
+    interface Batch {
+        /**
+         * {@code ENGINE_BATCH_MAX_TENANCIES}: most (tenancy, target)s synced together as one batch: one lock
+         * statement, one read of every mapping, one target transaction, one progress write. The (tenancy, target)s
+         * of one request that share an external database are spread over {@code engine.parallelism} batches of at
+         * most this size (parallel for latency, batched for throughput). 1 syncs each tenancy alone (still all its
+         * small pages in one transaction).
+         */
+        @WithDefault("100")
+        int maxTenancies();
+
+        /**
+         * {@code ENGINE_BATCH_FETCH_ROWS}: rows per mapping a batched read may return, shared among its tenancies
+         * (each gets this divided by the batch size, at most {@code engine.page-size}, rounded down to a power of
+         * two). A tenancy that fills its share is big: it continues alone with pages of {@code engine.page-size}.
+         * Bounds a batch's memory to about 11 times this many rows.
+         */
+        @WithDefault("2000")
+        int fetchRows();
+    }
+
     interface Pools {
         /** {@code ENGINE_POOLS_MAX}: distinct external databases with an open pool at once (LRU beyond). */
         @WithDefault("64")

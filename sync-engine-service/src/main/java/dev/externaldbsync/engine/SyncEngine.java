@@ -12,8 +12,10 @@ import java.sql.Statement;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -57,12 +59,15 @@ import io.agroal.api.AgroalDataSource;
 import io.quarkus.runtime.ShutdownEvent;
 
 /**
- * Applies tenancies' changes to their targets. For each (tenancy, target) a run holds a session advisory lock on the
- * internal database (so runs never overlap across threads and replicas), bootstraps the target schema once per
- * target and schema version, then for every mapping of {@link Mappings#ALL} pages rows above the target's cursor and
- * applies each page in one target transaction together with the cursor advance (set-based upsert + delete, guarded
- * by the cursor value the page was read from). Rows a target rejects for data reasons are narrowed by bisection and
- * dead-lettered. Thread-safe: tenancies run on a bounded worker pool.
+ * Applies tenancies' changes to their targets. The (tenancy, target)s of one request that share an external database
+ * run as one batch (see the module README): their session advisory locks on the internal database taken in one
+ * statement (so runs of one (tenancy, target) never overlap across threads and replicas), the target schema
+ * bootstrapped once per target and schema version, every mapping's rows above every member's cursor read in one
+ * query, and all of it applied in ONE target transaction together with every cursor advance (set-based upserts and
+ * deletes, each cursor guarded by the value its rows were read from). A member with a big backlog then pages alone,
+ * one page per transaction; a batch the target rejects is re-run one member at a time, where a rejected row is
+ * narrowed by bisection and dead-lettered. Thread-safe: batches run on a bounded worker pool, each confined to its
+ * worker.
  */
 @ApplicationScoped
 public class SyncEngine {
@@ -110,6 +115,7 @@ public class SyncEngine {
     private final AtomicInteger activeRuns = new AtomicInteger();
     private final Object idle = new Object();
     private final AtomicLong completedRuns = new AtomicLong();
+    private final AtomicLong rowsAppliedSinceStart = new AtomicLong();
     private final Set<String> bootstrapped = ConcurrentHashMap.newKeySet();
     private final Set<String> forceBootstrap = ConcurrentHashMap.newKeySet();
     private final Map<Mapping, String> pageQueries = new ConcurrentHashMap<>();
@@ -165,6 +171,11 @@ public class SyncEngine {
         return completedRuns.get();
     }
 
+    /** Rows upserted or deleted in targets since this process started. */
+    public long rowsAppliedSinceStart() {
+        return rowsAppliedSinceStart.get();
+    }
+
     public String lastError() {
         return lastError;
     }
@@ -173,113 +184,233 @@ public class SyncEngine {
         return lastErrorAt;
     }
 
-    /** Syncs every tenancy (in parallel up to {@code engine.parallelism}); results in request order. */
+    /** One (tenancy, target) of a request: the unit of locking, cursors and results. */
+    record Unit(UUID tenancyId, TargetConfig target) {
+        String targetId() {
+            return target.id();
+        }
+    }
+
+    private record ConfigRow(String json, boolean paused) {
+    }
+
+    /**
+     * Syncs every tenancy of a request; one result per requested id, in request order (a repeated id gets the same
+     * result). Configs are read in one query; every (tenancy, target) that shares one external database with others
+     * of the request joins their batch (up to {@code engine.batch.max-tenancies}); batches run in parallel up to
+     * {@code engine.parallelism}.
+     */
     public SyncResponse sync(List<UUID> tenancyIds) {
-        List<CompletableFuture<TenancyResult>> futures = new ArrayList<>();
-        for (UUID id : tenancyIds) {
-            CompletableFuture<TenancyResult> future;
-            try {
-                future = CompletableFuture.supplyAsync(() -> syncTenancy(id), workers);
-            } catch (RejectedExecutionException e) {
-                future = CompletableFuture.completedFuture(
-                        new TenancyResult(id, Outcome.FAILED, true, List.of(), "sync engine is shutting down"));
+        List<UUID> distinct = List.copyOf(new LinkedHashSet<>(tenancyIds));
+        Map<UUID, ConfigRow> configs;
+        try {
+            configs = readConfigs(distinct);
+        } catch (SQLException e) {
+            String error = "internal database: " + describe(e);
+            noteError(error);
+            metrics.failure("internal");
+            return new SyncResponse(tenancyIds.stream()
+                    .map(id -> new TenancyResult(id, Outcome.FAILED, true, List.of(), error)).toList());
+        }
+        Map<UUID, TenancyResult> done = new HashMap<>();
+        Map<UUID, List<TargetResult>> configErrors = new HashMap<>();
+        Map<UUID, List<Unit>> unitsOf = new LinkedHashMap<>();
+        for (UUID id : distinct) {
+            ConfigRow row = configs.get(id);
+            if (row == null) {
+                done.put(id, new TenancyResult(id, Outcome.NOT_FOUND, false, List.of(), null));
+                continue;
             }
-            futures.add(future.exceptionally(e -> new TenancyResult(id, Outcome.FAILED, true, List.of(),
+            if (row.paused()) {
+                // No retry: the poller drops the request; resume enqueues the tenancy again, so nothing is lost.
+                done.put(id, new TenancyResult(id, Outcome.PAUSED, false, List.of(), null));
+                continue;
+            }
+            TargetConfigs targets = TargetConfigParser.parse(row.json());
+            if (targets.isEmpty()) {
+                done.put(id, new TenancyResult(id, Outcome.NO_TARGETS, false, List.of(), null));
+                continue;
+            }
+            List<TargetResult> errors = new ArrayList<>();
+            for (TargetConfigError error : targets.errors()) {
+                metrics.failure("invalid_config");
+                errors.add(new TargetResult(error.targetId(), Outcome.INVALID_CONFIG, false, Map.of(),
+                        PostgresUrl.redact(error.message())));
+            }
+            configErrors.put(id, errors);
+            unitsOf.put(id, targets.targets().stream().map(t -> new Unit(id, t)).toList());
+        }
+
+        List<CompletableFuture<Map<Unit, TargetResult>>> futures = new ArrayList<>();
+        for (List<Unit> batch : batches(unitsOf.values())) {
+            CompletableFuture<Map<Unit, TargetResult>> future;
+            try {
+                future = CompletableFuture.supplyAsync(() -> runBatch(batch), workers);
+            } catch (RejectedExecutionException e) {
+                future = CompletableFuture.completedFuture(failAll(batch, "sync engine is shutting down"));
+            }
+            futures.add(future.exceptionally(e -> failAll(batch,
                     "unexpected: " + PostgresUrl.redact(String.valueOf(e.getMessage())))));
         }
-        return new SyncResponse(futures.stream().map(CompletableFuture::join).toList());
-    }
+        Map<Unit, TargetResult> results = new HashMap<>();
+        futures.forEach(f -> results.putAll(f.join()));
 
-    TenancyResult syncTenancy(UUID tenancyId) {
-        MDC.put(MDC_TENANCY, tenancyId.toString());
-        try {
-            return syncTenancyInMdc(tenancyId);
-        } finally {
-            MDC.remove(MDC_TENANCY);
+        for (Map.Entry<UUID, List<Unit>> entry : unitsOf.entrySet()) {
+            UUID id = entry.getKey();
+            List<TargetResult> all = new ArrayList<>(configErrors.get(id));
+            entry.getValue().forEach(unit -> all.add(results.get(unit)));
+            Outcome overall = all.stream().map(TargetResult::outcome).filter(o -> o != Outcome.SYNCED).findFirst()
+                    .orElse(Outcome.SYNCED);
+            boolean retry = all.stream().anyMatch(TargetResult::retry);
+            done.put(id, new TenancyResult(id, overall, retry, all, null));
         }
+        return new SyncResponse(tenancyIds.stream().map(done::get).toList());
     }
 
-    private TenancyResult syncTenancyInMdc(UUID tenancyId) {
-        String configJson;
-        boolean found;
-        boolean paused = false;
-        try (Connection c = internal.getConnection(); PreparedStatement ps = c.prepareStatement(READ_CONFIG)) {
-            ps.setObject(1, tenancyId);
+    private Map<UUID, ConfigRow> readConfigs(List<UUID> ids) throws SQLException {
+        Map<UUID, ConfigRow> rows = new HashMap<>();
+        if (ids.isEmpty()) {
+            return rows;
+        }
+        try (Connection c = internal.getConnection(); PreparedStatement ps = c.prepareStatement(BatchSql.READ_CONFIGS)) {
+            ps.setArray(1, c.createArrayOf("uuid", ids.toArray()));
             try (ResultSet rs = ps.executeQuery()) {
-                found = rs.next();
-                configJson = found ? rs.getString(1) : null;
-                paused = found && rs.getBoolean(2);
+                while (rs.next()) {
+                    rows.put(rs.getObject(1, UUID.class), new ConfigRow(rs.getString(2), rs.getBoolean(3)));
+                }
             }
-        } catch (SQLException e) {
-            String error = "internal database: " + describe(e);
-            noteError(error);
-            metrics.failure("internal");
-            return new TenancyResult(tenancyId, Outcome.FAILED, true, List.of(), error);
         }
-        if (!found) {
-            return new TenancyResult(tenancyId, Outcome.NOT_FOUND, false, List.of(), null);
-        }
-        if (paused) {
-            // No retry: the poller drops the request; resume enqueues the tenancy again, so nothing is lost.
-            return new TenancyResult(tenancyId, Outcome.PAUSED, false, List.of(), null);
-        }
-        TargetConfigs targets = TargetConfigParser.parse(configJson);
-        if (targets.isEmpty()) {
-            return new TenancyResult(tenancyId, Outcome.NO_TARGETS, false, List.of(), null);
-        }
-        List<TargetResult> results = new ArrayList<>();
-        for (TargetConfigError error : targets.errors()) {
-            metrics.failure("invalid_config");
-            results.add(new TargetResult(error.targetId(), Outcome.INVALID_CONFIG, false, Map.of(),
-                    PostgresUrl.redact(error.message())));
-        }
-        for (TargetConfig target : targets.targets()) {
-            results.add(syncTarget(tenancyId, target));
-        }
-        Outcome overall = results.stream().map(TargetResult::outcome).filter(o -> o != Outcome.SYNCED).findFirst()
-                .orElse(Outcome.SYNCED);
-        boolean retry = results.stream().anyMatch(TargetResult::retry);
-        return new TenancyResult(tenancyId, overall, retry, results, null);
+        return rows;
     }
 
-    TargetResult syncTarget(UUID tenancyId, TargetConfig target) {
-        MDC.put(MDC_TARGET, target.id());
-        try {
-            return syncTargetInMdc(tenancyId, target);
-        } finally {
-            MDC.remove(MDC_TARGET);
+    /**
+     * Splits a request's (tenancy, target)s into batches: those with the same connection string (the same
+     * database, user and password: one pool, one schema bootstrap, one cursor table) together, in request order,
+     * {@link #batchSize} each, and never one tenancy twice in a batch (two target ids naming
+     * one database share that tenancy's cursors; they run in separate batches, as two runs would).
+     */
+    List<List<Unit>> batches(Iterable<List<Unit>> unitsPerTenancy) {
+        Map<PostgresUrl, Integer> perTarget = new HashMap<>();
+        unitsPerTenancy.forEach(units -> units.forEach(u -> perTarget.merge(u.target().url(), 1, Integer::sum)));
+        Map<PostgresUrl, List<List<Unit>>> byTarget = new LinkedHashMap<>();
+        for (List<Unit> units : unitsPerTenancy) {
+            for (Unit unit : units) {
+                int max = batchSize(perTarget.get(unit.target().url()));
+                List<List<Unit>> chunks = byTarget.computeIfAbsent(unit.target().url(), k -> new ArrayList<>());
+                List<Unit> home = null;
+                for (List<Unit> chunk : chunks) {
+                    if (chunk.size() < max && chunk.stream().noneMatch(u -> u.tenancyId().equals(unit.tenancyId()))) {
+                        home = chunk;
+                        break;
+                    }
+                }
+                if (home == null) {
+                    home = new ArrayList<>();
+                    chunks.add(home);
+                }
+                home.add(unit);
+            }
         }
+        return byTarget.values().stream().flatMap(List::stream).toList();
     }
 
-    private TargetResult syncTargetInMdc(UUID tenancyId, TargetConfig target) {
+    /**
+     * The size of each batch of {@code units} (tenancy, target)s that share a database: spread over every worker
+     * ({@code engine.parallelism}), so a request's tenancies still run in parallel, but never more than
+     * {@code engine.batch.max-tenancies}. One batch does all its members' work in one transaction on one worker:
+     * cheapest in total, but measured end-to-end lag (1,000 changes/s over 1,000 tenancies) was p50 32 ms with
+     * 20-tenancy batches against 25.5 ms with every tenancy on its own worker; split in `parallelism` batches, a
+     * request's tenancies are visible after one short batch each.
+     */
+    int batchSize(int units) {
+        int workers = Math.max(1, config.parallelism());
+        int spread = (units + workers - 1) / workers;
+        return Math.max(1, Math.min(config.batch().maxTenancies(), spread));
+    }
+
+    private static Map<Unit, TargetResult> failAll(List<Unit> units, String error) {
+        Map<Unit, TargetResult> results = new LinkedHashMap<>();
+        units.forEach(u -> results.put(u, new TargetResult(u.targetId(), Outcome.FAILED, true, Map.of(), error)));
+        return results;
+    }
+
+    /**
+     * One batch on one worker: try-locks every (tenancy, target) on one internal session (held for the run,
+     * released at its end; one not acquired answers BUSY, retry), then runs the locked ones together.
+     */
+    private Map<Unit, TargetResult> runBatch(List<Unit> units) {
         if (shuttingDown.get()) {
-            return new TargetResult(target.id(), Outcome.FAILED, true, Map.of(), "sync engine is shutting down");
+            return failAll(units, "sync engine is shutting down");
         }
-        activeRuns.incrementAndGet();
-        long lockKey = lockKey(tenancyId, target.id());
+        Map<Unit, TargetResult> results = new LinkedHashMap<>();
+        activeRuns.addAndGet(units.size());
         try (Connection ic = internal.getConnection()) {
-            if (!tryLock(ic, lockKey)) {
-                metrics.failure("busy");
-                return new TargetResult(target.id(), Outcome.BUSY, true, Map.of(),
-                        "another run holds this tenancy and target");
+            boolean[] locked = tryLocks(ic, units);
+            List<Unit> mine = new ArrayList<>();
+            for (int i = 0; i < units.size(); i++) {
+                if (locked[i]) {
+                    mine.add(units.get(i));
+                } else {
+                    metrics.failure("busy");
+                    results.put(units.get(i), new TargetResult(units.get(i).targetId(), Outcome.BUSY, true, Map.of(),
+                            "another run holds this tenancy and target"));
+                }
             }
-            try {
-                return new TargetRun(tenancyId, target, ic).run();
-            } finally {
-                unlock(ic, lockKey);
+            if (!mine.isEmpty()) {
+                try {
+                    results.putAll(new BatchRun(mine, ic).run());
+                } finally {
+                    unlock(ic, mine);
+                }
             }
         } catch (SQLException e) {
             String error = "internal database: " + describe(e);
             noteError(error);
             metrics.failure("internal");
-            return new TargetResult(target.id(), Outcome.FAILED, true, Map.of(), error);
+            units.forEach(u -> results.putIfAbsent(u,
+                    new TargetResult(u.targetId(), Outcome.FAILED, true, Map.of(), error)));
         } finally {
-            completedRuns.incrementAndGet();
-            if (activeRuns.decrementAndGet() == 0) {
+            completedRuns.addAndGet(units.size());
+            if (activeRuns.addAndGet(-units.size()) == 0) {
                 synchronized (idle) {
                     idle.notifyAll();
                 }
             }
+        }
+        return results;
+    }
+
+    private static boolean[] tryLocks(Connection ic, List<Unit> units) throws SQLException {
+        boolean[] locked = new boolean[units.size()];
+        try (PreparedStatement ps = ic.prepareStatement(BatchSql.TRY_LOCKS)) {
+            ps.setArray(1, ic.createArrayOf("bigint",
+                    units.stream().map(u -> lockKey(u.tenancyId(), u.targetId())).toArray(Long[]::new)));
+            try (ResultSet rs = ps.executeQuery()) {
+                for (int i = 0; rs.next(); i++) {
+                    locked[i] = rs.getBoolean(1);
+                }
+            }
+        }
+        return locked;
+    }
+
+    private static void unlock(Connection ic, List<Unit> units) throws SQLException {
+        try (PreparedStatement ps = ic.prepareStatement(BatchSql.UNLOCKS)) {
+            ps.setArray(1, ic.createArrayOf("bigint",
+                    units.stream().map(u -> lockKey(u.tenancyId(), u.targetId())).toArray(Long[]::new)));
+            ps.execute();
+        }
+    }
+
+    /** Runs {@code body} with the unit's tenancy and target in the MDC, so every log line about it carries them. */
+    private static <T> T inMdc(Unit unit, java.util.function.Supplier<T> body) {
+        MDC.put(MDC_TENANCY, unit.tenancyId().toString());
+        MDC.put(MDC_TARGET, unit.targetId());
+        try {
+            return body.get();
+        } finally {
+            MDC.remove(MDC_TENANCY);
+            MDC.remove(MDC_TARGET);
         }
     }
 
@@ -403,50 +534,54 @@ public class SyncEngine {
         return true;
     }
 
-    /** One (tenancy, target) run, holding the lock; confined to one thread. */
-    private final class TargetRun {
-        final UUID tenancyId;
-        final TargetConfig target;
+    /**
+     * The (tenancy, target)s of one batch, all locked by this run and sharing one external database; confined to one
+     * thread. Reads every cursor in one query, every mapping's first page for every tenancy (and the dead-letter
+     * marks) in one query, applies all of it in ONE target transaction with every cursor advance, and mirrors the
+     * progress in one statement. A tenancy that filled its share of a mapping's read keeps paging it alone afterwards
+     * (a big tenancy: the paging loop of a single run). A batch the target rejects for any reason but a lost
+     * connection is rolled back and re-run one tenancy at a time, where a bad row is bisected and dead-lettered
+     * within its own tenancy; a lost connection fails only this batch.
+     */
+    private final class BatchRun {
+        final List<Unit> units;
         final Connection ic;
-        final ProgressStore.Batch progress;
+        final PostgresUrl url;
+        final ProgressStore.Batch progress = new ProgressStore.Batch();
+        final Map<Unit, TargetResult> results = new LinkedHashMap<>();
+        final int mappings = Mappings.ALL.size();
+        /** [unit][mapping]: the cursor in the target, then (after the batch commits) the new one. */
+        final long[][] cursors;
+        final long[][] applied;
+        /** [unit][mapping]: the cursor row does not exist in the target yet. */
+        final boolean[][] missing;
+        boolean anyMissing;
+        final List<Set<String>> withPoison = new ArrayList<>();
+        final List<List<List<Row>>> pages = new ArrayList<>();
+        final int share;
 
-        TargetRun(UUID tenancyId, TargetConfig target, Connection ic) {
-            this.tenancyId = tenancyId;
-            this.target = target;
+        BatchRun(List<Unit> units, Connection ic) {
+            this.units = units;
             this.ic = ic;
-            this.progress = new ProgressStore.Batch(tenancyId, target.id());
+            this.url = units.get(0).target().url();
+            this.cursors = new long[units.size()][mappings];
+            this.applied = new long[units.size()][mappings];
+            this.missing = new boolean[units.size()][mappings];
+            this.share = share(units.size());
+            for (int u = 0; u < units.size(); u++) {
+                withPoison.add(new HashSet<>());
+                List<List<Row>> perMapping = new ArrayList<>();
+                for (int k = 0; k < mappings; k++) {
+                    perMapping.add(new ArrayList<>());
+                }
+                pages.add(perMapping);
+            }
         }
 
-        TargetResult run() {
-            Map<String, Long> applied = new LinkedHashMap<>();
-            String firstError = null;
-            try (TargetPools.Lease lease = pools.lease(target.url())) {
+        Map<Unit, TargetResult> run() {
+            try (TargetPools.Lease lease = pools.lease(url)) {
                 try (Connection tc = lease.connection()) {
-                    ensureSchema(tc, target.url());
-                    Map<String, Long> cursors = readCursors(tc);
-                    Set<String> withPoison = ProgressStore.mappingsWithPoison(ic, tenancyId, target.id());
-                    tc.setAutoCommit(false);
-                    for (Mapping mapping : Mappings.ALL) {
-                        try {
-                            MappingRun run = new MappingRun(mapping, tc, ic, tenancyId, target.id(), progress,
-                                    cursors.get(mapping.name()), withPoison.contains(mapping.name()));
-                            applied.put(mapping.name(), run.run());
-                        } catch (SQLException e) {
-                            String error = mapping.name() + ": " + describe(e);
-                            rollbackQuietly(tc); // the next mapping must not start inside an aborted transaction
-                            progress.markFailed(mapping.name());
-                            recordFailure(mapping.name(), error);
-                            if ("42P01".equals(e.getSQLState())) {
-                                // Someone dropped a target table: bootstrap again next time.
-                                forgetSchema(target.url());
-                            }
-                            if (isConnectionError(e)) {
-                                throw e;
-                            }
-                            // Other mappings do not depend on this one: carry on.
-                            firstError = firstError == null ? error : firstError;
-                        }
-                    }
+                    runOn(lease, tc);
                 } catch (SQLException e) {
                     if (isConnectionError(e)) {
                         lease.flush();
@@ -454,19 +589,502 @@ public class SyncEngine {
                     throw e;
                 }
             } catch (ShuttingDown e) {
-                flushProgress();
-                return new TargetResult(target.id(), Outcome.FAILED, true, applied, "sync engine is shutting down");
+                units.forEach(u -> results.putIfAbsent(u, new TargetResult(u.targetId(), Outcome.FAILED, true,
+                        Map.of(), "sync engine is shutting down")));
             } catch (SQLException e) {
-                String error = "target " + target.url().redacted() + ": " + describe(e);
-                for (Mapping mapping : Mappings.ALL) {
-                    if (!applied.containsKey(mapping.name())) {
-                        progress.markFailed(mapping.name());
-                        recordFailure(mapping.name(), error);
+                failRemaining("target " + url.redacted() + ": " + describe(e));
+            }
+            try {
+                progress.flush(ic);
+            } catch (SQLException e) {
+                LOG.warnf("Cannot record progress in the internal database: %s", describe(e));
+            }
+            return results;
+        }
+
+        private void runOn(TargetPools.Lease lease, Connection tc) throws SQLException {
+            ensureSchema(tc, url);
+            readCursors(tc);
+            long fetched = fetch();
+            if (fetched > 0 || anyMissing) {
+                if (shuttingDown.get()) {
+                    throw new ShuttingDown();
+                }
+                try {
+                    apply(tc);
+                } catch (SQLException | BatchConflict e) {
+                    rollbackQuietly(tc);
+                    if (e instanceof SQLException sql && isConnectionError(sql)) {
+                        throw sql;
+                    }
+                    // Anything else (a bad row, a dropped table, …) the single runs below meet again and handle
+                    // exactly as they always have, each within its own tenancy.
+                    String why = e instanceof SQLException sql ? describe(sql) : e.getMessage();
+                    if (units.size() > 1) {
+                        LOG.infof("A batch of %d tenancies failed in %s, re-running them one by one: %s",
+                                units.size(), url.redacted(), why);
+                    }
+                    for (Unit unit : units) {
+                        results.put(unit, inMdc(unit, () -> new TargetRun(unit, ic, progress).runAlone(lease, tc)));
+                    }
+                    return;
+                }
+            }
+            for (int u = 0; u < units.size(); u++) {
+                Unit unit = units.get(u);
+                List<Mapping> full = new ArrayList<>();
+                Map<String, Long> counts = new LinkedHashMap<>();
+                for (int k = 0; k < mappings; k++) {
+                    Mapping mapping = Mappings.ALL.get(k);
+                    counts.put(mapping.name(), applied[u][k]);
+                    List<Row> page = pages.get(u).get(k);
+                    if (page.size() >= share) {
+                        full.add(mapping);
+                    } else {
+                        progress.add(unit.tenancyId(), unit.targetId(), mapping.name(), cursors[u][k], applied[u][k]);
                     }
                 }
-                firstError = firstError == null ? error : firstError;
+                if (full.isEmpty()) {
+                    results.put(unit, new TargetResult(unit.targetId(), Outcome.SYNCED, false, counts, null));
+                } else {
+                    Map<String, Long> after = new LinkedHashMap<>();
+                    for (int k = 0; k < mappings; k++) {
+                        after.put(Mappings.ALL.get(k).name(), cursors[u][k]);
+                    }
+                    Set<String> poison = withPoison.get(u);
+                    results.put(unit, inMdc(unit, () -> new TargetRun(unit, ic, progress)
+                            .continueMappings(lease, tc, full, after, poison, counts)));
+                }
             }
-            flushProgress();
+        }
+
+        /** Every cursor of the batch's tenancies in one query; a missing one (first sync) reads as −1. */
+        private void readCursors(Connection tc) throws SQLException {
+            tc.setAutoCommit(true);
+            Map<UUID, Integer> index = new HashMap<>();
+            for (int u = 0; u < units.size(); u++) {
+                index.put(units.get(u).tenancyId(), u);
+                java.util.Arrays.fill(cursors[u], Long.MIN_VALUE);
+            }
+            try (PreparedStatement ps = tc.prepareStatement(BatchSql.READ_CURSORS)) {
+                ps.setArray(1, tc.createArrayOf("uuid", units.stream().map(Unit::tenancyId).toArray()));
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        setCursor(index, rs);
+                    }
+                }
+            }
+            for (int u = 0; u < units.size(); u++) {
+                for (int k = 0; k < mappings; k++) {
+                    if (cursors[u][k] == Long.MIN_VALUE) {
+                        // First sync of this mapping here: read from the start; the cursor row is created in the
+                        // batch's transaction, already at its final value.
+                        cursors[u][k] = -1;
+                        missing[u][k] = true;
+                        anyMissing = true;
+                    }
+                }
+            }
+        }
+
+        private void setCursor(Map<UUID, Integer> index, ResultSet rs) throws SQLException {
+            Integer u = index.get(rs.getObject(1, UUID.class));
+            int k = MAPPING_INDEX.getOrDefault(rs.getString(2), -1);
+            if (u != null && k >= 0) {
+                cursors[u][k] = rs.getLong(3);
+            }
+        }
+
+        /** The batched read (see {@link BatchSql#fetch}); returns the number of rows read. */
+        private long fetch() throws SQLException {
+            long rows = 0;
+            try (PreparedStatement ps = ic.prepareStatement(BatchSql.fetch(share))) {
+                // Server-prepared from the first use: planning it costs ~20 ms, so it must happen once per connection
+                // (with the session's force_generic_plan, see application.properties), not on every call.
+                ps.unwrap(org.postgresql.PGStatement.class).setPrepareThreshold(1);
+                ps.setArray(1, ic.createArrayOf("uuid", units.stream().map(Unit::tenancyId).toArray()));
+                ps.setArray(2, ic.createArrayOf("text", units.stream().map(Unit::targetId).toArray()));
+                for (int k = 0; k < mappings; k++) {
+                    Long[] column = new Long[units.size()];
+                    for (int u = 0; u < units.size(); u++) {
+                        column[u] = cursors[u][k];
+                    }
+                    ps.setArray(3 + k, ic.createArrayOf("bigint", column));
+                }
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        int k = rs.getInt(1);
+                        int u = (int) rs.getLong(2) - 1;
+                        if (k == BatchSql.POISON_MARK) {
+                            withPoison.get(u).add(rs.getString(5));
+                            continue;
+                        }
+                        int columns = Mappings.ALL.get(k).columns().size();
+                        String[] values = new String[columns];
+                        for (int c = 0; c < columns; c++) {
+                            values[c] = rs.getString(c + 5);
+                        }
+                        pages.get(u).get(k).add(new Row(values, rs.getLong(3), rs.getBoolean(4)));
+                        rows++;
+                    }
+                }
+            }
+            for (List<List<Row>> perMapping : pages) {
+                for (List<Row> page : perMapping) {
+                    page.sort(java.util.Comparator.comparingLong(Row::sequenceId));
+                }
+            }
+            return rows;
+        }
+
+        /**
+         * ONE target transaction: per mapping with rows, one set-based upsert and one set-based delete over every
+         * tenancy's rows (each returning the keys it wrote, so the counts per tenancy stay exact), then every cursor
+         * advance as one compare-and-set, then commit.
+         *
+         * @throws BatchConflict when the batch cannot be applied as one (a key in two tenancies' rows, a cursor that
+         *                       moved, a written key it cannot attribute): the caller rolls back and runs each alone
+         */
+        private void apply(Connection tc) throws SQLException {
+            long started = System.nanoTime();
+            tc.setAutoCommit(false);
+            List<UUID> casTenancies = new ArrayList<>();
+            List<String> casMappings = new ArrayList<>();
+            List<Long> casTo = new ArrayList<>();
+            List<Long> casFrom = new ArrayList<>();
+            List<Integer> touched = new ArrayList<>();
+            for (int k = 0; k < mappings; k++) {
+                Mapping mapping = Mappings.ALL.get(k);
+                int[] keyIndexes = KEY_INDEXES.get(k);
+                Map<String, Integer> owner = new HashMap<>();
+                List<Row> live = new ArrayList<>();
+                List<Row> dead = new ArrayList<>();
+                for (int u = 0; u < units.size(); u++) {
+                    List<Row> page = pages.get(u).get(k);
+                    if (page.isEmpty()) {
+                        continue;
+                    }
+                    for (Row row : page) {
+                        if (owner.putIfAbsent(keyText(row.values(), keyIndexes), u) != null) {
+                            throw new BatchConflict(mapping.name() + ": one key in two rows of the batch");
+                        }
+                        (row.deleted() ? dead : live).add(row);
+                    }
+                    if (!missing[u][k]) {
+                        casTenancies.add(units.get(u).tenancyId());
+                        casMappings.add(mapping.name());
+                        casTo.add(page.get(page.size() - 1).sequenceId());
+                        casFrom.add(cursors[u][k]);
+                    }
+                }
+                if (live.isEmpty() && dead.isEmpty()) {
+                    continue;
+                }
+                touched.add(k);
+                if (!live.isEmpty()) {
+                    try (PreparedStatement ps = tc.prepareStatement(UPSERTS.get(k))) {
+                        for (int c = 0; c < mapping.columns().size(); c++) {
+                            int column = c;
+                            ps.setArray(c + 1, tc.createArrayOf("text",
+                                    live.stream().map(r -> r.values()[column]).toArray(String[]::new)));
+                        }
+                        count(ps, owner, k, mapping);
+                    }
+                }
+                if (!dead.isEmpty()) {
+                    try (PreparedStatement ps = tc.prepareStatement(DELETES.get(k))) {
+                        for (int j = 0; j < keyIndexes.length; j++) {
+                            int column = keyIndexes[j];
+                            ps.setArray(j + 1, tc.createArrayOf("text",
+                                    dead.stream().map(r -> r.values()[column]).toArray(String[]::new)));
+                        }
+                        count(ps, owner, k, mapping);
+                    }
+                }
+            }
+            if (!casTenancies.isEmpty()) {
+                int moved;
+                try (PreparedStatement ps = tc.prepareStatement(BatchSql.ADVANCE_CURSORS)) {
+                    ps.setArray(1, tc.createArrayOf("uuid", casTenancies.toArray()));
+                    ps.setArray(2, tc.createArrayOf("text", casMappings.toArray()));
+                    ps.setArray(3, tc.createArrayOf("bigint", casTo.toArray()));
+                    ps.setArray(4, tc.createArrayOf("bigint", casFrom.toArray()));
+                    moved = ps.executeUpdate();
+                }
+                if (moved != casTenancies.size()) {
+                    throw new BatchConflict("a cursor moved underneath (" + (casTenancies.size() - moved) + " of "
+                            + casTenancies.size() + ")");
+                }
+            }
+            if (anyMissing) {
+                createCursors(tc);
+            }
+            tc.commit();
+            Duration latency = Duration.ofNanos(System.nanoTime() - started);
+            long total = 0;
+            for (int u = 0; u < units.size(); u++) {
+                for (int k = 0; k < mappings; k++) {
+                    List<Row> page = pages.get(u).get(k);
+                    if (!page.isEmpty()) {
+                        cursors[u][k] = page.get(page.size() - 1).sequenceId();
+                        total += applied[u][k];
+                    }
+                }
+            }
+            for (int k : touched) {
+                long rows = 0;
+                for (int u = 0; u < units.size(); u++) {
+                    rows += applied[u][k];
+                }
+                metrics.rowsApplied(Mappings.ALL.get(k).name(), rows);
+                metrics.pageApplied(Mappings.ALL.get(k).name(), latency);
+            }
+            rowsAppliedSinceStart.addAndGet(total);
+            clearResolvedPoison();
+        }
+
+        /**
+         * The cursor rows of first syncs, each at the last sequence id applied (−1 for a mapping with nothing yet),
+         * in the batch's transaction. One that exists meanwhile (created by another run) is a conflict: compare-and-set
+         * semantics for a row that was absent.
+         */
+        private void createCursors(Connection tc) throws SQLException {
+            List<UUID> tenancies = new ArrayList<>();
+            List<String> names = new ArrayList<>();
+            List<Long> values = new ArrayList<>();
+            for (int u = 0; u < units.size(); u++) {
+                for (int k = 0; k < mappings; k++) {
+                    if (missing[u][k]) {
+                        List<Row> page = pages.get(u).get(k);
+                        tenancies.add(units.get(u).tenancyId());
+                        names.add(Mappings.ALL.get(k).name());
+                        values.add(page.isEmpty() ? -1 : page.get(page.size() - 1).sequenceId());
+                    }
+                }
+            }
+            int created;
+            try (PreparedStatement ps = tc.prepareStatement(BatchSql.CREATE_CURSORS)) {
+                ps.setArray(1, tc.createArrayOf("uuid", tenancies.toArray()));
+                ps.setArray(2, tc.createArrayOf("text", names.toArray()));
+                ps.setArray(3, tc.createArrayOf("bigint", values.toArray()));
+                created = ps.executeUpdate();
+            }
+            if (created != tenancies.size()) {
+                throw new BatchConflict("a first sync's cursor was created underneath");
+            }
+        }
+
+        /** Attributes every key the statement returned to the tenancy whose row it was. */
+        private void count(PreparedStatement ps, Map<String, Integer> owner, int k, Mapping mapping)
+                throws SQLException {
+            int keys = mapping.keyColumns().size();
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    String[] key = new String[keys];
+                    for (int j = 0; j < keys; j++) {
+                        key[j] = rs.getString(j + 1);
+                    }
+                    Integer u = owner.get(String.join(KEY_SEPARATOR, key));
+                    if (u == null) {
+                        throw new BatchConflict(mapping.name() + ": the target wrote a key the batch cannot attribute");
+                    }
+                    applied[u][k]++;
+                }
+            }
+        }
+
+        /** Dead-letter entries of rows that have now applied (usually none: only mappings marked in the read). */
+        private void clearResolvedPoison() throws SQLException {
+            for (int u = 0; u < units.size(); u++) {
+                for (String name : withPoison.get(u)) {
+                    int k = MAPPING_INDEX.getOrDefault(name, -1);
+                    if (k < 0 || pages.get(u).get(k).isEmpty()) {
+                        continue;
+                    }
+                    Mapping mapping = Mappings.ALL.get(k);
+                    String[] keys = pages.get(u).get(k).stream().map(r -> keyJson(mapping, r.values()))
+                            .toArray(String[]::new);
+                    ProgressStore.clearPoison(ic, units.get(u).tenancyId(), units.get(u).targetId(), name, keys);
+                }
+            }
+        }
+
+        /** A lost target connection: every (tenancy, target) of the batch not yet answered fails, retry. */
+        private void failRemaining(String error) {
+            List<ProgressStore.Key> keys = new ArrayList<>();
+            for (Unit unit : units) {
+                if (results.containsKey(unit)) {
+                    continue;
+                }
+                for (Mapping mapping : Mappings.ALL) {
+                    progress.markFailed(unit.tenancyId(), unit.targetId(), mapping.name());
+                    keys.add(new ProgressStore.Key(unit.tenancyId(), unit.targetId(), mapping.name()));
+                }
+                results.put(unit, new TargetResult(unit.targetId(), Outcome.FAILED, true, Map.of(), error));
+                metrics.failure("failed");
+                inMdc(unit, () -> {
+                    LOG.warnf("Sync of tenancy %s target %s failed: %s", unit.tenancyId(), unit.targetId(), error);
+                    return null;
+                });
+            }
+            noteError(error);
+            try {
+                ProgressStore.failures(ic, keys, error);
+            } catch (SQLException e) {
+                LOG.warnf("Cannot record a failure in the internal database: %s", describe(e));
+            }
+        }
+    }
+
+    /**
+     * The rows of each (tenancy, mapping) a batched read returns at most: the batch's share of
+     * {@code engine.batch.fetch-rows}, never more than a page, rounded down to a power of two (it is a literal in the
+     * statement, see {@link BatchSql#fetch}). A tenancy that fills it continues alone, page by page.
+     */
+    int share(int tenancies) {
+        int rows = Math.max(1, Math.min(config.pageSize(), config.batch().fetchRows() / Math.max(1, tenancies)));
+        return Integer.highestOneBit(rows);
+    }
+
+    private static final Map<String, Integer> MAPPING_INDEX = java.util.stream.IntStream.range(0, Mappings.ALL.size())
+            .boxed().collect(Collectors.toUnmodifiableMap(k -> Mappings.ALL.get(k).name(), k -> k));
+    private static final List<int[]> KEY_INDEXES = Mappings.ALL.stream().map(Mapping::keyIndexes).toList();
+    private static final List<String> UPSERTS = Mappings.ALL.stream().map(BatchSql::upsertReturningKeys).toList();
+    private static final List<String> DELETES = Mappings.ALL.stream().map(BatchSql::deleteReturningKeys).toList();
+    /** Between the parts of a composite key's text (PostgreSQL text never contains NUL). */
+    private static final String KEY_SEPARATOR = "\u0000";
+
+    private static String keyText(String[] values, int[] keyIndexes) {
+        if (keyIndexes.length == 1) {
+            return String.valueOf(values[keyIndexes[0]]);
+        }
+        String[] parts = new String[keyIndexes.length];
+        for (int j = 0; j < keyIndexes.length; j++) {
+            parts[j] = String.valueOf(values[keyIndexes[j]]);
+        }
+        return String.join(KEY_SEPARATOR, parts);
+    }
+
+    static String keyJson(Mapping mapping, String[] values) {
+        ObjectNode node = JSON.createObjectNode();
+        int[] keyIndexes = mapping.keyIndexes();
+        for (int k = 0; k < keyIndexes.length; k++) {
+            node.put(mapping.keyColumns().get(k), values[keyIndexes[k]]);
+        }
+        return node.toString();
+    }
+
+    /** The batch cannot be applied as one transaction; it is rolled back and every tenancy runs alone. */
+    private static final class BatchConflict extends RuntimeException {
+        BatchConflict(String message) {
+            super(message, null, false, false);
+        }
+    }
+
+    /**
+     * One (tenancy, target) run on its own, holding the lock (taken by its batch); confined to one thread. Either
+     * the whole run ({@link #runAlone}: a batch that had to be split) or the rest of a batched one
+     * ({@link #continueMappings}: the mappings where the tenancy filled its share, paged until caught up).
+     */
+    private final class TargetRun {
+        final Unit unit;
+        final UUID tenancyId;
+        final TargetConfig target;
+        final Connection ic;
+        final ProgressStore.Batch progress;
+        final Map<String, Long> applied = new LinkedHashMap<>();
+        /** Mappings this run has finished (applied up to date, or recorded as failed). */
+        final Set<String> done = new HashSet<>();
+        String firstError;
+
+        TargetRun(Unit unit, Connection ic, ProgressStore.Batch progress) {
+            this.unit = unit;
+            this.tenancyId = unit.tenancyId();
+            this.target = unit.target();
+            this.ic = ic;
+            this.progress = progress;
+        }
+
+        TargetResult runAlone(TargetPools.Lease lease, Connection tc) {
+            try {
+                try {
+                    ensureSchema(tc, target.url());
+                    Map<String, Long> cursors = readCursors(tc);
+                    Set<String> withPoison = ProgressStore.mappingsWithPoison(ic, tenancyId, target.id());
+                    runMappings(tc, Mappings.ALL, cursors, withPoison);
+                } catch (SQLException e) {
+                    if (isConnectionError(e)) {
+                        lease.flush();
+                    }
+                    throw e;
+                }
+            } catch (ShuttingDown e) {
+                return new TargetResult(target.id(), Outcome.FAILED, true, applied, "sync engine is shutting down");
+            } catch (SQLException e) {
+                failRemaining(e);
+            }
+            return result();
+        }
+
+        TargetResult continueMappings(TargetPools.Lease lease, Connection tc, List<Mapping> mappings,
+                Map<String, Long> cursors, Set<String> withPoison, Map<String, Long> appliedSoFar) {
+            applied.putAll(appliedSoFar);
+            Mappings.ALL.stream().filter(m -> !mappings.contains(m)).forEach(m -> done.add(m.name()));
+            try {
+                try {
+                    runMappings(tc, mappings, cursors, withPoison);
+                } catch (SQLException e) {
+                    if (isConnectionError(e)) {
+                        lease.flush();
+                    }
+                    throw e;
+                }
+            } catch (ShuttingDown e) {
+                return new TargetResult(target.id(), Outcome.FAILED, true, applied, "sync engine is shutting down");
+            } catch (SQLException e) {
+                failRemaining(e);
+            }
+            return result();
+        }
+
+        private void runMappings(Connection tc, List<Mapping> mappings, Map<String, Long> cursors,
+                Set<String> withPoison) throws SQLException {
+            tc.setAutoCommit(false);
+            for (Mapping mapping : mappings) {
+                try {
+                    MappingRun run = new MappingRun(mapping, tc, ic, tenancyId, target.id(), progress,
+                            cursors.get(mapping.name()), withPoison.contains(mapping.name()));
+                    long rows = run.run();
+                    applied.merge(mapping.name(), rows, Long::sum);
+                    done.add(mapping.name());
+                } catch (SQLException e) {
+                    String error = mapping.name() + ": " + describe(e);
+                    rollbackQuietly(tc); // the next mapping must not start inside an aborted transaction
+                    progress.markFailed(tenancyId, target.id(), mapping.name());
+                    recordFailures(List.of(mapping.name()), error);
+                    if ("42P01".equals(e.getSQLState())) {
+                        // Someone dropped a target table: bootstrap again next time.
+                        forgetSchema(target.url());
+                    }
+                    if (isConnectionError(e)) {
+                        throw e;
+                    }
+                    // Other mappings do not depend on this one: carry on.
+                    done.add(mapping.name());
+                    firstError = firstError == null ? error : firstError;
+                }
+            }
+        }
+
+        private void failRemaining(SQLException e) {
+            String error = "target " + target.url().redacted() + ": " + describe(e);
+            List<String> failed = Mappings.ALL.stream().map(Mapping::name).filter(n -> !done.contains(n)).toList();
+            failed.forEach(name -> progress.markFailed(tenancyId, target.id(), name));
+            recordFailures(failed, error);
+            firstError = firstError == null ? error : firstError;
+        }
+
+        private TargetResult result() {
             if (firstError != null) {
                 noteError(firstError);
                 metrics.failure("failed");
@@ -491,29 +1109,25 @@ public class SyncEngine {
             String[] missing = Mappings.ALL.stream().map(Mapping::name).filter(n -> !cursors.containsKey(n))
                     .toArray(String[]::new);
             if (missing.length > 0) {
-                try (PreparedStatement ps = tc.prepareStatement(Mappings.ENSURE_CURSORS_SQL)) {
-                    ps.setObject(1, tenancyId);
+                try (PreparedStatement ps = tc.prepareStatement(BatchSql.ENSURE_CURSORS)) {
+                    UUID[] tenancies = new UUID[missing.length];
+                    java.util.Arrays.fill(tenancies, tenancyId);
+                    ps.setArray(1, tc.createArrayOf("uuid", tenancies));
                     ps.setArray(2, tc.createArrayOf("text", missing));
-                    ps.executeUpdate();
-                }
-                for (String name : missing) {
-                    cursors.put(name, readCursor(tc, tenancyId, name));
+                    try (ResultSet rs = ps.executeQuery()) {
+                        while (rs.next()) {
+                            cursors.put(rs.getString(2), rs.getLong(3));
+                        }
+                    }
                 }
             }
             return cursors;
         }
 
-        private void flushProgress() {
+        private void recordFailures(List<String> mappings, String error) {
             try {
-                progress.flush(ic);
-            } catch (SQLException e) {
-                LOG.warnf("Cannot record progress in the internal database: %s", describe(e));
-            }
-        }
-
-        private void recordFailure(String mapping, String error) {
-            try {
-                ProgressStore.failure(ic, tenancyId, target.id(), mapping, error);
+                ProgressStore.failures(ic,
+                        mappings.stream().map(m -> new ProgressStore.Key(tenancyId, target.id(), m)).toList(), error);
             } catch (SQLException e) {
                 LOG.warnf("Cannot record a failure in the internal database: %s", describe(e));
             }
@@ -579,19 +1193,20 @@ public class SyncEngine {
                 }
                 total += applied;
                 metrics.rowsApplied(mapping.name(), applied);
+                rowsAppliedSinceStart.addAndGet(applied);
                 if (hasPoison) {
                     String[] keys = page.stream().map(this::keyJson).filter(k -> !poisonedInPage.contains(k))
                             .toArray(String[]::new);
                     ProgressStore.clearPoison(ic, tenancyId, targetId, mapping.name(), keys);
                 }
-                progress.add(mapping.name(), cursor, applied);
+                progress.add(tenancyId, targetId, mapping.name(), cursor, applied);
                 if (page.size() < pageSize) {
                     break;
                 }
                 // A long run: keep the mirror current page by page (a short run writes it once at the end).
                 progress.flush(ic);
             }
-            progress.add(mapping.name(), cursor, 0);
+            progress.add(tenancyId, targetId, mapping.name(), cursor, 0);
             return total;
         }
 
@@ -720,11 +1335,7 @@ public class SyncEngine {
         }
 
         private String keyJson(Row row) {
-            ObjectNode node = JSON.createObjectNode();
-            for (int k = 0; k < keyIndexes.length; k++) {
-                node.put(mapping.keyColumns().get(k), row.values[keyIndexes[k]]);
-            }
-            return node.toString();
+            return SyncEngine.keyJson(mapping, row.values);
         }
     }
 
@@ -781,7 +1392,9 @@ public class SyncEngine {
     }
 
     private static String schemaKey(PostgresUrl url) {
-        return url.host() + ":" + url.port() + "/" + url.database() + "@" + url.user() + "#" + Mappings.SCHEMA_VERSION;
+        // The parameters are part of the key: two targets in one database may differ only by ?currentSchema=.
+        return url.host() + ":" + url.port() + "/" + url.database() + "?" + new java.util.TreeMap<>(url.params())
+                + "@" + url.user() + "#" + Mappings.SCHEMA_VERSION;
     }
 
     private static boolean tryLock(Connection c, long key) throws SQLException {

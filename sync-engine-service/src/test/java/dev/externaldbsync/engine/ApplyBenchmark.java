@@ -51,6 +51,7 @@ class ApplyBenchmark {
         public Map<String, String> getConfigOverrides() {
             return Map.of("engine.page-size", System.getProperty("bench.page-size", "2000"),
                     "engine.parallelism", System.getProperty("bench.parallelism", "4"),
+                    "engine.batch.max-tenancies", System.getProperty("bench.batch-max", "100"),
                     "quarkus.http.test-timeout", "900s",
                     "quarkus.log.category.\"dev.externaldbsync\".level", "WARN");
         }
@@ -63,6 +64,10 @@ class ApplyBenchmark {
     void bulkBackfillAgainstCopyAndManySmallTenancies() throws Exception {
         int users = Integer.getInteger("bench.users", 200_000);
         int tenancies = Integer.getInteger("bench.tenancies", 0);
+        if (users == 0) {
+            manySmallTenancies(tenancies);
+            return;
+        }
         StackAuthFixtures fixtures = new StackAuthFixtures(internal);
         Tenancy big = fixtures.createTenancy();
         TestDatabase target = TestPostgres.createDatabase("bench_engine");
@@ -132,16 +137,87 @@ class ApplyBenchmark {
             throw new IllegalStateException(e);
         }
         int batch = Integer.getInteger("bench.batch", 100);
+        int inFlight = Integer.getInteger("bench.in-flight", 1);
+        java.util.concurrent.ExecutorService senders = java.util.concurrent.Executors.newFixedThreadPool(inFlight);
+        var os = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory
+                .getOperatingSystemMXBean();
+        long cpuStart = os.getProcessCpuTime();
+        Map<String, Long> threadsStart = threadCpu();
+        long wallStart = System.currentTimeMillis();
         long start = System.nanoTime();
-        for (int i = 0; i < ids.size(); i += batch) {
-            JsonPath r = sync(ids.subList(i, Math.min(ids.size(), i + batch)).toArray(UUID[]::new));
-            assertThat(r.getList("results.outcome")).containsOnly("SYNCED");
+        try {
+            // Like the poller: up to bench.in-flight requests of bench.batch tenancies each at once.
+            List<java.util.concurrent.Future<List<String>>> sent = new ArrayList<>();
+            for (int i = 0; i < ids.size(); i += batch) {
+                UUID[] request = ids.subList(i, Math.min(ids.size(), i + batch)).toArray(UUID[]::new);
+                sent.add(senders.submit(() -> post(request)));
+            }
+            for (java.util.concurrent.Future<List<String>> f : sent) {
+                assertThat(f.get()).containsOnly("SYNCED");
+            }
+        } catch (InterruptedException | java.util.concurrent.ExecutionException e) {
+            throw new IllegalStateException(e);
+        } finally {
+            senders.shutdownNow();
         }
         double seconds = (System.nanoTime() - start) / 1e9;
+        double jvmCpu = (os.getProcessCpuTime() - cpuStart) / 1e9;
+        // Wall-clock figures on a shared 2-core machine swing with others' load; CPU per tenancy does much less
+        // (the PostgreSQL side is summed from /proc by the caller between these two instants).
+        LOG.warnf("BENCH window start_ms=%d end_ms=%d jvm_cpu_s=%.2f (%.0f us/tenancy incl. the benchmark's client)",
+                wallStart, System.currentTimeMillis(), jvmCpu, jvmCpu * 1e6 / count);
+        Map<String, Long> threadsEnd = threadCpu();
+        StringBuilder perThread = new StringBuilder();
+        long visible = 0;
+        for (var e : threadsEnd.entrySet()) {
+            long used = e.getValue() - threadsStart.getOrDefault(e.getKey(), 0L);
+            visible += used;
+            perThread.append(String.format(" %s=%.2f", e.getKey(), used / 1e9));
+        }
+        LOG.warnf("BENCH jvm cpu by thread kind (s):%s; other (JIT, GC, VM)=%.2f", perThread,
+                jvmCpu - visible / 1e9);
         assertThat(shared.queryLong("SELECT count(*) FROM users")).isEqualTo(count);
-        LOG.warnf("BENCH %d one-user tenancies sharing one target, %d per request, parallelism %s: %.1f s = "
-                + "%.0f tenancies/s, %.0f rows/s", count, batch, System.getProperty("bench.parallelism", "4"), seconds,
+        assertThat(shared.queryLong("SELECT count(*) FROM contact_channels")).isEqualTo(count);
+        LOG.warnf("BENCH %d one-user tenancies sharing one target, %d per request, %d in flight, parallelism %s, "
+                + "batch max %s: %.1f s = %.0f tenancies/s, %.0f rows/s", count, batch, inFlight,
+                System.getProperty("bench.parallelism", "4"), System.getProperty("bench.batch-max", "100"), seconds,
                 count / seconds, 2 * count / seconds);
+    }
+
+    /** CPU time of the live threads, summed by name with digits dropped ("sync-engine-N", "executor-thread-N"). */
+    private static Map<String, Long> threadCpu() {
+        var threads = java.lang.management.ManagementFactory.getThreadMXBean();
+        Map<String, Long> byKind = new java.util.TreeMap<>();
+        for (var info : threads.getThreadInfo(threads.getAllThreadIds())) {
+            if (info != null) {
+                long cpu = threads.getThreadCpuTime(info.getThreadId());
+                if (cpu > 0) {
+                    byKind.merge(info.getThreadName().replaceAll("\\d+", "N"), cpu, Long::sum);
+                }
+            }
+        }
+        return byKind;
+    }
+
+    private static final java.net.http.HttpClient HTTP = java.net.http.HttpClient.newHttpClient();
+    private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
+
+    /** A signed sync POST through the JDK client (RestAssured's Groovy JSON costs more CPU than the engine here). */
+    private static List<String> post(UUID... tenancies) throws Exception {
+        byte[] body = EngineTestSupport.body(tenancies).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        var signature = new dev.externaldbsync.contract.RequestSigner(EngineTestSupport.SECRET,
+                java.time.Clock.systemUTC(), java.time.Duration.ofMinutes(5)).sign(body);
+        var response = HTTP.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(
+                "http://localhost:" + io.restassured.RestAssured.port + dev.externaldbsync.contract.SyncContract.SYNC_PATH))
+                .header("Content-Type", "application/json")
+                .header(dev.externaldbsync.contract.SyncContract.TIMESTAMP_HEADER, signature.timestamp())
+                .header(dev.externaldbsync.contract.SyncContract.SIGNATURE_HEADER, signature.signature())
+                .POST(java.net.http.HttpRequest.BodyPublishers.ofByteArray(body)).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofByteArray());
+        assertThat(response.statusCode()).isEqualTo(200);
+        List<String> outcomes = new ArrayList<>();
+        JSON.readTree(response.body()).get("results").forEach(r -> outcomes.add(r.get("outcome").asText()));
+        return outcomes;
     }
 
     private void generateUsers(Tenancy tenancy, int users) throws SQLException {
