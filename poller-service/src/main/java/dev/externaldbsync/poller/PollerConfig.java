@@ -14,8 +14,12 @@ import io.smallrye.config.WithDefault;
 @ConfigMapping(prefix = "poller")
 public interface PollerConfig {
 
-    /** Most tenancies named in one POST to the sync engine (one tenancy is never in two POSTs at once). */
-    @WithDefault("20")
+    /**
+     * Most tenancies named in one POST to the sync engine (one tenancy is never in two POSTs at once). The engine
+     * applies the small ones that share a target in one transaction, so larger requests raise fan-out throughput
+     * (30,000 one-user tenancies: 2,052/s at 20, 3,379/s at 100).
+     */
+    @WithDefault("100")
     int tenanciesPerRequest();
 
     /**
