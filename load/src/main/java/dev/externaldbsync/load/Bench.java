@@ -467,41 +467,30 @@ public final class Bench implements Callable<Integer> {
     private void awaitQuiescent(PostgresUrl internal, UUID tenancy, Services services, Duration timeout, long since)
             throws Exception {
         String filter = tenancy == null ? "" : " AND \"tenancyId\" = '" + tenancy + "'";
-        String sql = """
+        awaitNone(internal, """
                 SELECT EXISTS (SELECT 1 FROM "ProjectUser" WHERE "shouldUpdateSequenceId"%1$s)
                     OR EXISTS (SELECT 1 FROM "ContactChannel" WHERE "shouldUpdateSequenceId"%1$s)
                     OR EXISTS (SELECT 1 FROM "DeletedRow" WHERE "shouldUpdateSequenceId"%1$s)
-                    OR EXISTS (SELECT 1 FROM "OutgoingRequest" WHERE true%1$s)""".formatted(filter);
-        long deadline = System.nanoTime() + timeout.toNanos();
-        long lastPrint = System.nanoTime();
-        try (Connection c = Db.connect(internal.reactiveUri()); Statement st = c.createStatement()) {
-            while (true) {
-                try (ResultSet rs = st.executeQuery(sql)) {
-                    rs.next();
-                    if (!rs.getBoolean(1)) {
-                        return;
-                    }
-                }
-                if (System.nanoTime() > deadline) {
-                    throw new IllegalStateException("pipeline not quiescent within " + timeout.toMinutes() + " min");
-                }
-                services.checkAlive();
-                if (System.nanoTime() - lastPrint > 10_000_000_000L) {
-                    lastPrint = System.nanoTime();
-                    out.printf(Locale.ROOT, "  ... %.0f s: %s%n", (lastPrint - since) / 1e9, progress(st, filter));
-                }
-                TimeUnit.MILLISECONDS.sleep(100);
-            }
-        }
+                    OR EXISTS (SELECT 1 FROM "OutgoingRequest" WHERE true%1$s)""", filter, services, timeout, since,
+                "pipeline not quiescent");
     }
 
     /** Waits until no row of the tenancy is marked for the sequencer (stamping done; the poller may be off). */
     private void awaitUnmarked(PostgresUrl internal, UUID tenancy, Services services, Duration timeout, long since)
             throws Exception {
-        String filter = " AND \"tenancyId\" = '" + tenancy + "'";
-        String sql = """
+        awaitNone(internal, """
                 SELECT EXISTS (SELECT 1 FROM "ProjectUser" WHERE "shouldUpdateSequenceId"%1$s)
-                    OR EXISTS (SELECT 1 FROM "ContactChannel" WHERE "shouldUpdateSequenceId"%1$s)""".formatted(filter);
+                    OR EXISTS (SELECT 1 FROM "ContactChannel" WHERE "shouldUpdateSequenceId"%1$s)""",
+                " AND \"tenancyId\" = '" + tenancy + "'", services, timeout, since, "rows still marked");
+    }
+
+    /**
+     * Polls {@code existsSql} (its {@code %1$s} is the tenancy filter) every 100 ms until it answers false, printing
+     * progress every 10 s; fails after {@code timeout} or when a service has died.
+     */
+    private void awaitNone(PostgresUrl internal, String existsSql, String filter, Services services, Duration timeout,
+            long since, String failure) throws Exception {
+        String sql = existsSql.formatted(filter);
         long deadline = System.nanoTime() + timeout.toNanos();
         long lastPrint = System.nanoTime();
         try (Connection c = Db.connect(internal.reactiveUri()); Statement st = c.createStatement()) {
@@ -513,7 +502,7 @@ public final class Bench implements Callable<Integer> {
                     }
                 }
                 if (System.nanoTime() > deadline) {
-                    throw new IllegalStateException("rows still marked after " + timeout.toMinutes() + " min");
+                    throw new IllegalStateException(failure + " after " + timeout.toMinutes() + " min");
                 }
                 services.checkAlive();
                 if (System.nanoTime() - lastPrint > 10_000_000_000L) {
