@@ -702,6 +702,7 @@ public class SyncEngine {
                 // Server-prepared from the first use: planning it costs ~20 ms, so it must happen once per connection
                 // (with the session's force_generic_plan, see application.properties), not on every call.
                 ps.unwrap(org.postgresql.PGStatement.class).setPrepareThreshold(1);
+                ps.setQueryTimeout(internalQueryTimeoutSeconds());
                 ps.setArray(1, ic.createArrayOf("uuid", units.stream().map(Unit::tenancyId).toArray()));
                 ps.setArray(2, ic.createArrayOf("text", units.stream().map(Unit::targetId).toArray()));
                 for (int k = 0; k < mappings; k++) {
@@ -1215,6 +1216,7 @@ public class SyncEngine {
             int columns = mapping.columns().size();
             List<Row> rows = new ArrayList<>();
             try (PreparedStatement ps = ic.prepareStatement(sql)) {
+                ps.setQueryTimeout(internalQueryTimeoutSeconds());
                 int i = 1;
                 for (Mapping.FetchParameter p : mapping.fetchParameters()) {
                     switch (p) {
@@ -1389,6 +1391,15 @@ public class SyncEngine {
         try (ResultSet rs = st.executeQuery(Mappings.READ_SCHEMA_MARK_SQL)) {
             return rs.next() ? rs.getString(1) : null;
         }
+    }
+
+    /**
+     * The bound on an internal fetch ({@code engine.statement-timeout}): a plan made before the tables were analyzed
+     * (a tenancy bulk-loaded a moment ago) can run for minutes; cancelled (SQLState 57014), the run fails, the poller
+     * retries it later and the retry is planned afresh.
+     */
+    private int internalQueryTimeoutSeconds() {
+        return (int) Math.max(1, config.statementTimeout().toSeconds());
     }
 
     private static String schemaKey(PostgresUrl url) {
