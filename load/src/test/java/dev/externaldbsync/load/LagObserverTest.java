@@ -28,6 +28,7 @@ class LagObserverTest {
         }
         UUID stamped = UUID.randomUUID();
         Percentiles seen;
+        long began = System.nanoTime();
         try (LagObserver observer = LagObserver.start(target.connect(), "public", 2)) {
             target.update(INSERT_USER, stamped, 40);
             target.update("INSERT INTO users (id, display_name, signed_up_at) VALUES (?, 'no stamp', now())", UUID.randomUUID());
@@ -41,8 +42,11 @@ class LagObserverTest {
             seen = observer.snapshot();
         }
 
-        assertThat(seen.percentile(50)).isBetween(39.0, 5_000.0);
-        assertThat(seen.max()).isBetween(499.0, 10_000.0);
+        // An age is at least the offset written into the stamp and at most that plus the time this test has run:
+        // bounds that hold on a loaded machine as on a quiet one.
+        double ranMs = (System.nanoTime() - began) / 1e6;
+        assertThat(seen.percentile(50)).isBetween(39.0, 40.0 + ranMs + 1);
+        assertThat(seen.max()).isBetween(499.0, 500.0 + ranMs + 1);
         assertThat(target.queryLong("SELECT count(*) FROM \"_bench_lag_log\"")).as("the log is drained").isZero();
     }
 
