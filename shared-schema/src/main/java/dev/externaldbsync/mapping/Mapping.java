@@ -3,6 +3,8 @@ package dev.externaldbsync.mapping;
 import java.util.List;
 import java.util.stream.Collectors;
 
+import dev.externaldbsync.sql.Identifiers;
+
 /**
  * How one target table is computed from the internal tables: its DDL, its key and columns, and the query that reads
  * one page of a tenancy's changes above a cursor. Immutable data, thread-safe; the sync engine and the integrity
@@ -10,8 +12,11 @@ import java.util.stream.Collectors;
  * ({@code _stack_sync_metadata.mapping_name}).
  *
  * <h2>Fetch query</h2>
- * {@link #fetchSql()} is
- * {@code SELECT * FROM ((<live branch> LIMIT ?) UNION ALL (<tombstone branch> LIMIT ?)) ORDER BY sequence_id LIMIT ?}.
+ * The fetch is held as structure ({@link #fetch()}: two {@link FetchBranch}es, each a select list, an optional filter,
+ * the {@link FetchRange} it walks and its convergence probe) and rendered by {@link FetchSql} in two forms: the
+ * single-tenancy page with bound parameters ({@link #fetchSql()}) and the batched form against the outer row of a
+ * LATERAL join. Both are
+ * {@code SELECT * FROM ((<live branch> LIMIT n) UNION ALL (<tombstone branch> LIMIT n)) ORDER BY sequence_id LIMIT n}.
  * Both branches output the target columns in {@link #columns()} order, then {@code sequence_id bigint} and
  * {@code is_deleted boolean}, and each reads one page of one tenancy above the cursor, in sequence order, as an index
  * range scan that stops after one page. Two measured planner traps shape them:
@@ -51,11 +56,15 @@ import java.util.stream.Collectors;
  * "not synced yet" rather than mismatches.
  *
  * @param ddl            the target DDL statements ({@code CREATE TABLE IF NOT EXISTS}, {@code REVOKE}, {@code GRANT})
- * @param fetchSql       the page query, see above
+ * @param fetch          the page query as structure, see above (null for a mapping that is never fetched)
  * @param projectionSql  the live projection of one tenancy in key order, see above (null until set)
  */
 public record Mapping(String name, String sourceTable, String tombstoneTable, List<String> keyColumns,
-        List<TargetColumn> columns, List<String> ddl, String fetchSql, String projectionSql) {
+        List<TargetColumn> columns, List<String> ddl, Fetch fetch, String projectionSql) {
+
+    /** The two branches of a mapping's fetch: live rows and tombstones, each over its own range index. */
+    public record Fetch(FetchBranch live, FetchBranch tombstones) {
+    }
 
     /** A parameter of {@link #fetchSql()}. */
     public enum FetchParameter {
@@ -66,15 +75,6 @@ public record Mapping(String name, String sourceTable, String tombstoneTable, Li
         /** the page size (int) */
         LIMIT
     }
-
-    /**
-     * The parameters of every mapping's fetch query: each branch takes (tenancy, cursor, tenancy) in its row
-     * comparisons and its page size, then the outer page size.
-     */
-    public static final List<FetchParameter> FETCH_PARAMETERS = List.of(
-            FetchParameter.TENANCY_ID, FetchParameter.CURSOR, FetchParameter.TENANCY_ID, FetchParameter.LIMIT,
-            FetchParameter.TENANCY_ID, FetchParameter.CURSOR, FetchParameter.TENANCY_ID, FetchParameter.LIMIT,
-            FetchParameter.LIMIT);
 
     public Mapping {
         keyColumns = List.copyOf(keyColumns);
@@ -88,43 +88,46 @@ public record Mapping(String name, String sourceTable, String tombstoneTable, Li
 
     /**
      * Composes a mapping from its two branches. Each branch selects the target columns in order, then
-     * {@code sequence_id} and {@code is_deleted} (named so), takes the parameters (tenancy, cursor, tenancy) in its
-     * row-comparison range (see the class comment) and ends with an {@code ORDER BY} its range index serves; the
-     * composition adds the {@code LIMIT}s.
+     * {@code sequence_id} and {@code is_deleted} (named so); the rendering adds each branch's range, its
+     * {@code ORDER BY} (what the range index serves) and the {@code LIMIT}s.
      */
     public static Mapping of(String name, String sourceTable, String tombstoneTable, List<String> keyColumns,
-            List<TargetColumn> columns, String liveBranch, String tombstoneBranch) {
-        String table = quote(name);
+            List<TargetColumn> columns, FetchBranch liveBranch, FetchBranch tombstoneBranch) {
+        String table = Identifiers.quote(name);
         String definition = columns.stream()
                 .map(c -> "    " + c.quoted() + " " + c.type() + (keyColumns.contains(c.name()) ? " NOT NULL" : ""))
                 .collect(Collectors.joining(",\n"));
         return new Mapping(name, sourceTable, tombstoneTable, keyColumns, columns, List.of(
                 "CREATE TABLE IF NOT EXISTS " + table + " (\n" + definition + ",\n    PRIMARY KEY ("
-                        + keyColumns.stream().map(Mapping::quote).collect(Collectors.joining(", ")) + ")\n)",
+                        + keyColumns.stream().map(Identifiers::quote).collect(Collectors.joining(", ")) + ")\n)",
                 "REVOKE ALL ON " + table + " FROM PUBLIC",
                 "GRANT SELECT ON " + table + " TO PUBLIC"),
-                "SELECT * FROM ((\n" + liveBranch.strip() + "\nLIMIT ?)\nUNION ALL (\n" + tombstoneBranch.strip()
-                        + "\nLIMIT ?)\n) AS \"_src\" ORDER BY \"sequence_id\" LIMIT ?", null);
+                new Fetch(liveBranch, tombstoneBranch), null);
     }
 
     /** Sets the projection query (see the class comment). */
     public Mapping withProjection(String projection) {
-        return new Mapping(name, sourceTable, tombstoneTable, keyColumns, columns, ddl, fetchSql, projection.strip());
+        return new Mapping(name, sourceTable, tombstoneTable, keyColumns, columns, ddl, fetch, projection.strip());
     }
 
     /** Replaces the generated column definitions with explicit DDL (defaults, NOT NULLs exactly as Part C). */
     public Mapping withCreateTable(String createTable) {
         return new Mapping(name, sourceTable, tombstoneTable, keyColumns, columns,
-                List.of(createTable.strip(), ddl.get(1), ddl.get(2)), fetchSql, projectionSql);
+                List.of(createTable.strip(), ddl.get(1), ddl.get(2)), fetch, projectionSql);
+    }
+
+    /** The single-tenancy page query with bound parameters ({@link #fetchParameters()}), see {@link FetchSql#single}. */
+    public String fetchSql() {
+        return FetchSql.single(this);
     }
 
     public List<FetchParameter> fetchParameters() {
-        return FETCH_PARAMETERS;
+        return FetchSql.singleParameters(this);
     }
 
     /** The target table name quoted for SQL. */
     public String quotedTable() {
-        return quote(name);
+        return Identifiers.quote(name);
     }
 
     /** Index of each key column within {@link #columns()}. */
@@ -143,7 +146,7 @@ public record Mapping(String name, String sourceTable, String tombstoneTable, Li
         String casts = columns.stream().map(c -> "s." + c.quoted() + "::" + c.type()).collect(Collectors.joining(", "));
         String arrays = columns.stream().map(c -> "?::text[]").collect(Collectors.joining(", "));
         List<TargetColumn> rest = columns.stream().filter(c -> !keyColumns.contains(c.name())).toList();
-        String conflict = " ON CONFLICT (" + keyColumns.stream().map(Mapping::quote).collect(Collectors.joining(", "))
+        String conflict = " ON CONFLICT (" + keyColumns.stream().map(Identifiers::quote).collect(Collectors.joining(", "))
                 + ")";
         if (rest.isEmpty()) {
             conflict += " DO NOTHING";
@@ -174,7 +177,4 @@ public record Mapping(String name, String sourceTable, String tombstoneTable, Li
                 + keys.stream().map(c -> "t." + c.quoted() + " = k." + c.quoted()).collect(Collectors.joining(" AND "));
     }
 
-    static String quote(String identifier) {
-        return '"' + identifier.replace("\"", "\"\"") + '"';
-    }
 }

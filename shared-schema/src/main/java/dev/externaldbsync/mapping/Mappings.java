@@ -14,6 +14,8 @@ import java.util.Optional;
  */
 public final class Mappings {
 
+    private static final String NOT_DELETED = "false AS \"is_deleted\"";
+
     private static final List<TargetColumn> USER_COLUMNS = List.of(
             new TargetColumn("id", "uuid"),
             new TargetColumn("display_name", "text"),
@@ -47,23 +49,13 @@ public final class Mappings {
 
     /** {@code users} ← {@code "ProjectUser"} with its primary email (schema-reference C.2). */
     public static final Mapping USERS = Mapping.of("users", "ProjectUser", "ProjectUser", List.of("id"), USER_COLUMNS,
-            USERS_LIVE.formatted("false AS \"is_deleted\"") + """
-            WHERE (u."tenancyId", u."sequenceId") > (?, ?)
-              AND (u."tenancyId", u."sequenceId") <= (?, 9223372036854775807)
-            ORDER BY u."tenancyId", u."sequenceId"
-            """,
-            """
-            SELECT (d."primaryKey" ->> 'projectUserId')::uuid, NULL::text, NULL::text, NULL::text, false,
-                   d."deletedAt", '{}'::jsonb, '{}'::jsonb, '{}'::jsonb, false,
-                   d."sequenceId" AS "sequence_id", true AS "is_deleted"
-            FROM "DeletedRow" d
-            WHERE (d."tenancyId", d."tableName", d."sequenceId") > (?, 'ProjectUser', ?)
-              AND (d."tenancyId", d."tableName", d."sequenceId") <= (?, 'ProjectUser', 9223372036854775807)
-              AND NOT EXISTS (SELECT 1 FROM "ProjectUser" u
-                              WHERE u."tenancyId" = d."tenancyId"
-                                AND u."projectUserId" = (d."primaryKey" ->> 'projectUserId')::uuid)
-            ORDER BY d."tenancyId", d."tableName", d."sequenceId"
-            """).withCreateTable("""
+            live(USERS_LIVE.formatted(NOT_DELETED), "u"),
+            tombstones("""
+                    (d."primaryKey" ->> 'projectUserId')::uuid, NULL::text, NULL::text, NULL::text, false,
+                    d."deletedAt", '{}'::jsonb, '{}'::jsonb, '{}'::jsonb, false""", "ProjectUser", """
+                    SELECT 1 FROM "ProjectUser" u
+                    WHERE u."tenancyId" = d."tenancyId"
+                      AND u."projectUserId" = (d."primaryKey" ->> 'projectUserId')::uuid""")).withCreateTable("""
             CREATE TABLE IF NOT EXISTS "users" (
                 "id" uuid PRIMARY KEY NOT NULL,
                 "display_name" text,
@@ -108,24 +100,14 @@ public final class Mappings {
      */
     public static final Mapping CONTACT_CHANNELS = Mapping.of("contact_channels", "ContactChannel", "ContactChannel",
             List.of("id"), CHANNEL_COLUMNS,
-            CHANNELS_LIVE.formatted("false AS \"is_deleted\"") + """
-            WHERE (c."tenancyId", c."sequenceId") > (?, ?)
-              AND (c."tenancyId", c."sequenceId") <= (?, 9223372036854775807)
-            ORDER BY c."tenancyId", c."sequenceId"
-            """,
-            """
-            SELECT (d."primaryKey" ->> 'id')::uuid, (d."primaryKey" ->> 'projectUserId')::uuid, NULL::text,
-                   NULL::text, false, false, false, d."deletedAt",
-                   d."sequenceId" AS "sequence_id", true AS "is_deleted"
-            FROM "DeletedRow" d
-            WHERE (d."tenancyId", d."tableName", d."sequenceId") > (?, 'ContactChannel', ?)
-              AND (d."tenancyId", d."tableName", d."sequenceId") <= (?, 'ContactChannel', 9223372036854775807)
-              AND NOT EXISTS (SELECT 1 FROM "ContactChannel" c
-                              WHERE c."tenancyId" = d."tenancyId"
-                                AND c."projectUserId" = (d."primaryKey" ->> 'projectUserId')::uuid
-                                AND c."id" = (d."primaryKey" ->> 'id')::uuid)
-            ORDER BY d."tenancyId", d."tableName", d."sequenceId"
-            """).withCreateTable("""
+            live(CHANNELS_LIVE.formatted(NOT_DELETED), "c"),
+            tombstones("""
+                    (d."primaryKey" ->> 'id')::uuid, (d."primaryKey" ->> 'projectUserId')::uuid, NULL::text,
+                    NULL::text, false, false, false, d."deletedAt\"""", "ContactChannel", """
+                    SELECT 1 FROM "ContactChannel" c
+                    WHERE c."tenancyId" = d."tenancyId"
+                      AND c."projectUserId" = (d."primaryKey" ->> 'projectUserId')::uuid
+                      AND c."id" = (d."primaryKey" ->> 'id')::uuid""")).withCreateTable("""
             CREATE TABLE IF NOT EXISTS "contact_channels" (
                 "id" uuid PRIMARY KEY NOT NULL,
                 "user_id" uuid NOT NULL,
@@ -140,18 +122,12 @@ public final class Mappings {
             ORDER BY c."id"
             """);
 
-    private static final String MAX_SEQUENCE = "9223372036854775807";
-
     /**
-     * The page range of a live branch over the {@code ("tenancyId", "sequenceId")} index of alias {@code a} (see the
-     * {@link Mapping} class comment: the row comparisons and the ORDER BY are what make every plan a range scan).
+     * A live branch over the {@code ("tenancyId", "sequenceId")} index of alias {@code a} (see the {@link Mapping}
+     * class comment: the range and its ORDER BY are what make every plan a range scan).
      */
-    private static String liveRange(String a) {
-        return """
-                WHERE (%1$s."tenancyId", %1$s."sequenceId") > (?, ?)
-                  AND (%1$s."tenancyId", %1$s."sequenceId") <= (?, %2$s)
-                ORDER BY %1$s."tenancyId", %1$s."sequenceId"
-                """.formatted(a, MAX_SEQUENCE);
+    private static FetchBranch live(String select, String a) {
+        return FetchBranch.live(select, new FetchRange.ByTenancy(a));
     }
 
     /**
@@ -159,19 +135,13 @@ public final class Mappings {
      * {@code ("tenancyId", "tableName", "sequenceId")}, and the convergence rule: only when {@code liveKeyExists} (a
      * query correlated to {@code d}, probing a unique index) finds no live row with the same target key.
      */
-    private static String tombstones(String fillers, String tableName, String liveKeyExists) {
-        return """
-                SELECT %1$s,
+    private static FetchBranch tombstones(String fillers, String tableName, String liveKeyExists) {
+        return new FetchBranch("""
+                SELECT %s,
                        d."sequenceId" AS "sequence_id", true AS "is_deleted"
-                FROM "DeletedRow" d
-                WHERE (d."tenancyId", d."tableName", d."sequenceId") > (?, '%2$s', ?)
-                  AND (d."tenancyId", d."tableName", d."sequenceId") <= (?, '%2$s', %3$s)
-                  AND NOT EXISTS (%4$s)
-                ORDER BY d."tenancyId", d."tableName", d."sequenceId"
-                """.formatted(fillers.strip(), tableName, MAX_SEQUENCE, liveKeyExists.strip());
+                FROM "DeletedRow" d""".formatted(fillers.strip()), null,
+                new FetchRange.ByTombstoneTable("d", tableName), liveKeyExists);
     }
-
-    private static final String NOT_DELETED = "false AS \"is_deleted\"";
 
     private static String pending(String alias) {
         return alias + ".\"shouldUpdateSequenceId\" AS \"pending\"";
@@ -201,7 +171,7 @@ public final class Mappings {
 
     /** {@code teams} ← {@code "Team"} (schema-reference C.4). */
     public static final Mapping TEAMS = Mapping.of("teams", "Team", "Team", List.of("id"), TEAM_COLUMNS,
-            TEAMS_LIVE.formatted(NOT_DELETED) + liveRange("tm"),
+            live(TEAMS_LIVE.formatted(NOT_DELETED), "tm"),
             tombstones("""
                     (d."primaryKey" ->> 'teamId')::uuid, NULL::text, NULL::text, d."deletedAt",
                     '{}'::jsonb, '{}'::jsonb, '{}'::jsonb""", "Team", """
@@ -244,7 +214,7 @@ public final class Mappings {
      */
     public static final Mapping TEAM_MEMBER_PROFILES = Mapping.of("team_member_profiles", "TeamMember", "TeamMember",
             List.of("team_id", "user_id"), MEMBER_COLUMNS,
-            MEMBERS_LIVE.formatted(NOT_DELETED) + liveRange("m"),
+            live(MEMBERS_LIVE.formatted(NOT_DELETED), "m"),
             tombstones("""
                     (d."primaryKey" ->> 'teamId')::uuid, (d."primaryKey" ->> 'projectUserId')::uuid, NULL::text,
                     NULL::text, d."deletedAt\"""", "TeamMember", """
@@ -288,7 +258,7 @@ public final class Mappings {
      */
     public static final Mapping TEAM_PERMISSIONS = Mapping.of("team_permissions", "TeamMemberDirectPermission",
             "TeamMemberDirectPermission", List.of("team_id", "user_id", "permission_id"), TEAM_PERMISSION_COLUMNS,
-            TEAM_PERMISSIONS_LIVE.formatted(NOT_DELETED) + liveRange("p"),
+            live(TEAM_PERMISSIONS_LIVE.formatted(NOT_DELETED), "p"),
             tombstones("""
                     (d."primaryKey" ->> 'teamId')::uuid, (d."primaryKey" ->> 'projectUserId')::uuid,
                     d."primaryKey" ->> 'permissionId', d."deletedAt\"""", "TeamMemberDirectPermission", """
@@ -357,16 +327,8 @@ public final class Mappings {
      */
     public static final Mapping TEAM_INVITATIONS = Mapping.of("team_invitations", "VerificationCode",
             "VerificationCode_TEAM_INVITATION", List.of("id"), INVITATION_COLUMNS,
-            INVITATIONS_LIVE.formatted("(tm.\"teamId\" IS NULL) AS \"is_deleted\"") + """
-            WHERE v."type" = 'TEAM_INVITATION'
-              AND (v."projectId", v."branchId", v."sequenceId") > (
-                  SELECT tn."projectId", tn."branchId", q."cursor"
-                  FROM (SELECT ?::uuid AS "id", ?::bigint AS "cursor") q JOIN "Tenancy" tn ON tn."id" = q."id")
-              AND (v."projectId", v."branchId", v."sequenceId") <= (
-                  SELECT tn."projectId", tn."branchId", 9223372036854775807::bigint FROM "Tenancy" tn
-                  WHERE tn."id" = ?::uuid)
-            ORDER BY v."projectId", v."branchId", v."sequenceId"
-            """,
+            FetchBranch.live(INVITATIONS_LIVE.formatted("(tm.\"teamId\" IS NULL) AS \"is_deleted\""),
+                    new FetchRange.ByProjectBranch("v")).where("v.\"type\" = 'TEAM_INVITATION'"),
             tombstones("""
                     (d."primaryKey" ->> 'id')::uuid, '00000000-0000-0000-0000-000000000000'::uuid, ''::text, ''::text,
                     0::bigint, d."deletedAt\"""", "VerificationCode_TEAM_INVITATION", """
@@ -454,7 +416,7 @@ public final class Mappings {
      */
     public static final Mapping EMAIL_OUTBOXES = Mapping.of("email_outboxes", "EmailOutbox", "EmailOutbox",
             List.of("id"), EMAIL_COLUMNS,
-            EMAILS_LIVE.formatted(NOT_DELETED) + liveRange("e"),
+            live(EMAILS_LIVE.formatted(NOT_DELETED), "e"),
             tombstones("""
                     (d."primaryKey" ->> 'id')::uuid, ''::text, ''::text, ''::text, NULL::text, NULL::text, NULL::text,
                     false, NULL::boolean, NULL::text, NULL::text, NULL::timestamp, NULL::timestamp, NULL::text,
@@ -523,7 +485,7 @@ public final class Mappings {
      */
     public static final Mapping PROJECT_PERMISSIONS = Mapping.of("project_permissions", "ProjectUserDirectPermission",
             "ProjectUserDirectPermission", List.of("user_id", "permission_id"), PROJECT_PERMISSION_COLUMNS,
-            PROJECT_PERMISSIONS_LIVE.formatted(NOT_DELETED) + liveRange("p"),
+            live(PROJECT_PERMISSIONS_LIVE.formatted(NOT_DELETED), "p"),
             tombstones("""
                     (d."primaryKey" ->> 'projectUserId')::uuid, d."primaryKey" ->> 'permissionId', d."deletedAt\"""",
                     "ProjectUserDirectPermission", """
@@ -564,7 +526,7 @@ public final class Mappings {
      */
     public static final Mapping NOTIFICATION_PREFERENCES = Mapping.of("notification_preferences",
             "UserNotificationPreference", "UserNotificationPreference", List.of("id"), PREFERENCE_COLUMNS,
-            PREFERENCES_LIVE.formatted(NOT_DELETED) + liveRange("n"),
+            live(PREFERENCES_LIVE.formatted(NOT_DELETED), "n"),
             tombstones("""
                     (d."primaryKey" ->> 'id')::uuid, (d."data" ->> 'projectUserId')::uuid,
                     d."data" ->> 'notificationCategoryId', (d."data" ->> 'enabled')::boolean""",
@@ -607,7 +569,7 @@ public final class Mappings {
      */
     public static final Mapping REFRESH_TOKENS = Mapping.of("refresh_tokens", "ProjectUserRefreshToken",
             "ProjectUserRefreshToken", List.of("id"), REFRESH_TOKEN_COLUMNS,
-            REFRESH_TOKENS_LIVE.formatted(NOT_DELETED) + liveRange("r"),
+            live(REFRESH_TOKENS_LIVE.formatted(NOT_DELETED), "r"),
             tombstones("""
                     (d."primaryKey" ->> 'id')::uuid, (d."data" ->> 'projectUserId')::uuid, d."deletedAt",
                     d."deletedAt", false, NULL::timestamp""", "ProjectUserRefreshToken", """
@@ -653,7 +615,7 @@ public final class Mappings {
      */
     public static final Mapping CONNECTED_ACCOUNTS = Mapping.of("connected_accounts", "ProjectUserOAuthAccount",
             "ProjectUserOAuthAccount", List.of("id"), ACCOUNT_COLUMNS,
-            ACCOUNTS_LIVE.formatted("(a.\"projectUserId\" IS NULL) AS \"is_deleted\"") + liveRange("a"),
+            live(ACCOUNTS_LIVE.formatted("(a.\"projectUserId\" IS NULL) AS \"is_deleted\""), "a"),
             tombstones("""
                     (d."primaryKey" ->> 'id')::uuid, (d."data" ->> 'projectUserId')::uuid, NULL::text, NULL::text,
                     NULL::text, d."deletedAt\"""", "ProjectUserOAuthAccount", """

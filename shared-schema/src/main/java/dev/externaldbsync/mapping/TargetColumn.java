@@ -1,5 +1,7 @@
 package dev.externaldbsync.mapping;
 
+import dev.externaldbsync.sql.Identifiers;
+
 /**
  * One column of a target table.
  *
@@ -12,6 +14,6 @@ public record TargetColumn(String name, String type) {
 
     /** The name quoted for SQL. */
     public String quoted() {
-        return Mapping.quote(name);
+        return Identifiers.quote(name);
     }
 }
