@@ -1,5 +1,6 @@
 package dev.externaldbsync.verifier;
 
+import dev.externaldbsync.sql.Identifiers;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -9,10 +10,12 @@ import java.util.ArrayList;
 import java.util.Deque;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
 import java.util.stream.Collectors;
 
+import dev.externaldbsync.config.TenancyDirectory;
 import dev.externaldbsync.mapping.Mapping;
 import dev.externaldbsync.mapping.Mappings;
 
@@ -37,10 +40,6 @@ final class TenancySource implements AutoCloseable {
     }
 
     static final int PAGE = 500;
-
-    private static final String CONFIG_JOIN = """
-            LEFT JOIN "EnvironmentConfigOverride" e ON e."projectId" = t."projectId" AND e."branchId" = t."branchId"
-            """;
 
     private final Connection internal;
     private final long start;
@@ -78,11 +77,11 @@ final class TenancySource implements AutoCloseable {
         List<String> tables = recencyTables(dedicated);
         String recency = tables.isEmpty() ? "NULL::bigint"
                 : "GREATEST(" + tables.stream()
-                        .map(t -> "(SELECT max(x.\"sequenceId\") FROM " + UnitQueries.quote(t)
+                        .map(t -> "(SELECT max(x.\"sequenceId\") FROM " + Identifiers.quote(t)
                                 + " x WHERE x.\"tenancyId\" = t.\"id\")")
                         .collect(Collectors.joining(", ")) + ")";
-        source.recentStatement = dedicated.prepareStatement("SELECT t.\"id\", e.\"config\"::text FROM \"Tenancy\" t\n"
-                + CONFIG_JOIN + "ORDER BY " + recency + " DESC NULLS LAST, t.\"id\" OFFSET ? LIMIT ?");
+        source.recentStatement = dedicated.prepareStatement(TenancyDirectory.ENTRY_COLUMNS
+                + TenancyDirectory.FROM_TENANCIES + "ORDER BY " + recency + " DESC NULLS LAST, t.\"id\" OFFSET ? LIMIT ?");
         source.recentStatement.setFetchSize(PAGE);
         source.recentStatement.setLong(1, start - 1);
         source.recentStatement.setLong(2, count);
@@ -134,7 +133,7 @@ final class TenancySource implements AutoCloseable {
         if (explicit != null) {
             t = explicitIndex < explicit.size() ? explicitOne(explicit.get(explicitIndex++)) : null;
         } else if (recent != null) {
-            t = recent.next() ? new Tenancy(recent.getObject(1, UUID.class), recent.getString(2)) : null;
+            t = recent.next() ? tenancy(TenancyDirectory.entry(recent)) : null;
         } else {
             if (page.isEmpty() && !exhausted) {
                 fillPage();
@@ -149,38 +148,19 @@ final class TenancySource implements AutoCloseable {
 
     /** An id given with {@code --tenancy}; an unknown id is a usage error (exit 2). */
     private Tenancy explicitOne(UUID id) throws SQLException {
-        try (PreparedStatement ps = internal.prepareStatement(
-                "SELECT e.\"config\"::text FROM \"Tenancy\" t\n" + CONFIG_JOIN + "WHERE t.\"id\" = ?")) {
-            ps.setObject(1, id);
-            try (ResultSet rs = ps.executeQuery()) {
-                boolean found = rs.next();
-                String config = found ? rs.getString(1) : null;
-                internal.commit();
-                if (!found) {
-                    throw new IllegalArgumentException("no tenancy with id " + id);
-                }
-                return new Tenancy(id, config);
-            }
-        }
+        Optional<TenancyDirectory.Entry> entry = TenancyDirectory.byId(internal, id);
+        internal.commit();
+        return tenancy(entry.orElseThrow(() -> new IllegalArgumentException("no tenancy with id " + id)));
+    }
+
+    private static Tenancy tenancy(TenancyDirectory.Entry entry) {
+        return new Tenancy(entry.tenancyId(), entry.config());
     }
 
     private void fillPage() throws SQLException {
-        String sql = "SELECT t.\"id\", e.\"config\"::text FROM \"Tenancy\" t\n" + CONFIG_JOIN
-                + (lastId == null ? "ORDER BY t.\"id\" OFFSET ? LIMIT ?" : "WHERE t.\"id\" > ? ORDER BY t.\"id\" LIMIT ?");
-        try (PreparedStatement ps = internal.prepareStatement(sql)) {
-            if (lastId == null) {
-                ps.setLong(1, start - 1);
-            } else {
-                ps.setObject(1, lastId);
-            }
-            ps.setInt(2, PAGE);
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    Tenancy t = new Tenancy(rs.getObject(1, UUID.class), rs.getString(2));
-                    page.add(t);
-                    lastId = t.id();
-                }
-            }
+        for (TenancyDirectory.Entry entry : TenancyDirectory.page(internal, lastId, start - 1, PAGE)) {
+            page.add(tenancy(entry));
+            lastId = entry.tenancyId();
         }
         internal.commit();
         if (page.size() < PAGE) {

@@ -1,5 +1,6 @@
 package dev.externaldbsync.verifier;
 
+import dev.externaldbsync.sql.Identifiers;
 import java.util.List;
 import java.util.Set;
 import java.util.stream.Collectors;
@@ -96,7 +97,7 @@ final class UnitQueries {
         if (boundColumn == null) {
             return "";
         }
-        return "\nWHERE " + alias + quote(boundColumn) + " <= ?::" + boundType();
+        return "\nWHERE " + alias + Identifiers.quote(boundColumn) + " <= ?::" + boundType();
     }
 
     private String textColumns(String alias) {
@@ -151,7 +152,4 @@ final class UnitQueries {
         return Integer.compare(a.length() - i, b.length() - j);
     }
 
-    static String quote(String identifier) {
-        return '"' + identifier.replace("\"", "\"\"") + '"';
-    }
 }

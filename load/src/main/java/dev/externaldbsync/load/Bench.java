@@ -1,5 +1,6 @@
 package dev.externaldbsync.load;
 
+import dev.externaldbsync.sql.Identifiers;
 import dev.externaldbsync.config.PostgresUrl;
 import dev.externaldbsync.mapping.Mappings;
 import dev.externaldbsync.schema.MigrateMode;
@@ -611,13 +612,13 @@ public final class Bench implements Callable<Integer> {
                     }
                 }
             }
-            st.execute("CREATE DATABASE " + LagObserver.quote(name));
+            st.execute("CREATE DATABASE " + Identifiers.quote(name));
         }
     }
 
     private static void dropDatabase(PostgresUrl server, String name) throws SQLException {
         try (Connection c = Db.connect(server.withDatabase("postgres").reactiveUri()); Statement st = c.createStatement()) {
-            st.execute("DROP DATABASE IF EXISTS " + LagObserver.quote(name) + " WITH (FORCE)");
+            st.execute("DROP DATABASE IF EXISTS " + Identifiers.quote(name) + " WITH (FORCE)");
         }
     }
 

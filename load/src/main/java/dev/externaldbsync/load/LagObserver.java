@@ -1,5 +1,6 @@
 package dev.externaldbsync.load;
 
+import dev.externaldbsync.sql.Identifiers;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -38,7 +39,7 @@ final class LagObserver implements AutoCloseable {
 
     /** Creates the log table and the triggers on {@code <schema>.users}, which must exist. */
     static void install(Connection target, String schema) throws SQLException {
-        String s = quote(schema);
+        String s = Identifiers.quote(schema);
         try (Statement st = target.createStatement()) {
             st.execute("CREATE TABLE IF NOT EXISTS " + s + ".\"_bench_lag_log\" (\"stamp_ms\" bigint NOT NULL)");
             st.execute("""
@@ -69,7 +70,7 @@ final class LagObserver implements AutoCloseable {
     }
 
     private void loop() {
-        String sql = "DELETE FROM " + quote(schema) + ".\"_bench_lag_log\" RETURNING \"stamp_ms\", "
+        String sql = "DELETE FROM " + Identifiers.quote(schema) + ".\"_bench_lag_log\" RETURNING \"stamp_ms\", "
                 + "extract(epoch FROM clock_timestamp()) * 1000";
         try (Statement st = connection.createStatement()) {
             while (running) {
@@ -105,7 +106,4 @@ final class LagObserver implements AutoCloseable {
         }
     }
 
-    static String quote(String identifier) {
-        return '"' + identifier.replace("\"", "\"\"") + '"';
-    }
 }

@@ -1,5 +1,6 @@
 package dev.externaldbsync.load;
 
+import dev.externaldbsync.config.TenancyDirectory;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -249,12 +250,9 @@ public final class WriteLoad implements Callable<Integer> {
 
     private List<Tenancy> chooseTenancies() throws SQLException {
         // Tenancies with a configured target first: writes elsewhere would never reach a target.
-        String sql = """
-                SELECT t."id", t."projectId", t."branchId"
-                FROM "Tenancy" t
-                LEFT JOIN "EnvironmentConfigOverride" e ON e."projectId" = t."projectId" AND e."branchId" = t."branchId"
-                JOIN "Project" p ON p."id" = t."projectId"
-                WHERE ?::text IS NULL OR p."displayName" LIKE 'load ' || ? || ':%'
+        String sql = TenancyDirectory.ENTRY_COLUMNS + TenancyDirectory.FROM_TENANCIES + """
+                JOIN "Project" pr ON pr."id" = t."projectId"
+                WHERE ?::text IS NULL OR pr."displayName" LIKE 'load ' || ? || ':%'
                 ORDER BY (e."config" -> 'dbSync' -> 'externalDatabases') IS NULL, t."id"
                 LIMIT ?""";
         List<Tenancy> result = new ArrayList<>();
@@ -264,7 +262,8 @@ public final class WriteLoad implements Callable<Integer> {
             ps.setInt(3, tenancies);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
-                    result.add(new Tenancy(rs.getObject(1, UUID.class), rs.getString(2), rs.getString(3)));
+                    TenancyDirectory.Entry entry = TenancyDirectory.entry(rs);
+                    result.add(new Tenancy(entry.tenancyId(), entry.projectId(), entry.branchId()));
                 }
             }
         }

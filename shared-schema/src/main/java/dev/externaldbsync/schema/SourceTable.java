@@ -1,5 +1,6 @@
 package dev.externaldbsync.schema;
 
+import dev.externaldbsync.sql.Identifiers;
 import java.util.List;
 import java.util.stream.Collectors;
 
@@ -64,7 +65,7 @@ public enum SourceTable {
 
     /** The name quoted for SQL, e.g. {@code "ProjectUser"}. */
     public String quotedName() {
-        return quote(tableName);
+        return Identifiers.quote(tableName);
     }
 
     /** The columns that identify a row for claiming (the primary key, or {@code id} where Part D.2 says so). */
@@ -74,7 +75,7 @@ public enum SourceTable {
 
     /** The claim key quoted and comma-separated, e.g. {@code "tenancyId", "projectUserId"}. */
     public String quotedClaimKey() {
-        return claimKey.stream().map(SourceTable::quote).collect(Collectors.joining(", "));
+        return claimKey.stream().map(Identifiers::quote).collect(Collectors.joining(", "));
     }
 
     /** How a row names its tenancy. */
@@ -109,7 +110,4 @@ public enum SourceTable {
         return rowFilter != null;
     }
 
-    static String quote(String identifier) {
-        return '"' + identifier.replace("\"", "\"\"") + '"';
-    }
 }
