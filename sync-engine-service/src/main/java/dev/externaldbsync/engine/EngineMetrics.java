@@ -6,6 +6,7 @@ import jakarta.annotation.PostConstruct;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 
+import dev.externaldbsync.engine.target.TargetPools;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -30,24 +31,24 @@ public class EngineMetrics {
                 .description("External connection pools currently open").register(registry);
     }
 
-    void rowsApplied(String mapping, long rows) {
+    public void rowsApplied(String mapping, long rows) {
         if (rows > 0) {
             Counter.builder("sync_engine_rows_applied").description("Rows upserted or deleted in targets")
                     .tag("mapping", mapping).register(registry).increment(rows);
         }
     }
 
-    void pageApplied(String mapping, Duration latency) {
+    public void pageApplied(String mapping, Duration latency) {
         Timer.builder("sync_engine_page_apply").description("Time to apply one page in one target transaction")
                 .tag("mapping", mapping).publishPercentileHistogram().register(registry).record(latency);
     }
 
-    void failure(String kind) {
+    public void failure(String kind) {
         Counter.builder("sync_engine_failures").description("Target runs that failed, by outcome")
                 .tag("kind", kind).register(registry).increment();
     }
 
-    void poisonRow(String mapping) {
+    public void poisonRow(String mapping) {
         Counter.builder("sync_engine_poison_rows").description("Rows a target rejected for data reasons")
                 .tag("mapping", mapping).register(registry).increment();
     }

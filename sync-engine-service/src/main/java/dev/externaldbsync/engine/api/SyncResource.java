@@ -1,4 +1,4 @@
-package dev.externaldbsync.engine;
+package dev.externaldbsync.engine.api;
 
 import java.io.IOException;
 import java.time.Clock;
@@ -21,6 +21,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.externaldbsync.contract.RequestSigner;
 import dev.externaldbsync.contract.SyncContract;
 import dev.externaldbsync.contract.SyncRequest;
+import dev.externaldbsync.engine.SigningConfig;
+import dev.externaldbsync.engine.SyncEngine;
 import io.smallrye.common.annotation.Blocking;
 
 /**

@@ -1,22 +1,28 @@
-package dev.externaldbsync.engine;
+package dev.externaldbsync.engine.store;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
+import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
 
+import dev.externaldbsync.config.PostgresUrl;
+import dev.externaldbsync.contract.status.MappingProgress;
+
 /**
- * Writes the engine's mirror of target progress and its dead-letter list into the internal database, on the run's
- * own internal connection (autocommit: each call is one statement). Stateless; thread-safe.
+ * The owner of {@code "SyncEngineProgress"}, the engine's mirror of target progress in the internal database: runs
+ * write it on their own internal connection (autocommit: each call is one statement), status and admin read it.
+ * Stateless; thread-safe.
  */
-final class ProgressStore {
+public final class ProgressStore {
 
     private static final int MAX_ERROR_LENGTH = 2000;
 
@@ -46,25 +52,11 @@ final class ProgressStore {
                 "lastErrorAt" = now(), "lastError" = EXCLUDED."lastError",
                 "failingSince" = COALESCE(p."failingSince", now()), "updatedAt" = now()""";
 
-    private static final String POISON = """
-            INSERT INTO "SyncEnginePoisonRow" AS p ("tenancyId", "targetId", "mappingName", "rowKey", "sequenceId",
-                                                   "error")
-            VALUES (?, ?, ?, ?::jsonb, ?, ?)
-            ON CONFLICT ("tenancyId", "targetId", "mappingName", "rowKey") DO UPDATE SET
-                "sequenceId" = EXCLUDED."sequenceId", "error" = EXCLUDED."error", "lastSeenAt" = now()""";
-
-    private static final String CLEAR_POISON = """
-            DELETE FROM "SyncEnginePoisonRow"
-            WHERE "tenancyId" = ? AND "targetId" = ? AND "mappingName" = ? AND "rowKey" = ANY(?::jsonb[])""";
-
-    private static final String MAPPINGS_WITH_POISON = """
-            SELECT DISTINCT "mappingName" FROM "SyncEnginePoisonRow" WHERE "tenancyId" = ? AND "targetId" = ?""";
-
     private ProgressStore() {
     }
 
     /** One row of the mirror. */
-    record Key(UUID tenancyId, String targetId, String mapping) implements Comparable<Key> {
+    public record Key(UUID tenancyId, String targetId, String mapping) implements Comparable<Key> {
         @Override
         public int compareTo(Key o) {
             int c = tenancyId.compareTo(o.tenancyId);
@@ -77,22 +69,22 @@ final class ProgressStore {
      * Progress of the runs of one batch (one tenancy, or many sharing a target), written in one statement per
      * flush: once at the end of a short run, after every page of a long one. Confined to the batch's thread.
      */
-    static final class Batch {
+    public static final class Batch {
         private final Map<Key, long[]> pending = new HashMap<>();
         private final Set<Key> failed = new HashSet<>();
 
-        void add(UUID tenancyId, String targetId, String mapping, long cursor, long rows) {
+        public void add(UUID tenancyId, String targetId, String mapping, long cursor, long rows) {
             long[] entry = pending.computeIfAbsent(new Key(tenancyId, targetId, mapping), m -> new long[2]);
             entry[0] = cursor;
             entry[1] += rows;
         }
 
         /** The mapping failed in this run: its pending progress must not clear its failure. */
-        void markFailed(UUID tenancyId, String targetId, String mapping) {
+        public void markFailed(UUID tenancyId, String targetId, String mapping) {
             failed.add(new Key(tenancyId, targetId, mapping));
         }
 
-        void flush(Connection c) throws SQLException {
+        public void flush(Connection c) throws SQLException {
             if (pending.isEmpty()) {
                 return;
             }
@@ -129,7 +121,7 @@ final class ProgressStore {
     }
 
     /** Records one error for every given (tenancy, target, mapping), in one statement. */
-    static void failures(Connection c, List<Key> keys, String error) throws SQLException {
+    public static void failures(Connection c, List<Key> keys, String error) throws SQLException {
         if (keys.isEmpty()) {
             return;
         }
@@ -144,50 +136,80 @@ final class ProgressStore {
         }
     }
 
-    static void poison(Connection c, UUID tenancy, String target, String mapping, String keyJson, long sequenceId,
-            String error) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(POISON)) {
-            ps.setObject(1, tenancy);
-            ps.setString(2, target);
-            ps.setString(3, mapping);
-            ps.setString(4, keyJson);
-            ps.setLong(5, sequenceId);
-            ps.setString(6, truncate(error));
-            ps.executeUpdate();
-        }
-    }
-
-    /** The mappings of this (tenancy, target) with dead-lettered rows (usually none: one indexed probe). */
-    static Set<String> mappingsWithPoison(Connection c, UUID tenancy, String target) throws SQLException {
-        Set<String> result = new HashSet<>();
-        try (PreparedStatement ps = c.prepareStatement(MAPPINGS_WITH_POISON)) {
-            ps.setObject(1, tenancy);
-            ps.setString(2, target);
-            try (var rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    result.add(rs.getString(1));
-                }
-            }
-        }
-        return result;
-    }
-
-    /** Removes dead-letter entries of rows that have now applied. */
-    static void clearPoison(Connection c, UUID tenancy, String target, String mapping, String[] keyJsons)
-            throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(CLEAR_POISON)) {
-            ps.setObject(1, tenancy);
-            ps.setString(2, target);
-            ps.setString(3, mapping);
-            ps.setArray(4, c.createArrayOf("text", keyJsons));
-            ps.executeUpdate();
-        }
-    }
-
-    static String truncate(String error) {
+    public static String truncate(String error) {
         if (error == null) {
             return "unknown error";
         }
         return error.length() <= MAX_ERROR_LENGTH ? error : error.substring(0, MAX_ERROR_LENGTH) + "…";
+    }
+
+    // ---- reads (status and admin) -----------------------------------------------------------------------------
+
+    /*
+     * Every figure is an index range that stops at its cap, or a statistic: no statement reads a table that grows
+     * with the tenancies. Tracked targets: the primary key's leading columns, distinct, stopped after the cap (about
+     * one entry per mapping and target); beyond, n_live_tup / mappings from the cumulative statistics. Failing
+     * targets: the partial index of failing rows ("SyncEngineProgress_failing_target_idx"), empty when all is well.
+     * Oldest failure: the first entry of the partial index on "failingSince".
+     */
+    private static final String FIGURES = """
+            SELECT (SELECT count(*) FROM (SELECT DISTINCT "tenancyId", "targetId" FROM "SyncEngineProgress"
+                                          ORDER BY 1, 2 LIMIT ?) AS t),
+                   (SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = '"SyncEngineProgress"'::regclass),
+                   (SELECT count(*) FROM (SELECT DISTINCT "tenancyId", "targetId" FROM "SyncEngineProgress"
+                                          WHERE "failingSince" IS NOT NULL ORDER BY 1, 2 LIMIT ?) AS f),
+                   (SELECT min("failingSince") FROM "SyncEngineProgress" WHERE "failingSince" IS NOT NULL)::text""";
+
+    /** The mirror's global figures: tracked (tenancy, target)s, failing ones, the oldest failure. */
+    public record Figures(long trackedCounted, long liveRows, long failingCounted, String oldestFailingSince) {
+    }
+
+    public static Figures figures(Connection c, int trackedCap, int failingCap) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(FIGURES)) {
+            ps.setInt(1, trackedCap + 1);
+            ps.setInt(2, failingCap + 1);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return new Figures(rs.getLong(1), rs.getLong(2), rs.getLong(3), rs.getString(4));
+            }
+        }
+    }
+
+    private static final String OF_TENANCY = """
+            SELECT "targetId", "mappingName", "cursor", "rowsApplied", "lastSuccessAt"::text, "lastErrorAt"::text,
+                   "lastError", "failingSince"::text
+            FROM "SyncEngineProgress" WHERE "tenancyId" = ? ORDER BY "targetId", "mappingName\"""";
+
+    /** Every mapping's progress of one tenancy, by target id (in target order), errors redacted. */
+    public static Map<String, List<MappingProgress>> ofTenancy(Connection c, UUID tenancy) throws SQLException {
+        Map<String, List<MappingProgress>> progress = new LinkedHashMap<>();
+        try (PreparedStatement ps = c.prepareStatement(OF_TENANCY)) {
+            ps.setObject(1, tenancy);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    progress.computeIfAbsent(rs.getString(1), k -> new ArrayList<>()).add(new MappingProgress(
+                            rs.getString(2), rs.getLong(3), rs.getLong(4), rs.getString(5), rs.getString(6),
+                            rs.getString(7) == null ? null : PostgresUrl.redact(rs.getString(7)), rs.getString(8)));
+                }
+            }
+        }
+        return progress;
+    }
+
+    private static final String CURSORS = """
+            SELECT "targetId", "mappingName", "cursor" FROM "SyncEngineProgress" WHERE "tenancyId" = ?""";
+
+    /** The mirrored cursors of one tenancy: mapping name → target id → cursor. */
+    public static Map<String, Map<String, Long>> cursorsOf(Connection c, UUID tenancy) throws SQLException {
+        Map<String, Map<String, Long>> cursors = new HashMap<>();
+        try (PreparedStatement ps = c.prepareStatement(CURSORS)) {
+            ps.setObject(1, tenancy);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    cursors.computeIfAbsent(rs.getString(2), k -> new HashMap<>()).put(rs.getString(1), rs.getLong(3));
+                }
+            }
+        }
+        return cursors;
     }
 }

@@ -1,0 +1,49 @@
+package dev.externaldbsync.engine.errors;
+
+import java.sql.SQLException;
+import java.util.Set;
+
+import dev.externaldbsync.config.PostgresUrl;
+
+/**
+ * The one classification of SQL failures, by SQLState class: it decides whether a rejected page is bisected, a
+ * target run is abandoned (and its pool flushed), or a target schema is bootstrapped again.
+ */
+public enum SqlFailure {
+    /** Caused by the rows themselves (classes 21, 22, 23, 44, P0): bisect, dead-letter the row, move on. */
+    DATA,
+    /** The connection or server is gone (08, 57, 53, or no SQLState at all): the target run fails and is retried. */
+    CONNECTION,
+    /** A target table was dropped underneath (42P01): bootstrap the target's schema again next time. */
+    MISSING_TABLE,
+    /** Anything else: this mapping fails, the others carry on. */
+    OTHER;
+
+    private static final Set<String> DATA_CLASSES = Set.of("21", "22", "23", "44", "P0");
+    private static final Set<String> CONNECTION_CLASSES = Set.of("08", "57", "53");
+
+    public static SqlFailure of(SQLException e) {
+        String state = e.getSQLState();
+        if (state == null || state.length() < 2) {
+            return CONNECTION;
+        }
+        String category = state.substring(0, 2);
+        if (CONNECTION_CLASSES.contains(category)) {
+            return CONNECTION;
+        }
+        if (DATA_CLASSES.contains(category)) {
+            return DATA;
+        }
+        return "42P01".equals(state) ? MISSING_TABLE : OTHER;
+    }
+
+    public static boolean isConnection(SQLException e) {
+        return of(e) == CONNECTION;
+    }
+
+    /** A driver message with any connection-string password removed, plus its SQLState. */
+    public static String describe(SQLException e) {
+        String message = PostgresUrl.redact(String.valueOf(e.getMessage()));
+        return e.getSQLState() == null ? message : message + " [SQLState " + e.getSQLState() + "]";
+    }
+}

@@ -1,0 +1,81 @@
+package dev.externaldbsync.engine.run;
+
+import java.util.List;
+import java.util.Map;
+import java.util.function.Supplier;
+
+import org.jboss.logging.Logger;
+import org.jboss.logging.MDC;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import dev.externaldbsync.contract.Outcome;
+import dev.externaldbsync.contract.TargetResult;
+import dev.externaldbsync.engine.EngineMetrics;
+import dev.externaldbsync.engine.SyncEngine;
+import dev.externaldbsync.engine.errors.RunAbort;
+import dev.externaldbsync.engine.read.ChangeReader;
+import dev.externaldbsync.engine.target.TargetPools;
+import dev.externaldbsync.engine.target.TargetSchema;
+import dev.externaldbsync.mapping.Mapping;
+
+/**
+ * What every run shares with the engine: its collaborators, its settings and the engine-wide counters it feeds.
+ * Immutable apart from the counters (thread-safe sinks).
+ */
+public record RunContext(TargetPools pools, TargetSchema schema, ChangeReader reader, EngineMetrics metrics,
+        int pageSize, int fetchRows, Supplier<Boolean> shuttingDown, Sink sink) {
+
+    /** The run log: one logger for every line about a run (the MDC carries its tenancy and target). */
+    static final Logger LOG = Logger.getLogger(SyncEngine.class);
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** Engine-wide figures the runs feed. */
+    public interface Sink {
+        void rowsApplied(long rows);
+
+        void error(String error);
+    }
+
+    void checkRunning() {
+        if (shuttingDown.get()) {
+            throw new RunAbort.ShuttingDown();
+        }
+    }
+
+    /** Every unit of {@code units} failed with the same error (retry). */
+    static Map<Unit, TargetResult> failAll(List<Unit> units, String error) {
+        Map<Unit, TargetResult> results = new java.util.LinkedHashMap<>();
+        units.forEach(u -> results.put(u, failed(u, Map.of(), error)));
+        return results;
+    }
+
+    static TargetResult failed(Unit unit, Map<String, Long> applied, String error) {
+        return new TargetResult(unit.targetId(), Outcome.FAILED, true, applied, error);
+    }
+
+    /** Runs {@code body} with the unit's tenancy and target in the MDC, so every log line about it carries them. */
+    static <T> T inMdc(Unit unit, Supplier<T> body) {
+        MDC.put(SyncEngine.MDC_TENANCY, unit.tenancyId().toString());
+        MDC.put(SyncEngine.MDC_TARGET, unit.targetId());
+        try {
+            return body.get();
+        } finally {
+            MDC.remove(SyncEngine.MDC_TENANCY);
+            MDC.remove(SyncEngine.MDC_TARGET);
+        }
+    }
+
+    /** A row's target key as the JSON object the dead-letter table stores. */
+    static String keyJson(Mapping mapping, String[] values) {
+        ObjectNode node = JSON.createObjectNode();
+        int[] keyIndexes = mapping.keyIndexes();
+        for (int k = 0; k < keyIndexes.length; k++) {
+            node.put(mapping.keyColumns().get(k), values[keyIndexes[k]]);
+        }
+        return node.toString();
+    }
+
+}

@@ -1,0 +1,91 @@
+package dev.externaldbsync.engine.run;
+
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.List;
+import java.util.UUID;
+
+/**
+ * The (tenancy, target) run locks: session advisory locks on the internal database, the same key in every replica,
+ * so runs of one (tenancy, target) never overlap across threads and replicas. Taken with try-locks (a held one
+ * answers BUSY, the poller retries) and held on the run's own internal session until released. Stateless.
+ */
+public final class RunLocks {
+
+    private static final String TRY_LOCKS = """
+            SELECT pg_try_advisory_lock(x.k) FROM unnest(?::bigint[]) WITH ORDINALITY AS x(k, i) ORDER BY x.i""";
+
+    private static final String UNLOCKS = """
+            SELECT count(*) FILTER (WHERE pg_advisory_unlock(x.k)) FROM unnest(?::bigint[]) AS x(k)""";
+
+    private RunLocks() {
+    }
+
+    /** A 64-bit key for the (tenancy, target) advisory lock, the same in every replica. */
+    public static long key(UUID tenancyId, String targetId) {
+        try {
+            byte[] digest = MessageDigest.getInstance("SHA-256")
+                    .digest(("sync-engine:" + tenancyId + ":" + targetId).getBytes(StandardCharsets.UTF_8));
+            return ByteBuffer.wrap(digest).getLong();
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    static long[] keys(List<Unit> units) {
+        return units.stream().mapToLong(u -> key(u.tenancyId(), u.targetId())).toArray();
+    }
+
+    /** Try-locks every key in one statement; one boolean per key, in order. */
+    public static boolean[] tryLock(Connection ic, long[] keys) throws SQLException {
+        boolean[] locked = new boolean[keys.length];
+        try (PreparedStatement ps = ic.prepareStatement(TRY_LOCKS)) {
+            ps.setArray(1, ic.createArrayOf("bigint", boxed(keys)));
+            try (ResultSet rs = ps.executeQuery()) {
+                for (int i = 0; rs.next(); i++) {
+                    locked[i] = rs.getBoolean(1);
+                }
+            }
+        }
+        return locked;
+    }
+
+    public static void unlock(Connection ic, long[] keys) throws SQLException {
+        try (PreparedStatement ps = ic.prepareStatement(UNLOCKS)) {
+            ps.setArray(1, ic.createArrayOf("bigint", boxed(keys)));
+            ps.execute();
+        }
+    }
+
+    /** Polls the try-lock: a run in progress finishes its pages first; never blocks a pooled connection forever. */
+    public static boolean lockWithin(Connection ic, long key, Duration wait) throws SQLException {
+        long deadline = System.nanoTime() + wait.toNanos();
+        while (!tryLock(ic, new long[] { key })[0]) {
+            if (System.nanoTime() > deadline) {
+                return false;
+            }
+            try {
+                Thread.sleep(50);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static Long[] boxed(long[] keys) {
+        Long[] boxed = new Long[keys.length];
+        for (int i = 0; i < keys.length; i++) {
+            boxed[i] = keys[i];
+        }
+        return boxed;
+    }
+}
