@@ -678,26 +678,6 @@ public final class Mappings {
     public static final String READ_CURSORS_SQL = """
             SELECT "mapping_name", "last_synced_sequence_id" FROM "_stack_sync_metadata" WHERE "tenancy_id" = ?""";
 
-    /** One cursor; parameters tenancy uuid, mapping name. */
-    public static final String READ_CURSOR_SQL = """
-            SELECT "last_synced_sequence_id" FROM "_stack_sync_metadata" WHERE "tenancy_id" = ? AND "mapping_name" = ?""";
-
-    /** Creates missing cursor rows at −1; parameters tenancy uuid, mapping names text[]. */
-    public static final String ENSURE_CURSORS_SQL = """
-            INSERT INTO "_stack_sync_metadata" ("tenancy_id", "mapping_name")
-            SELECT ?, m FROM unnest(?::text[]) AS m ON CONFLICT DO NOTHING""";
-
-    /**
-     * The cursor advance of a page, as a compare-and-set: it row-locks the cursor and moves it only if it still is
-     * the value the page was read from (parameters new cursor, tenancy uuid, mapping name, expected cursor). An
-     * update count of 0 means another run moved it: the caller rolls the page back (an older state never overwrites
-     * a newer one). GREATEST keeps it monotonic even so.
-     */
-    public static final String ADVANCE_CURSOR_SQL = """
-            UPDATE "_stack_sync_metadata"
-            SET "last_synced_sequence_id" = GREATEST("last_synced_sequence_id", ?), "updated_at" = now()
-            WHERE "tenancy_id" = ? AND "mapping_name" = ? AND "last_synced_sequence_id" = ?""";
-
     private Mappings() {
     }
 
