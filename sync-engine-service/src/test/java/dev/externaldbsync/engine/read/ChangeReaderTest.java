@@ -1,0 +1,140 @@
+package dev.externaldbsync.engine.read;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.sql.Connection;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.UUID;
+
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import dev.externaldbsync.engine.store.DeadLetters;
+import dev.externaldbsync.mapping.FetchRange;
+import dev.externaldbsync.mapping.Mapping;
+import dev.externaldbsync.mapping.Mappings;
+import dev.externaldbsync.schema.MigrateMode;
+import dev.externaldbsync.schema.SchemaMigrations;
+import dev.externaldbsync.schema.SourceTable;
+import dev.externaldbsync.testing.StackAuthFixtures;
+import dev.externaldbsync.testing.StackAuthFixtures.Tenancy;
+import dev.externaldbsync.testing.TestDatabase;
+import dev.externaldbsync.testing.TestPostgres;
+
+/**
+ * The two reads of the engine, rendered from the mappings' structure, run on a real migrated internal database
+ * (plain JUnit, no Quarkus): the batched read of many tenancies returns, per tenancy and mapping, exactly the page
+ * the single-tenancy read returns, and marks the mappings with dead letters.
+ */
+class ChangeReaderTest {
+
+    private static TestDatabase db;
+    private static final List<Tenancy> TENANCIES = new ArrayList<>();
+    private static final ChangeReader READER = new ChangeReader(30);
+
+    @BeforeAll
+    static void fill() {
+        db = TestPostgres.createDatabase("change_reader");
+        SchemaMigrations.migrate(db.dataSource(), MigrateMode.ALL);
+        StackAuthFixtures fixtures = new StackAuthFixtures(db);
+        for (int t = 0; t < 3; t++) {
+            Tenancy tenancy = fixtures.createTenancy();
+            TENANCIES.add(tenancy);
+            List<UUID> users = new ArrayList<>();
+            for (int u = 0; u <= t * 3; u++) {
+                users.add(fixtures.createUser(tenancy, "User " + u, "u" + u + "-" + t + "@example.com"));
+            }
+            UUID team = fixtures.createTeam(tenancy, "Team " + t);
+            fixtures.addMember(tenancy, team, users.get(0), "Member");
+            fixtures.grantTeamPermission(tenancy, team, users.get(0), "read");
+            fixtures.grantProjectPermission(tenancy, users.get(0), "admin");
+            fixtures.inviteToTeam(tenancy, team, "invitee-" + t + "@example.com");
+            fixtures.createEmail(tenancy, "template");
+            fixtures.setNotificationPreference(tenancy, users.get(0), UUID.randomUUID(), true);
+            fixtures.createRefreshToken(tenancy, users.get(0));
+            fixtures.connectAccount(tenancy, users.get(0), "github", "a-" + t + "@example.com");
+            if (users.size() > 1) {
+                fixtures.deleteUser(tenancy, users.get(users.size() - 1));
+            }
+        }
+        for (SourceTable table : SourceTable.values()) {
+            db.update("UPDATE " + table.quotedName() + " SET \"sequenceId\" = nextval('global_seq_id'), "
+                    + "\"shouldUpdateSequenceId\" = false WHERE \"shouldUpdateSequenceId\"");
+        }
+    }
+
+    @Test
+    void theBatchedReadIsRenderedOnceWithOneCursorArrayPerMappingAndNoSingleFormRanges() {
+        String sql = ChangeReader.batchSql(64);
+        assertThat(sql).isSameAs(ChangeReader.batchSql(64));
+        assertThat(sql).doesNotContain(FetchRange.MAX_SEQUENCE).contains("LIMIT 64");
+        assertThat(sql.chars().filter(c -> c == '?').count()).isEqualTo(2 + Mappings.ALL.size());
+        for (int k = 0; k < Mappings.ALL.size(); k++) {
+            assertThat(sql).contains("\"sequenceId\" > x.\"c" + k + "\"");
+        }
+    }
+
+    @Test
+    void theBatchedReadReturnsPerTenancyAndMappingTheSamePageAsTheSingleRead() throws Exception {
+        try (Connection c = db.connect()) {
+            for (int limit : new int[] { 1, 2, 64 }) {
+                long[][] cursors = new long[TENANCIES.size()][Mappings.ALL.size()];
+                Arrays.stream(cursors).forEach(row -> Arrays.fill(row, -1));
+                ChangeReader.BatchRead read = READER.readBatch(c, TENANCIES.stream().map(Tenancy::id).toList(),
+                        TENANCIES.stream().map(t -> "main").toList(), cursors, limit);
+                long total = 0;
+                for (int u = 0; u < TENANCIES.size(); u++) {
+                    for (int k = 0; k < Mappings.ALL.size(); k++) {
+                        Mapping mapping = Mappings.ALL.get(k);
+                        List<Row> single = READER.readPage(c, TENANCIES.get(u).id(), mapping, -1, limit);
+                        assertThat(text(read.page(u, k))).as(mapping.name() + " tenancy " + u + " limit " + limit)
+                                .isEqualTo(text(single)).isNotEmpty();
+                        total += single.size();
+                    }
+                }
+                assertThat(read.rows()).isEqualTo(total);
+            }
+        }
+    }
+
+    @Test
+    void aCursorHidesWhatIsAtOrBelowItInBothReads() throws Exception {
+        try (Connection c = db.connect()) {
+            Tenancy biggest = TENANCIES.get(2);
+            List<Row> all = READER.readPage(c, biggest.id(), Mappings.USERS, -1, 100);
+            assertThat(all).hasSizeGreaterThan(2);
+            long cursor = all.get(1).sequenceId();
+            long[][] cursors = { new long[Mappings.ALL.size()] };
+            Arrays.fill(cursors[0], Long.MAX_VALUE);
+            cursors[0][0] = cursor;
+            ChangeReader.BatchRead read = READER.readBatch(c, List.of(biggest.id()), List.of("main"), cursors, 64);
+            assertThat(text(read.page(0, 0))).isEqualTo(text(all.subList(2, all.size())))
+                    .isEqualTo(text(READER.readPage(c, biggest.id(), Mappings.USERS, cursor, 100)));
+            for (int k = 1; k < Mappings.ALL.size(); k++) {
+                assertThat(read.page(0, k)).as(Mappings.ALL.get(k).name()).isEmpty();
+            }
+        }
+    }
+
+    @Test
+    void theBatchedReadMarksTheMappingsWhereATenancyHasDeadLettersOnThatTarget() throws Exception {
+        try (Connection c = db.connect()) {
+            c.setAutoCommit(true);
+            DeadLetters.poison(c, TENANCIES.get(1).id(), "main", "teams", "{\"id\":\"x\"}", 1, "bad row");
+            DeadLetters.poison(c, TENANCIES.get(2).id(), "other", "users", "{\"id\":\"y\"}", 1, "bad row");
+            long[][] cursors = new long[TENANCIES.size()][Mappings.ALL.size()];
+            ChangeReader.BatchRead read = READER.readBatch(c, TENANCIES.stream().map(Tenancy::id).toList(),
+                    List.of("main", "main", "main"), cursors, 8);
+            assertThat(read.mappingsWithPoison().get(0)).isEmpty();
+            assertThat(read.mappingsWithPoison().get(1)).containsExactly("teams");
+            assertThat(read.mappingsWithPoison().get(2)).as("another target's dead letters").isEmpty();
+        }
+    }
+
+    private static List<String> text(List<Row> rows) {
+        return rows.stream().map(r -> String.join("|", Arrays.stream(r.values()).map(String::valueOf).toList()) + "@"
+                + r.sequenceId() + (r.deleted() ? "-" : "+")).toList();
+    }
+}
