@@ -50,54 +50,56 @@ public final class ChangeReader {
         this.timeoutSeconds = timeoutSeconds;
     }
 
-    /** What one batched read returned: per tenancy (in batch order) and mapping (registry order) its rows. */
-    public record BatchRead(List<List<List<Row>>> pages, List<Set<String>> mappingsWithPoison, long rows) {
+    /** What a batched read asks for one (tenancy, target): its cursor of every mapping, in registry order. */
+    public record Request(UUID tenancyId, String targetId, long[] cursors) {
+    }
 
-        public List<Row> page(int unit, int mapping) {
-            return pages.get(unit).get(mapping);
+    /** What a batched read returned for one (tenancy, target). */
+    public record Pages(List<List<Row>> byMapping, Set<String> mappingsWithPoison) {
+
+        /** The rows of mapping {@code k} (registry order), in sequence order. */
+        public List<Row> page(int k) {
+            return byMapping.get(k);
+        }
+
+        public long rows() {
+            return byMapping.stream().mapToLong(List::size).sum();
         }
     }
 
     /**
-     * Every mapping's rows above each tenancy's cursor, at most {@code limit} per (tenancy, mapping), in sequence
-     * order, plus the names of the mappings where the tenancy has dead-lettered rows on that target.
-     *
-     * @param cursors [tenancy][mapping in {@link Mappings#ALL} order]
+     * Every mapping's rows above each request's cursors, at most {@code limit} per (tenancy, mapping), in sequence
+     * order, plus the names of the mappings where the tenancy has dead-lettered rows on that target; one
+     * {@link Pages} per request, in request order.
      */
-    public BatchRead readBatch(Connection ic, List<UUID> tenancies, List<String> targetIds, long[][] cursors,
-            int limit) throws SQLException {
+    public List<Pages> readBatch(Connection ic, List<Request> requests, int limit) throws SQLException {
         int mappings = Mappings.ALL.size();
-        List<List<List<Row>>> pages = new ArrayList<>();
-        List<Set<String>> poison = new ArrayList<>();
-        for (int u = 0; u < tenancies.size(); u++) {
+        List<Pages> pages = new ArrayList<>();
+        for (int u = 0; u < requests.size(); u++) {
             List<List<Row>> perMapping = new ArrayList<>();
             for (int k = 0; k < mappings; k++) {
                 perMapping.add(new ArrayList<>());
             }
-            pages.add(perMapping);
-            poison.add(new HashSet<>());
+            pages.add(new Pages(perMapping, new HashSet<>()));
         }
-        long rows = 0;
         try (PreparedStatement ps = ic.prepareStatement(batchSql(limit))) {
             // Server-prepared from the first use: planning it is costly, so it must happen once per connection
             // (with the session's force_generic_plan, see application.properties), not on every call.
             ps.unwrap(org.postgresql.PGStatement.class).setPrepareThreshold(1);
             ps.setQueryTimeout(timeoutSeconds);
-            ps.setArray(1, ic.createArrayOf("uuid", tenancies.toArray()));
-            ps.setArray(2, ic.createArrayOf("text", targetIds.toArray()));
+            ps.setArray(1, ic.createArrayOf("uuid", requests.stream().map(Request::tenancyId).toArray()));
+            ps.setArray(2, ic.createArrayOf("text", requests.stream().map(Request::targetId).toArray()));
             for (int k = 0; k < mappings; k++) {
-                Long[] column = new Long[tenancies.size()];
-                for (int u = 0; u < tenancies.size(); u++) {
-                    column[u] = cursors[u][k];
-                }
-                ps.setArray(3 + k, ic.createArrayOf("bigint", column));
+                int mapping = k;
+                ps.setArray(3 + k, ic.createArrayOf("bigint",
+                        requests.stream().map(r -> r.cursors()[mapping]).toArray()));
             }
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     int k = rs.getInt(1);
-                    int u = (int) rs.getLong(2) - 1;
+                    Pages of = pages.get((int) rs.getLong(2) - 1);
                     if (k == POISON_MARK) {
-                        poison.get(u).add(rs.getString(5));
+                        of.mappingsWithPoison().add(rs.getString(5));
                         continue;
                     }
                     int columns = Mappings.ALL.get(k).columns().size();
@@ -105,15 +107,14 @@ public final class ChangeReader {
                     for (int c = 0; c < columns; c++) {
                         values[c] = rs.getString(c + 5);
                     }
-                    pages.get(u).get(k).add(new Row(values, rs.getLong(3), rs.getBoolean(4)));
-                    rows++;
+                    of.page(k).add(new Row(values, rs.getLong(3), rs.getBoolean(4)));
                 }
             }
         }
-        for (List<List<Row>> perMapping : pages) {
-            perMapping.forEach(page -> page.sort(Comparator.comparingLong(Row::sequenceId)));
+        for (Pages of : pages) {
+            of.byMapping().forEach(page -> page.sort(Comparator.comparingLong(Row::sequenceId)));
         }
-        return new BatchRead(pages, poison, rows);
+        return pages;
     }
 
     /** The next page of one tenancy's rows of {@code mapping} above {@code cursor}, in sequence order. */

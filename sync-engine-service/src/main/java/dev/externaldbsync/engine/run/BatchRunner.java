@@ -80,28 +80,42 @@ final class BatchRunner {
         return results;
     }
 
-    /** The locked members of one batch and their run state; confined to the batch's thread. */
+    /** One locked (tenancy, target) of a batch and its state, per mapping in registry order. */
+    private static final class Member {
+        final Unit unit;
+        /** The cursor in the target, then (once the batch committed) the new one. */
+        final long[] cursors = new long[Mappings.ALL.size()];
+        /** The cursor row does not exist in the target yet (first sync). */
+        final boolean[] missing = new boolean[Mappings.ALL.size()];
+        final long[] applied = new long[Mappings.ALL.size()];
+        ChangeReader.Pages read;
+
+        Member(Unit unit) {
+            this.unit = unit;
+        }
+
+        ChangeReader.Request request() {
+            return new ChangeReader.Request(unit.tenancyId(), unit.targetId(), cursors);
+        }
+    }
+
+    /** The locked members of one batch; confined to the batch's thread. */
     private final class Batch {
         final List<Unit> units;
+        final List<Member> members;
         final Connection ic;
         final PostgresUrl url;
         final ProgressStore.Batch progress = new ProgressStore.Batch();
         final Map<Unit, TargetResult> results = new LinkedHashMap<>();
         final int share;
-        /** [member][mapping]: the cursor in the target, then (once the batch committed) the new one. */
-        long[][] cursors;
-        /** [member][mapping]: the cursor row does not exist in the target yet (first sync). */
-        boolean[][] missing;
         boolean anyMissing;
-        ChangeReader.BatchRead read;
-        long[][] applied;
 
         Batch(List<Unit> units, Connection ic) {
             this.units = units;
+            this.members = units.stream().map(Member::new).toList();
             this.ic = ic;
             this.url = units.get(0).target().url();
             this.share = BatchPlanner.share(units.size(), run.pageSize(), run.fetchRows());
-            this.applied = new long[units.size()][Mappings.ALL.size()];
         }
 
         Map<Unit, TargetResult> run() {
@@ -128,9 +142,14 @@ final class BatchRunner {
             Connection tc = session.connection();
             run.schema().ensure(tc, url);
             readCursors(tc);
-            read = run.reader().readBatch(ic, units.stream().map(Unit::tenancyId).toList(),
-                    units.stream().map(Unit::targetId).toList(), cursors, share);
-            if (read.rows() > 0 || anyMissing) {
+            List<ChangeReader.Pages> read = run.reader().readBatch(ic,
+                    members.stream().map(Member::request).toList(), share);
+            long rows = 0;
+            for (int u = 0; u < members.size(); u++) {
+                members.get(u).read = read.get(u);
+                rows += read.get(u).rows();
+            }
+            if (rows > 0 || anyMissing) {
                 run.checkRunning();
                 try {
                     apply(tc);
@@ -160,17 +179,14 @@ final class BatchRunner {
             tc.setAutoCommit(true);
             Map<UUID, Map<String, Long>> found = TargetCursors.readAll(tc,
                     units.stream().map(Unit::tenancyId).toList());
-            int mappings = Mappings.ALL.size();
-            cursors = new long[units.size()][mappings];
-            missing = new boolean[units.size()][mappings];
-            for (int u = 0; u < units.size(); u++) {
-                Map<String, Long> own = found.getOrDefault(units.get(u).tenancyId(), Map.of());
-                for (int k = 0; k < mappings; k++) {
+            for (Member member : members) {
+                Map<String, Long> own = found.getOrDefault(member.unit.tenancyId(), Map.of());
+                for (int k = 0; k < Mappings.ALL.size(); k++) {
                     Long cursor = own.get(Mappings.ALL.get(k).name());
                     // First sync of this mapping here: read from the start; the cursor row is created in the
                     // batch's transaction, already at its final value.
-                    cursors[u][k] = cursor == null ? -1 : cursor;
-                    missing[u][k] = cursor == null;
+                    member.cursors[k] = cursor == null ? -1 : cursor;
+                    member.missing[k] = cursor == null;
                     anyMissing |= cursor == null;
                 }
             }
@@ -180,14 +196,14 @@ final class BatchRunner {
         private void apply(Connection tc) throws SQLException {
             long started = System.nanoTime();
             List<Slice> slices = new ArrayList<>();
-            List<int[]> positions = new ArrayList<>();
-            for (int u = 0; u < units.size(); u++) {
+            List<Member> owners = new ArrayList<>();
+            for (Member member : members) {
                 for (int k = 0; k < Mappings.ALL.size(); k++) {
-                    List<Row> page = read.page(u, k);
-                    if (!page.isEmpty() || missing[u][k]) {
-                        slices.add(Slice.of(units.get(u).tenancyId(), Mappings.ALL.get(k), cursors[u][k],
-                                missing[u][k], page));
-                        positions.add(new int[] { u, k });
+                    List<Row> page = member.read.page(k);
+                    if (!page.isEmpty() || member.missing[k]) {
+                        slices.add(Slice.of(member.unit.tenancyId(), Mappings.ALL.get(k), member.cursors[k],
+                                member.missing[k], page));
+                        owners.add(member);
                     }
                 }
             }
@@ -197,12 +213,12 @@ final class BatchRunner {
             boolean[] touched = new boolean[Mappings.ALL.size()];
             long total = 0;
             for (int s = 0; s < slices.size(); s++) {
-                int u = positions.get(s)[0];
-                int k = positions.get(s)[1];
-                cursors[u][k] = slices.get(s).to();
-                applied[u][k] = written[s];
+                Slice slice = slices.get(s);
+                int k = ChangeReader.MAPPING_INDEX.get(slice.mapping().name());
+                owners.get(s).cursors[k] = slice.to();
+                owners.get(s).applied[k] = written[s];
                 perMapping[k] += written[s];
-                touched[k] |= !slices.get(s).rows().isEmpty();
+                touched[k] |= !slice.rows().isEmpty();
                 total += written[s];
             }
             for (int k = 0; k < perMapping.length; k++) {
@@ -217,41 +233,42 @@ final class BatchRunner {
 
         /** Dead-letter entries of rows that have now applied (usually none: only mappings marked in the read). */
         private void clearResolvedPoison() throws SQLException {
-            for (int u = 0; u < units.size(); u++) {
-                for (String name : read.mappingsWithPoison().get(u)) {
+            for (Member member : members) {
+                for (String name : member.read.mappingsWithPoison()) {
                     int k = ChangeReader.MAPPING_INDEX.getOrDefault(name, -1);
-                    if (k < 0 || read.page(u, k).isEmpty()) {
+                    if (k < 0 || member.read.page(k).isEmpty()) {
                         continue;
                     }
                     Mapping mapping = Mappings.ALL.get(k);
-                    String[] keys = read.page(u, k).stream().map(r -> RunContext.keyJson(mapping, r.values()))
+                    String[] keys = member.read.page(k).stream().map(r -> RunContext.keyJson(mapping, r.values()))
                             .toArray(String[]::new);
-                    DeadLetters.clear(ic, units.get(u).tenancyId(), units.get(u).targetId(), name, keys);
+                    DeadLetters.clear(ic, member.unit.tenancyId(), member.unit.targetId(), name, keys);
                 }
             }
         }
 
         /** Members that filled their share of a mapping page it alone; the others are done. */
         private void continueOrFinish(TargetSession session) {
-            for (int u = 0; u < units.size(); u++) {
-                Unit unit = units.get(u);
+            for (Member member : members) {
+                Unit unit = member.unit;
                 List<Mapping> full = new ArrayList<>();
                 Map<String, Long> counts = new LinkedHashMap<>();
                 Map<String, Long> after = new LinkedHashMap<>();
                 for (int k = 0; k < Mappings.ALL.size(); k++) {
                     Mapping mapping = Mappings.ALL.get(k);
-                    counts.put(mapping.name(), applied[u][k]);
-                    after.put(mapping.name(), cursors[u][k]);
-                    if (read.page(u, k).size() >= share) {
+                    counts.put(mapping.name(), member.applied[k]);
+                    after.put(mapping.name(), member.cursors[k]);
+                    if (member.read.page(k).size() >= share) {
                         full.add(mapping);
                     } else {
-                        progress.add(unit.tenancyId(), unit.targetId(), mapping.name(), cursors[u][k], applied[u][k]);
+                        progress.add(unit.tenancyId(), unit.targetId(), mapping.name(), member.cursors[k],
+                                member.applied[k]);
                     }
                 }
                 if (full.isEmpty()) {
                     results.put(unit, new TargetResult(unit.targetId(), Outcome.SYNCED, false, counts, null));
                 } else {
-                    Set<String> poison = read.mappingsWithPoison().get(u);
+                    Set<String> poison = member.read.mappingsWithPoison();
                     results.put(unit, RunContext.inMdc(unit, () -> new UnitRunner(run, unit, ic, progress)
                             .continueMappings(session, full, after, poison, counts)));
                 }

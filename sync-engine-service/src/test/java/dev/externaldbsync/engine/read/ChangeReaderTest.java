@@ -80,21 +80,19 @@ class ChangeReaderTest {
     void theBatchedReadReturnsPerTenancyAndMappingTheSamePageAsTheSingleRead() throws Exception {
         try (Connection c = db.connect()) {
             for (int limit : new int[] { 1, 2, 64 }) {
-                long[][] cursors = new long[TENANCIES.size()][Mappings.ALL.size()];
-                Arrays.stream(cursors).forEach(row -> Arrays.fill(row, -1));
-                ChangeReader.BatchRead read = READER.readBatch(c, TENANCIES.stream().map(Tenancy::id).toList(),
-                        TENANCIES.stream().map(t -> "main").toList(), cursors, limit);
+                List<ChangeReader.Pages> read = READER.readBatch(c, TENANCIES.stream()
+                        .map(t -> request(t.id(), "main", -1)).toList(), limit);
                 long total = 0;
                 for (int u = 0; u < TENANCIES.size(); u++) {
                     for (int k = 0; k < Mappings.ALL.size(); k++) {
                         Mapping mapping = Mappings.ALL.get(k);
                         List<Row> single = READER.readPage(c, TENANCIES.get(u).id(), mapping, -1, limit);
-                        assertThat(text(read.page(u, k))).as(mapping.name() + " tenancy " + u + " limit " + limit)
+                        assertThat(text(read.get(u).page(k))).as(mapping.name() + " tenancy " + u + " limit " + limit)
                                 .isEqualTo(text(single)).isNotEmpty();
                         total += single.size();
                     }
                 }
-                assertThat(read.rows()).isEqualTo(total);
+                assertThat(read.stream().mapToLong(ChangeReader.Pages::rows).sum()).isEqualTo(total);
             }
         }
     }
@@ -106,14 +104,13 @@ class ChangeReaderTest {
             List<Row> all = READER.readPage(c, biggest.id(), Mappings.USERS, -1, 100);
             assertThat(all).hasSizeGreaterThan(2);
             long cursor = all.get(1).sequenceId();
-            long[][] cursors = { new long[Mappings.ALL.size()] };
-            Arrays.fill(cursors[0], Long.MAX_VALUE);
-            cursors[0][0] = cursor;
-            ChangeReader.BatchRead read = READER.readBatch(c, List.of(biggest.id()), List.of("main"), cursors, 64);
-            assertThat(text(read.page(0, 0))).isEqualTo(text(all.subList(2, all.size())))
+            ChangeReader.Request request = request(biggest.id(), "main", Long.MAX_VALUE);
+            request.cursors()[0] = cursor;
+            ChangeReader.Pages read = READER.readBatch(c, List.of(request), 64).get(0);
+            assertThat(text(read.page(0))).isEqualTo(text(all.subList(2, all.size())))
                     .isEqualTo(text(READER.readPage(c, biggest.id(), Mappings.USERS, cursor, 100)));
             for (int k = 1; k < Mappings.ALL.size(); k++) {
-                assertThat(read.page(0, k)).as(Mappings.ALL.get(k).name()).isEmpty();
+                assertThat(read.page(k)).as(Mappings.ALL.get(k).name()).isEmpty();
             }
         }
     }
@@ -124,13 +121,18 @@ class ChangeReaderTest {
             c.setAutoCommit(true);
             DeadLetters.poison(c, TENANCIES.get(1).id(), "main", "teams", "{\"id\":\"x\"}", 1, "bad row");
             DeadLetters.poison(c, TENANCIES.get(2).id(), "other", "users", "{\"id\":\"y\"}", 1, "bad row");
-            long[][] cursors = new long[TENANCIES.size()][Mappings.ALL.size()];
-            ChangeReader.BatchRead read = READER.readBatch(c, TENANCIES.stream().map(Tenancy::id).toList(),
-                    List.of("main", "main", "main"), cursors, 8);
-            assertThat(read.mappingsWithPoison().get(0)).isEmpty();
-            assertThat(read.mappingsWithPoison().get(1)).containsExactly("teams");
-            assertThat(read.mappingsWithPoison().get(2)).as("another target's dead letters").isEmpty();
+            List<ChangeReader.Pages> read = READER.readBatch(c, TENANCIES.stream()
+                    .map(t -> request(t.id(), "main", 0)).toList(), 8);
+            assertThat(read.get(0).mappingsWithPoison()).isEmpty();
+            assertThat(read.get(1).mappingsWithPoison()).containsExactly("teams");
+            assertThat(read.get(2).mappingsWithPoison()).as("another target's dead letters").isEmpty();
         }
+    }
+
+    private static ChangeReader.Request request(UUID tenancy, String target, long cursor) {
+        long[] cursors = new long[Mappings.ALL.size()];
+        Arrays.fill(cursors, cursor);
+        return new ChangeReader.Request(tenancy, target, cursors);
     }
 
     private static List<String> text(List<Row> rows) {
