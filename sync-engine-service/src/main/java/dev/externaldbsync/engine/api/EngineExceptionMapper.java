@@ -2,10 +2,12 @@ package dev.externaldbsync.engine.api;
 
 import java.sql.SQLException;
 
+import jakarta.ws.rs.WebApplicationException;
 import jakarta.ws.rs.core.Response;
 import jakarta.ws.rs.ext.ExceptionMapper;
 import jakarta.ws.rs.ext.Provider;
 
+import dev.externaldbsync.config.PostgresUrl;
 import dev.externaldbsync.engine.errors.SqlFailure;
 
 /**
@@ -23,10 +25,10 @@ public class EngineExceptionMapper implements ExceptionMapper<Exception> {
         if (e instanceof SQLException sql) {
             return ApiError.body(Response.Status.INTERNAL_SERVER_ERROR, SqlFailure.describe(sql));
         }
-        if (e instanceof jakarta.ws.rs.WebApplicationException web) {
+        if (e instanceof WebApplicationException web) {
             return web.getResponse();
         }
         return ApiError.body(Response.Status.INTERNAL_SERVER_ERROR, "unexpected: "
-                + dev.externaldbsync.config.PostgresUrl.redact(String.valueOf(e.getMessage())));
+                + PostgresUrl.redact(String.valueOf(e.getMessage())));
     }
 }

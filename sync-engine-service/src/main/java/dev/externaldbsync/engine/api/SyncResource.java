@@ -23,6 +23,7 @@ import dev.externaldbsync.contract.SyncContract;
 import dev.externaldbsync.contract.SyncRequest;
 import dev.externaldbsync.engine.SigningConfig;
 import dev.externaldbsync.engine.SyncEngine;
+import dev.externaldbsync.engine.errors.RunAbort;
 import io.smallrye.common.annotation.Blocking;
 
 /**
@@ -65,7 +66,7 @@ public class SyncResource {
     public Response sync(@HeaderParam(SyncContract.TIMESTAMP_HEADER) String timestamp,
             @HeaderParam(SyncContract.SIGNATURE_HEADER) String signature, byte[] body) {
         if (engine.isShuttingDown()) {
-            return error(Response.Status.SERVICE_UNAVAILABLE, "sync engine is shutting down");
+            return error(Response.Status.SERVICE_UNAVAILABLE, RunAbort.SHUTTING_DOWN);
         }
         if (signer == null) {
             return error(Response.Status.UNAUTHORIZED, "signing secret not configured");

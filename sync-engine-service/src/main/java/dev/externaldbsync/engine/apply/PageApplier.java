@@ -16,6 +16,7 @@ import dev.externaldbsync.engine.target.TargetCursors;
 import dev.externaldbsync.engine.target.TargetSession;
 import dev.externaldbsync.mapping.Mapping;
 import dev.externaldbsync.mapping.Mappings;
+import dev.externaldbsync.sql.Identifiers;
 
 /**
  * The only applier: any number of slices (one tenancy's page, or every tenancy's first pages of a batch sharing the
@@ -160,7 +161,7 @@ public final class PageApplier {
     }
 
     private static String keyTexts(Mapping mapping) {
-        return mapping.keyColumns().stream().map(k -> "t." + dev.externaldbsync.sql.Identifiers.quote(k) + "::text")
+        return mapping.keyColumns().stream().map(k -> "t." + Identifiers.quote(k) + "::text")
                 .collect(Collectors.joining(", "));
     }
 }

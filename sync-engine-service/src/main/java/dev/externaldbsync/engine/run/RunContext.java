@@ -2,6 +2,7 @@ package dev.externaldbsync.engine.run;
 
 import java.util.List;
 import java.util.Map;
+import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
 
 import org.jboss.logging.Logger;
@@ -25,7 +26,7 @@ import dev.externaldbsync.mapping.Mapping;
  * Immutable apart from the counters (thread-safe sinks).
  */
 public record RunContext(TargetPools pools, TargetSchema schema, ChangeReader reader, EngineMetrics metrics,
-        int pageSize, int fetchRows, Supplier<Boolean> shuttingDown, Sink sink) {
+        int pageSize, int fetchRows, BooleanSupplier shuttingDown, Sink sink) {
 
     /** The run log: one logger for every line about a run (the MDC carries its tenancy and target). */
     static final Logger LOG = Logger.getLogger(SyncEngine.class);
@@ -40,7 +41,7 @@ public record RunContext(TargetPools pools, TargetSchema schema, ChangeReader re
     }
 
     void checkRunning() {
-        if (shuttingDown.get()) {
+        if (shuttingDown.getAsBoolean()) {
             throw new RunAbort.ShuttingDown();
         }
     }
