@@ -1,0 +1,161 @@
+package dev.externaldbsync.engine.target;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+
+import dev.externaldbsync.mapping.Mappings;
+
+/**
+ * Every statement the engine runs on a target's cursor table {@code "_stack_sync_metadata"} (its DDL and schema mark
+ * are part of the target schema, {@link Mappings#METADATA_DDL}): one cursor per (tenancy, mapping), the last
+ * sequence id applied. A cursor only moves by compare-and-set against the value its rows were read from, inside the
+ * transaction that applies them, so an older state never overwrites a newer one. Stateless.
+ */
+public final class TargetCursors {
+
+    private static final String READ_ALL = """
+            SELECT "tenancy_id", "mapping_name", "last_synced_sequence_id" FROM "_stack_sync_metadata"
+            WHERE "tenancy_id" = ANY(?::uuid[])""";
+
+    private static final String READ_ONE = """
+            SELECT "last_synced_sequence_id" FROM "_stack_sync_metadata" WHERE "tenancy_id" = ? AND "mapping_name" = ?""";
+
+    /*
+     * Creates missing cursors at −1 and returns them (a row created meanwhile by someone else is returned with its
+     * value: the no-op update makes RETURNING see it).
+     */
+    private static final String ENSURE = """
+            INSERT INTO "_stack_sync_metadata" AS m ("tenancy_id", "mapping_name")
+            SELECT * FROM unnest(?::uuid[], ?::text[])
+            ON CONFLICT ("tenancy_id", "mapping_name") DO UPDATE SET "tenancy_id" = m."tenancy_id"
+            RETURNING "tenancy_id", "mapping_name", "last_synced_sequence_id\"""";
+
+    /* The cursors of first syncs at their final values; an existing one is left alone (the caller compares counts). */
+    private static final String CREATE = """
+            INSERT INTO "_stack_sync_metadata" ("tenancy_id", "mapping_name", "last_synced_sequence_id")
+            SELECT * FROM unnest(?::uuid[], ?::text[], ?::bigint[])
+            ON CONFLICT ("tenancy_id", "mapping_name") DO NOTHING""";
+
+    /*
+     * Every advance of a transaction as one compare-and-set: each moves only if it still is the value its rows were
+     * read from (row-locking it). GREATEST keeps it monotonic even so.
+     */
+    private static final String ADVANCE = """
+            UPDATE "_stack_sync_metadata" AS m
+            SET "last_synced_sequence_id" = GREATEST(m."last_synced_sequence_id", x.n), "updated_at" = now()
+            FROM unnest(?::uuid[], ?::text[], ?::bigint[], ?::bigint[]) AS x(t, name, n, e)
+            WHERE m."tenancy_id" = x.t AND m."mapping_name" = x.name AND m."last_synced_sequence_id" = x.e""";
+
+    private static final String COUNT_OTHER_TENANCIES = """
+            SELECT count(*) FROM (SELECT 1 FROM "_stack_sync_metadata" WHERE "tenancy_id" <> ? LIMIT 1) AS o""";
+
+    private static final String RESET = """
+            UPDATE "_stack_sync_metadata" SET "last_synced_sequence_id" = -1, "updated_at" = now()
+            WHERE "tenancy_id" = ?""";
+
+    private TargetCursors() {
+    }
+
+    /** One cursor move: (tenancy, mapping) from the value its rows were read from to the last one applied. */
+    public record Move(UUID tenancyId, String mapping, long from, long to) {
+    }
+
+    /** Every cursor of the given tenancies: tenancy → mapping name → cursor; a missing one is absent. */
+    public static Map<UUID, Map<String, Long>> readAll(Connection tc, List<UUID> tenancies) throws SQLException {
+        Map<UUID, Map<String, Long>> cursors = new HashMap<>();
+        try (PreparedStatement ps = tc.prepareStatement(READ_ALL)) {
+            ps.setArray(1, tc.createArrayOf("uuid", tenancies.toArray()));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    cursors.computeIfAbsent(rs.getObject(1, UUID.class), k -> new HashMap<>()).put(rs.getString(2),
+                            rs.getLong(3));
+                }
+            }
+        }
+        return cursors;
+    }
+
+    /** One cursor, or −1 when it does not exist. */
+    public static long read(Connection tc, UUID tenancy, String mapping) throws SQLException {
+        try (PreparedStatement ps = tc.prepareStatement(READ_ONE)) {
+            ps.setObject(1, tenancy);
+            ps.setString(2, mapping);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? rs.getLong(1) : -1;
+            }
+        }
+    }
+
+    /** Creates the named cursors of one tenancy at −1 where missing; returns their values (mapping → cursor). */
+    public static Map<String, Long> ensure(Connection tc, UUID tenancy, List<String> mappings) throws SQLException {
+        Map<String, Long> values = new HashMap<>();
+        UUID[] tenancies = new UUID[mappings.size()];
+        Arrays.fill(tenancies, tenancy);
+        try (PreparedStatement ps = tc.prepareStatement(ENSURE)) {
+            ps.setArray(1, tc.createArrayOf("uuid", tenancies));
+            ps.setArray(2, tc.createArrayOf("text", mappings.toArray()));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    values.put(rs.getString(2), rs.getLong(3));
+                }
+            }
+        }
+        return values;
+    }
+
+    /** Compare-and-set of every move in the caller's transaction; returns how many moved (fewer: one moved before). */
+    public static int advance(Connection tc, List<Move> moves) throws SQLException {
+        try (PreparedStatement ps = tc.prepareStatement(ADVANCE)) {
+            ps.setArray(1, tc.createArrayOf("uuid", moves.stream().map(Move::tenancyId).toArray()));
+            ps.setArray(2, tc.createArrayOf("text", moves.stream().map(Move::mapping).toArray()));
+            ps.setArray(3, tc.createArrayOf("bigint", moves.stream().map(Move::to).toArray()));
+            ps.setArray(4, tc.createArrayOf("bigint", moves.stream().map(Move::from).toArray()));
+            return ps.executeUpdate();
+        }
+    }
+
+    /**
+     * Creates absent cursors at their final values ({@link Move#to}) in the caller's transaction; returns how many
+     * were created (fewer: one was created meanwhile, compare-and-set semantics for a row that was absent).
+     */
+    public static int create(Connection tc, List<Move> moves) throws SQLException {
+        try (PreparedStatement ps = tc.prepareStatement(CREATE)) {
+            ps.setArray(1, tc.createArrayOf("uuid", moves.stream().map(Move::tenancyId).toArray()));
+            ps.setArray(2, tc.createArrayOf("text", moves.stream().map(Move::mapping).toArray()));
+            ps.setArray(3, tc.createArrayOf("bigint", moves.stream().map(Move::to).toArray()));
+            return ps.executeUpdate();
+        }
+    }
+
+    /**
+     * For a resync, in the caller's transaction: locks the cursor table against other tenancies' first cursor
+     * inserts (so "dedicated" cannot change until commit) and answers whether another tenancy has cursors here.
+     */
+    public static boolean lockAndCheckShared(Connection tc, UUID tenancy) throws SQLException {
+        try (Statement st = tc.createStatement()) {
+            st.execute("LOCK TABLE \"_stack_sync_metadata\" IN SHARE ROW EXCLUSIVE MODE");
+        }
+        try (PreparedStatement ps = tc.prepareStatement(COUNT_OTHER_TENANCIES)) {
+            ps.setObject(1, tenancy);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() && rs.getLong(1) > 0;
+            }
+        }
+    }
+
+    /** Resets every cursor of the tenancy to −1, in the caller's transaction. */
+    public static void reset(Connection tc, UUID tenancy) throws SQLException {
+        try (PreparedStatement ps = tc.prepareStatement(RESET)) {
+            ps.setObject(1, tenancy);
+            ps.executeUpdate();
+        }
+    }
+}
