@@ -3,7 +3,9 @@
 // Every call sends X-Requested-By: the poller refuses state-changing Basic-authenticated calls without it (CSRF).
 
 const REFRESH_MS = 3000;
-const base = document.baseURI;
+// From origin and path only: opened as http://user:token@host/dashboard, document.baseURI keeps the credentials and
+// fetch() refuses every URL that carries them. The path keeps the calls relative to /dashboard (a path prefix works).
+const base = window.location.origin + window.location.pathname;
 const api = (path) => new URL(path, base).toString();
 const HEADERS = { 'X-Requested-By': 'external-db-sync-dashboard', 'Accept': 'application/json' };
 
