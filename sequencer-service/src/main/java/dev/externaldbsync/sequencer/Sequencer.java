@@ -96,6 +96,9 @@ public final class Sequencer {
     /** Reported as {@code "100000+"} beyond this many waiting rows. */
     public static final int WAITING_CAP = 100_000;
 
+    /** Where the capture triggers {@code NOTIFY} once per writing transaction, at its commit. */
+    public static final String CHANGES_CHANNEL = "external_db_sync_changes";
+
     private static final UUID MIN_UUID = new UUID(0, 0);
     private static final UUID MAX_UUID = new UUID(-1, -1);
 
