@@ -93,8 +93,11 @@ function banner(message) {
 function render(s) {
   lastSnapshot = s;
   const seq = s.sequencer;
-  badge('seq-state', seq.paused == null ? 'unknown' : seq.paused ? 'paused' : 'running',
-    seq.paused == null ? 'warn' : seq.paused ? 'bad' : 'ok');
+  badge('seq-state', seq.paused == null ? 'unknown' : seq.paused ? 'paused' : seq.reachable === false ? 'unreachable'
+    : 'running', seq.paused == null ? 'warn' : seq.paused || seq.reachable === false ? 'bad' : 'ok');
+  const se = $('seq-error');
+  se.hidden = seq.reachable !== false;
+  se.textContent = seq.reachable === false ? 'Sequencer unreachable: ' + seq.error : '';
   setText('seq-rate', rate(seq.stampsPerSecond));
   setText('seq-waiting', count(seq.waitingTotal));
   setText('seq-total', num(seq.stampsIssued));
