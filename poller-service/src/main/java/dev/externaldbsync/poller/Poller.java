@@ -5,11 +5,8 @@ import java.sql.SQLException;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -27,10 +24,7 @@ import org.jboss.logging.Logger;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 
-import dev.externaldbsync.contract.Outcome;
 import dev.externaldbsync.contract.RequestSigner;
-import dev.externaldbsync.contract.TargetResult;
-import dev.externaldbsync.contract.TenancyResult;
 import dev.externaldbsync.contract.status.PollerLag;
 import dev.externaldbsync.contract.status.PollerStatus;
 import dev.externaldbsync.service.NotificationListener;
@@ -38,8 +32,8 @@ import io.micrometer.core.instrument.MeterRegistry;
 
 /**
  * The delivery loop of one poller replica: claims requests from the {@link RequestQueue}, has {@link EngineDelivery}
- * POST them signed to the sync engine, and records each outcome in the queue (delete, back off, park);
- * {@link PollerMetrics} measures it. Plain Java, so tests can run several replicas in one JVM; {@link PollerService}
+ * POST them signed to the sync engine, and has {@link DeliveryOutcomes} record each outcome in the queue (delete, back
+ * off, park); {@link PollerMetrics} measures it. Plain Java, so tests can run several replicas in one JVM; {@link PollerService}
  * runs one inside the application.
  * <p>
  * Threads: one claim loop, one LISTEN thread (a {@link NotificationListener} woken by {@code sync_enqueue_tenancies}),
@@ -65,6 +59,7 @@ public final class Poller {
     private final BooleanSupplier enabled;
     private final PollerMetrics metrics;
     private final EngineDelivery engine;
+    private final DeliveryOutcomes outcomes;
 
     private final Semaphore slots;
     private final Map<String, AtomicInteger> tokensInFlight = new ConcurrentHashMap<>();
@@ -105,6 +100,7 @@ public final class Poller {
         this.slots = new Semaphore(config.maxInFlight());
         this.metrics = new PollerMetrics(registry, clock, () -> stats, this::oldestPendingAge);
         this.engine = new EngineDelivery(settings, signer, mapper, metrics);
+        this.outcomes = new DeliveryOutcomes(queue, settings, metrics, clock);
     }
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -332,21 +328,19 @@ public final class Poller {
         try {
             metrics.sending(batch, clock.instant());
             EngineDelivery.Result result = engine.deliver(batch.stream().map(RequestQueue.Claim::tenancyId).toList());
+            String error = null;
             if (result instanceof EngineDelivery.Answered answered) {
                 engineAnswered();
-                record(batch, answered.response().results());
+                error = outcomes.answered(batch, answered.response().results());
             } else if (result instanceof EngineDelivery.Rejected rejected) {
                 engineAnswered();
-                int parked = queue.park(batch, rejected.error());
-                metrics.parked(parked);
-                metrics.failed(batch.size());
-                recordError(rejected.error());
-                LOG.warnf("Poller %s parked %d requests at once: %s", settings.instanceId(), parked,
-                        rejected.error());
+                error = outcomes.rejected(batch, rejected.error());
             } else if (result instanceof EngineDelivery.EngineFailed failure) {
                 engineFailed();
-                recordError(failure.error());
-                recordFailures(batch.stream().map(c -> new RequestQueue.Failure(c, failure.error())).toList());
+                error = outcomes.failed(batch, failure.error());
+            }
+            if (error != null) {
+                recordError(error);
             }
         } catch (InterruptedException e) {
             // Shutdown past its grace period: stop() releases this claim for another replica.
@@ -363,64 +357,6 @@ public final class Poller {
         } finally {
             finished(token);
         }
-    }
-
-    /** The engine answered: done requests are deleted, the ones it asks to retry (or left out) back off. */
-    private void record(List<RequestQueue.Claim> batch, List<TenancyResult> answer) throws SQLException {
-        Map<UUID, TenancyResult> results = new HashMap<>();
-        for (TenancyResult result : answer) {
-            if (result != null && result.tenancyId() != null) {
-                results.put(result.tenancyId(), result);
-            }
-        }
-        List<RequestQueue.Claim> done = new ArrayList<>();
-        List<RequestQueue.Failure> retry = new ArrayList<>();
-        Instant answeredAt = null;
-        for (RequestQueue.Claim claim : batch) {
-            TenancyResult result = results.get(claim.tenancyId());
-            if (result == null) {
-                retry.add(new RequestQueue.Failure(claim, "the engine's answer has no result for this tenancy"));
-            } else if (result.retry()) {
-                retry.add(new RequestQueue.Failure(claim, describe(result)));
-            } else {
-                done.add(claim);
-                if (result.outcome() == Outcome.SYNCED) {
-                    answeredAt = answeredAt == null ? clock.instant() : answeredAt;
-                    metrics.synced(claim.createdAt(), answeredAt);
-                }
-            }
-        }
-        metrics.delivered(queue.complete(done));
-        if (!retry.isEmpty()) {
-            recordFailures(retry);
-            recordError("engine asked to retry " + retry.size() + " tenancies; e.g. " + retry.get(0).error());
-        }
-    }
-
-    private void recordFailures(List<RequestQueue.Failure> failures) throws SQLException {
-        RequestQueue.FailResult result = queue.fail(failures, settings.backoff(), config.maxAttempts());
-        metrics.failed(failures.size());
-        metrics.parked(result.parked());
-        if (result.parked() > 0) {
-            LOG.warnf("Poller %s parked %d requests after %d attempts; last error: %s", settings.instanceId(),
-                    result.parked(), config.maxAttempts(), failures.get(0).error());
-        }
-    }
-
-    private static String describe(TenancyResult result) {
-        StringBuilder s = new StringBuilder(String.valueOf(result.outcome()));
-        if (result.error() != null) {
-            s.append(": ").append(result.error());
-        }
-        for (TargetResult target : result.targets()) {
-            if (target.retry() || target.error() != null) {
-                s.append("; target ").append(target.targetId()).append(' ').append(target.outcome());
-                if (target.error() != null) {
-                    s.append(": ").append(target.error());
-                }
-            }
-        }
-        return s.toString();
     }
 
     /** The engine as a whole failed: pause every claim for a delay that grows with consecutive failures. */
