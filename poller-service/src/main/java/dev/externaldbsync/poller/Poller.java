@@ -33,8 +33,8 @@ import io.micrometer.core.instrument.MeterRegistry;
 /**
  * The delivery loop of one poller replica: claims requests from the {@link RequestQueue}, has {@link EngineDelivery}
  * POST them signed to the sync engine, and has {@link DeliveryOutcomes} record each outcome in the queue (delete, back
- * off, park); {@link PollerMetrics} measures it. Plain Java, so tests can run several replicas in one JVM; {@link PollerService}
- * runs one inside the application.
+ * off, park); {@link PollerMetrics} measures it. Plain Java, so tests can run several replicas in one JVM;
+ * {@link PollerService} runs one inside the application.
  * <p>
  * Threads: one claim loop, one LISTEN thread (a {@link NotificationListener} woken by {@code sync_enqueue_tenancies}),
  * one maintenance thread (lease heartbeat, queue statistics), and at most {@code maxInFlight} delivery threads. The
