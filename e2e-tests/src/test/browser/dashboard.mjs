@@ -149,6 +149,24 @@ try {
   }
   ok('parked request re-queued');
 
+  // 7. Opened as http://user:token@host/dashboard (credentials in the URL), every call still works: fetch() refuses
+  // URLs that carry credentials, so the page must not build its calls from such a URL.
+  const inUrl = new URL(base + '/dashboard');
+  inUrl.username = 'operator';
+  inUrl.password = token;
+  const urlContext = await browser.newContext();
+  const urlPage = await urlContext.newPage();
+  const urlErrors = [];
+  urlPage.on('console', (m) => { if (m.type() === 'error') urlErrors.push(m.text()); });
+  await urlPage.goto(inUrl.toString());
+  await urlPage.waitForSelector('body[data-loaded="true"]', { timeout: STEP_TIMEOUT });
+  if (await urlPage.locator('#banner').isVisible()) {
+    throw new Error('error banner with credentials in the URL: ' + await urlPage.locator('#banner').textContent());
+  }
+  if (urlErrors.length) throw new Error('console errors with credentials in the URL: ' + urlErrors.join(' | '));
+  await urlContext.close();
+  ok('loads with credentials in the URL');
+
   // The page fits a 1366-wide screen without horizontal scrolling.
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   if (width > 1366) throw new Error('page is ' + width + ' px wide');

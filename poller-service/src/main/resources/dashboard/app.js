@@ -3,7 +3,9 @@
 // Every call sends X-Requested-By: the poller refuses state-changing Basic-authenticated calls without it (CSRF).
 
 const REFRESH_MS = 3000;
-const base = document.baseURI;
+// From origin and path only: opened as http://user:token@host/dashboard, document.baseURI keeps the credentials and
+// fetch() refuses every URL that carries them. The path keeps the calls relative to /dashboard (a path prefix works).
+const base = window.location.origin + window.location.pathname;
 const api = (path) => new URL(path, base).toString();
 const HEADERS = { 'X-Requested-By': 'external-db-sync-dashboard', 'Accept': 'application/json' };
 
@@ -91,8 +93,11 @@ function banner(message) {
 function render(s) {
   lastSnapshot = s;
   const seq = s.sequencer;
-  badge('seq-state', seq.paused == null ? 'unknown' : seq.paused ? 'paused' : 'running',
-    seq.paused == null ? 'warn' : seq.paused ? 'bad' : 'ok');
+  badge('seq-state', seq.paused == null ? 'unknown' : seq.paused ? 'paused' : seq.reachable === false ? 'unreachable'
+    : 'running', seq.paused == null ? 'warn' : seq.paused || seq.reachable === false ? 'bad' : 'ok');
+  const se = $('seq-error');
+  se.hidden = seq.reachable !== false;
+  se.textContent = seq.reachable === false ? 'Sequencer unreachable: ' + seq.error : '';
   setText('seq-rate', rate(seq.stampsPerSecond));
   setText('seq-waiting', count(seq.waitingTotal));
   setText('seq-total', num(seq.stampsIssued));

@@ -117,7 +117,7 @@ class DashboardIT {
         assertThat(node.exitValue()).as("browser script exit code; output:\n%s", log).isZero();
         assertThat(log).contains("OK refused without credentials", "OK loads with credentials", "OK counters move",
                 "OK sequencer paused", "OK sequencer resumed", "OK tenancy search found", "OK parked request re-queued",
-                "DASHBOARD_OK").containsPattern("LOAD_MS \\d+");
+                "OK loads with credentials in the URL", "DASHBOARD_OK").containsPattern("LOAD_MS \\d+");
         long cursor = internal.queryLong("""
                 SELECT "cursor" FROM "SyncEngineProgress"
                 WHERE "tenancyId" = ? AND "targetId" = 'main' AND "mappingName" = 'users'""", searched.id());

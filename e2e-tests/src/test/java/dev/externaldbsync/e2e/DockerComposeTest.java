@@ -55,7 +55,7 @@ class DockerComposeTest {
             Map<String, String> env = env(entry.getKey());
             Set<String> expected = entry.getKey().equals("poller")
                     ? Set.of("INTERNAL_DATABASE_URL", "SYNC_SIGNING_SECRET", "ADMIN_TOKEN", "SYNC_MIGRATE_AT_START",
-                            "QUARKUS_HTTP_PORT", "SYNC_ENGINE_URL")
+                            "QUARKUS_HTTP_PORT", "SYNC_ENGINE_URL", "POLLER_SEQUENCER_URL")
                     : Set.of("INTERNAL_DATABASE_URL", "SYNC_SIGNING_SECRET", "ADMIN_TOKEN", "SYNC_MIGRATE_AT_START",
                             "QUARKUS_HTTP_PORT");
             assertThat(env.keySet()).as(entry.getKey()).isEqualTo(expected);
@@ -69,6 +69,8 @@ class DockerComposeTest {
             }
         }
         assertThat(env("poller").get("SYNC_ENGINE_URL")).isEqualTo("http://sync-engine:" + env("sync-engine").get("QUARKUS_HTTP_PORT"));
+        assertThat(env("poller").get("POLLER_SEQUENCER_URL"))
+                .isEqualTo("http://sequencer:" + env("sequencer").get("QUARKUS_HTTP_PORT"));
         assertThat(Files.exists(ServiceProcess.repoRoot().resolve("docker/seed-demo.sql"))).isTrue();
     }
 

@@ -42,12 +42,17 @@ final class Pipeline implements AutoCloseable {
             for (int i = 0; i < engineCount; i++) {
                 pipeline.engines.add(ServiceProcess.start(Kind.ENGINE, "engine-" + i, pipeline.env(null, extraEnv)));
             }
-            for (int i = 0; i < pollerCount; i++) {
-                ServiceProcess engine = pipeline.engines.get(i % engineCount);
-                pipeline.pollers.add(ServiceProcess.start(Kind.POLLER, "poller-" + i, pipeline.env(engine, extraEnv)));
-            }
             for (int i = 0; i < sequencerCount; i++) {
                 pipeline.sequencers.add(ServiceProcess.start(Kind.SEQUENCER, "sequencer-" + i, pipeline.env(null, extraEnv)));
+            }
+            for (int i = 0; i < pollerCount; i++) {
+                ServiceProcess engine = pipeline.engines.get(i % engineCount);
+                Map<String, String> env = pipeline.env(engine, extraEnv);
+                if (!pipeline.sequencers.isEmpty()) {
+                    // The dashboard's sequencer figures come from the sequencer's status.
+                    env.putIfAbsent("POLLER_SEQUENCER_URL", pipeline.sequencers.get(0).url());
+                }
+                pipeline.pollers.add(ServiceProcess.start(Kind.POLLER, "poller-" + i, env));
             }
             pipeline.all().forEach(service -> service.awaitReady(READY));
             return pipeline;

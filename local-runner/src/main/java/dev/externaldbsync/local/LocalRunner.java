@@ -120,6 +120,8 @@ public final class LocalRunner {
             System.out.printf("  %-20s status http://localhost:%d/api/v1/status   health http://localhost:%d/q/health/ready%n",
                     service.getKey(), port, port);
         }
+        System.out.println("  dashboard            http://localhost:" + SERVICES.get("poller-service")
+                + "/dashboard   (sign in: any user name, the admin token as password)");
         System.out.println("  admin token          " + adminToken + "   (Authorization: Bearer …)");
         System.out.println("  internal database    psql '" + internal.reactiveUri() + "'");
         System.out.println("  external database    psql '" + external.reactiveUri() + "'");
@@ -243,6 +245,9 @@ public final class LocalRunner {
         Map<String, String> env = builder.environment();
         env.put("INTERNAL_DATABASE_URL", internal.reactiveUri());
         env.put("SYNC_ENGINE_URL", "http://localhost:" + SERVICES.get("sync-engine-service"));
+        if (service.equals("poller-service")) {
+            env.put("POLLER_SEQUENCER_URL", "http://localhost:" + SERVICES.get("sequencer-service"));
+        }
         env.put("SYNC_SIGNING_SECRET", secret);
         env.put("ADMIN_TOKEN", adminToken);
         env.put("QUARKUS_HTTP_PORT", Integer.toString(port));
@@ -299,9 +304,19 @@ public final class LocalRunner {
         return home.resolve(service).resolve("target/quarkus-app/quarkus-run.jar");
     }
 
-    private static PGSimpleDataSource dataSource(PostgresUrl url) {
+    /**
+     * Set field by field, not with {@code setURL}: that copies every driver default (about 60) into the data source,
+     * and Flyway logs the connection's URL, so the log showed them all on one line. This way the URL is the short
+     * form, with only the given parameters and no credentials.
+     */
+    private static PGSimpleDataSource dataSource(PostgresUrl url) throws SQLException {
         PGSimpleDataSource ds = new PGSimpleDataSource();
-        ds.setURL(url.jdbcUrl());
+        ds.setServerNames(new String[] { url.host() });
+        ds.setPortNumbers(new int[] { url.port() });
+        ds.setDatabaseName(url.database());
+        for (Map.Entry<String, String> param : url.params().entrySet()) {
+            ds.setProperty(param.getKey(), param.getValue());
+        }
         ds.setUser(url.user());
         ds.setPassword(url.password());
         return ds;

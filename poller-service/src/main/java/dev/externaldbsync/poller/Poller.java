@@ -1,24 +1,13 @@
 package dev.externaldbsync.poller;
 
 import java.io.IOException;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-import java.net.http.HttpTimeoutException;
-import java.nio.charset.StandardCharsets;
-import java.sql.Connection;
 import java.sql.SQLException;
-import java.sql.Statement;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -32,33 +21,25 @@ import java.util.function.BooleanSupplier;
 import javax.sql.DataSource;
 
 import org.jboss.logging.Logger;
-import org.postgresql.PGConnection;
-import org.postgresql.PGNotification;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 
-import dev.externaldbsync.contract.Outcome;
 import dev.externaldbsync.contract.RequestSigner;
-import dev.externaldbsync.contract.SyncContract;
-import dev.externaldbsync.contract.SyncRequest;
-import dev.externaldbsync.contract.SyncResponse;
-import dev.externaldbsync.contract.TargetResult;
-import dev.externaldbsync.contract.TenancyResult;
-import dev.externaldbsync.poller.dashboard.LagWindow;
-import io.micrometer.core.instrument.Counter;
-import io.micrometer.core.instrument.Gauge;
+import dev.externaldbsync.contract.status.PollerLag;
+import dev.externaldbsync.contract.status.PollerStatus;
+import dev.externaldbsync.service.NotificationListener;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.micrometer.core.instrument.Timer;
 
 /**
- * The delivery loop of one poller replica: claims requests from the {@link RequestQueue}, POSTs them signed to the
- * sync engine, and records each outcome (delete, back off, park). Plain Java, so tests can run several replicas in
- * one JVM; {@link PollerService} runs one inside the application.
+ * The delivery loop of one poller replica: claims requests from the {@link RequestQueue}, has {@link EngineDelivery}
+ * POST them signed to the sync engine, and has {@link DeliveryOutcomes} record each outcome in the queue (delete, back
+ * off, park); {@link PollerMetrics} measures it. Plain Java, so tests can run several replicas in one JVM;
+ * {@link PollerService} runs one inside the application.
  * <p>
- * Threads: one claim loop, one LISTEN thread (a dedicated connection woken by {@code sync_enqueue_tenancies}), one
- * maintenance thread (lease heartbeat, queue gauges), and at most {@code maxInFlight} delivery threads. The loop only
- * claims as many requests as free delivery slots can carry, so a slow engine leaves the backlog in the database, not
- * in memory.
+ * Threads: one claim loop, one LISTEN thread (a {@link NotificationListener} woken by {@code sync_enqueue_tenancies}),
+ * one maintenance thread (lease heartbeat, queue statistics), and at most {@code maxInFlight} delivery threads. The
+ * loop only claims as many requests as free delivery slots can carry, so a slow engine leaves the backlog in the
+ * database, not in memory.
  * <p>
  * Back-pressure on failure: every failed attempt backs off its request (per row, in the database); in addition a
  * failure of the engine as a whole (connection error, timeout, 401, 5xx) pauses all claiming for a growing delay,
@@ -68,41 +49,23 @@ import io.micrometer.core.instrument.Timer;
  */
 public final class Poller {
 
-    /**
-     * What {@code GET /api/v1/status} shows; holds no tenant data. {@code endToEndLag}: for tenancies this replica
-     * delivered with outcome SYNCED in the last minute, the time from the request's {@code "createdAt"} (set when the
-     * sequencer stamped the tenancy's first waiting change) to the engine's answer.
-     */
-    public record Status(boolean running, boolean paused, long pending, long inFlight, long backingOff, long parked,
-            Double oldestPendingAgeSeconds, double deliveriesPerSecond, long postsInFlight, Instant engineRetryAt,
-            String lastError, Instant lastErrorAt, LagWindow.Percentiles endToEndLag, long deliveredSinceStart) {
-    }
-
-    /** The sliding window of {@link Status#endToEndLag}. */
-    public static final int LAG_WINDOW_SECONDS = 60;
-
     private static final Logger LOG = Logger.getLogger(Poller.class);
-    private static final int SNIPPET = 300;
 
     private final RequestQueue queue;
     private final DataSource listenSource;
     private final Clock clock;
     private final PollerSettings settings;
-    private final RequestSigner signer;
-    private final ObjectMapper mapper;
+    private final PollerConfig config;
     private final BooleanSupplier enabled;
-    private final HttpClient http;
+    private final PollerMetrics metrics;
+    private final EngineDelivery engine;
+    private final DeliveryOutcomes outcomes;
 
     private final Semaphore slots;
     private final Map<String, AtomicInteger> tokensInFlight = new ConcurrentHashMap<>();
     private final AtomicLong claimNumber = new AtomicLong();
-    private final AtomicInteger postsInFlight = new AtomicInteger();
     private final AtomicInteger consecutiveEngineFailures = new AtomicInteger();
-    private final RateWindow deliveries = new RateWindow(10);
-    private final LagWindow lag = new LagWindow(LAG_WINDOW_SECONDS);
-    private final AtomicLong deliveredTotal = new AtomicLong();
     private final Object wakeLock = new Object();
-    private final CountDownLatch stopped = new CountDownLatch(1);
 
     private boolean wakeRequested;
     private volatile boolean running;
@@ -116,15 +79,9 @@ public final class Poller {
 
     private Thread loopThread;
     private Thread listenThread;
+    private volatile NotificationListener listener;
     private ExecutorService deliveryPool;
     private ScheduledExecutorService maintenance;
-
-    private final Counter delivered;
-    private final Counter failed;
-    private final Counter parkedCounter;
-    private final Timer postLatency;
-    private final Timer queueWait;
-    private final Timer endToEndLag;
 
     /**
      * @param queue        the queue (its own data source and clock)
@@ -138,43 +95,12 @@ public final class Poller {
         this.listenSource = listenSource;
         this.clock = clock;
         this.settings = settings;
-        this.signer = signer;
-        this.mapper = mapper;
+        this.config = settings.config();
         this.enabled = enabled;
-        this.slots = new Semaphore(settings.maxInFlight());
-        this.http = HttpClient.newBuilder()
-                .version(HttpClient.Version.HTTP_1_1)
-                .connectTimeout(settings.connectTimeout())
-                .build();
-        this.delivered = Counter.builder("sync.poller.requests.delivered")
-                .description("Requests the sync engine completed (deleted from the queue)").register(registry);
-        this.failed = Counter.builder("sync.poller.requests.failed")
-                .description("Failed delivery attempts of requests (each backs off or parks)").register(registry);
-        this.parkedCounter = Counter.builder("sync.poller.requests.parked")
-                .description("Requests parked for an operator").register(registry);
-        this.postLatency = Timer.builder("sync.poller.delivery.duration")
-                .description("Duration of one POST to the sync engine").publishPercentiles(0.5, 0.99)
-                .register(registry);
-        this.queueWait = Timer.builder("sync.poller.queue.wait")
-                .description("Time from enqueue to the first POST of a request").publishPercentiles(0.5, 0.99)
-                .register(registry);
-        this.endToEndLag = Timer.builder("sync.poller.end_to_end_lag")
-                .description("From the sequencer's enqueue of a tenancy (its first waiting change) to the engine's "
-                        + "SYNCED answer").publishPercentiles(0.5, 0.95, 0.99).register(registry);
-        Gauge.builder("sync.poller.requests.in_flight", postsInFlight, AtomicInteger::get)
-                .description("POSTs to the sync engine in flight from this replica").register(registry);
-        Gauge.builder("sync.poller.queue.pending", this, p -> p.stats.pending())
-                .description("Pending requests (all replicas), refreshed by the poller").register(registry);
-        Gauge.builder("sync.poller.queue.claimed", this, p -> p.stats.inFlight())
-                .description("Requests claimed with a live lease (all replicas)").register(registry);
-        Gauge.builder("sync.poller.queue.backing_off", this, p -> p.stats.backingOff())
-                .description("Requests waiting for their next attempt").register(registry);
-        Gauge.builder("sync.poller.queue.parked", this, p -> p.stats.parked())
-                .description("Parked requests").register(registry);
-        Gauge.builder("sync.poller.queue.oldest_pending_age_seconds", this, p -> {
-            Double age = p.oldestPendingAge();
-            return age == null ? 0 : age;
-        }).description("Age of the oldest pending request").register(registry);
+        this.slots = new Semaphore(config.maxInFlight());
+        this.metrics = new PollerMetrics(registry, clock, () -> stats, this::oldestPendingAge);
+        this.engine = new EngineDelivery(settings, signer, mapper, metrics);
+        this.outcomes = new DeliveryOutcomes(queue, settings, metrics, clock);
     }
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -185,19 +111,20 @@ public final class Poller {
             return;
         }
         running = true;
-        deliveryPool = Executors.newFixedThreadPool(settings.maxInFlight(), daemon("poller-delivery"));
+        deliveryPool = Executors.newFixedThreadPool(config.maxInFlight(), daemon("poller-delivery"));
         maintenance = Executors.newSingleThreadScheduledExecutor(daemon("poller-maintenance"));
-        long heartbeat = Math.max(100, settings.lease().toMillis() / 3);
+        long heartbeat = Math.max(100, config.lease().toMillis() / 3);
         maintenance.scheduleWithFixedDelay(this::heartbeat, heartbeat, heartbeat, TimeUnit.MILLISECONDS);
-        maintenance.scheduleWithFixedDelay(this::refreshStats, 0, settings.statsInterval().toMillis(),
+        maintenance.scheduleWithFixedDelay(this::refreshStats, 0, config.statsInterval().toMillis(),
                 TimeUnit.MILLISECONDS);
+        listener = new NotificationListener(listenSource, RequestQueue.CHANNEL, clock);
         listenThread = daemon("poller-listen").newThread(this::listen);
         listenThread.start();
         loopThread = daemon("poller-loop").newThread(this::loop);
         loopThread.start();
         LOG.infof("Poller %s delivering to %s (%d tenancies per request, %d in flight, lease %s)",
-                settings.instanceId(), settings.syncUri(), settings.tenanciesPerRequest(), settings.maxInFlight(),
-                settings.lease());
+                settings.instanceId(), settings.syncUri(), config.tenanciesPerRequest(), config.maxInFlight(),
+                config.lease());
     }
 
     /**
@@ -208,16 +135,14 @@ public final class Poller {
         if (!running) {
             return 0;
         }
-        running = false;
-        stopped.countDown();
-        wake();
+        stopThreads();
         join(loopThread);
         int released = 0;
         try {
-            boolean drained = slots.tryAcquire(settings.maxInFlight(), settings.shutdownGrace().toMillis(),
+            boolean drained = slots.tryAcquire(config.maxInFlight(), config.shutdownGrace().toMillis(),
                     TimeUnit.MILLISECONDS);
             if (drained) {
-                slots.release(settings.maxInFlight());
+                slots.release(config.maxInFlight());
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -229,7 +154,7 @@ public final class Poller {
                 LOG.infof("Poller %s released %d unfinished claims for other replicas", settings.instanceId(),
                         released);
             } catch (SQLException e) {
-                LOG.warnf("Could not release claims (their leases expire in %s): %s", settings.lease(),
+                LOG.warnf("Could not release claims (their leases expire in %s): %s", config.lease(),
                         e.getMessage());
             }
         }
@@ -244,13 +169,20 @@ public final class Poller {
      * database until their leases expire.
      */
     synchronized void kill() {
-        running = false;
-        stopped.countDown();
-        wake();
+        stopThreads();
         deliveryPool.shutdownNow();
         maintenance.shutdownNow();
         join(loopThread);
         join(listenThread);
+    }
+
+    private void stopThreads() {
+        running = false;
+        NotificationListener l = listener;
+        if (l != null) {
+            l.wakeUp();
+        }
+        wake();
     }
 
     public boolean isRunning() {
@@ -265,11 +197,17 @@ public final class Poller {
         }
     }
 
-    public Status status() {
+    public PollerStatus status() {
         RequestQueue.Stats s = stats;
-        return new Status(running, paused, s.pending(), s.inFlight(), s.backingOff(), s.parked(), oldestPendingAge(),
-                deliveries.perSecond(clock.millis()), postsInFlight.get(), engineRetryAt, lastError, lastErrorAt,
-                lag.percentiles(clock.millis()), deliveredTotal.get());
+        return new PollerStatus(settings.instanceId(), running, paused, s.pending(), s.inFlight(), s.backingOff(),
+                s.parked(), oldestPendingAge(), metrics.deliveriesPerSecond(), metrics.postsInFlight(), engineRetryAt,
+                lastError, lastErrorAt, metrics.endToEndLag(), metrics.deliveredSinceStart());
+    }
+
+    /** What {@link #status()} says of a replica that does not run (for lack of configuration: {@code why}). */
+    public static PollerStatus notRunning(String why) {
+        return new PollerStatus(null, false, false, 0, 0, 0, 0, null, 0, 0, null, why, null,
+                PollerLag.empty(PollerMetrics.LAG_WINDOW_SECONDS), 0);
     }
 
     private Double oldestPendingAge() {
@@ -288,7 +226,7 @@ public final class Poller {
             } catch (SQLException | RuntimeException e) {
                 recordError("claiming failed: " + e.getMessage());
                 LOG.warnf("Poller %s could not claim requests: %s", settings.instanceId(), e.getMessage());
-                waitMillis = settings.fallbackPoll().toMillis();
+                waitMillis = config.fallbackPoll().toMillis();
             }
             if (waitMillis > 0) {
                 awaitWake(waitMillis);
@@ -300,7 +238,7 @@ public final class Poller {
     private long step() throws SQLException {
         if (!enabledNow()) {
             paused = true;
-            return settings.fuseboxCheckInterval().toMillis();
+            return config.fuseboxCheckInterval().toMillis();
         }
         paused = false;
         Instant now = clock.instant();
@@ -310,14 +248,14 @@ public final class Poller {
         }
         int free = slots.availablePermits();
         if (free == 0) {
-            return settings.fallbackPoll().toMillis(); // a finishing delivery wakes the loop
+            return config.fallbackPoll().toMillis(); // a finishing delivery wakes the loop
         }
-        int limit = free * settings.tenanciesPerRequest();
+        int limit = free * config.tenanciesPerRequest();
         String token = settings.instanceId() + "#" + claimNumber.incrementAndGet();
-        List<RequestQueue.Claim> claims = queue.claim(token, limit, settings.lease());
-        for (int from = 0; from < claims.size(); from += settings.tenanciesPerRequest()) {
+        List<RequestQueue.Claim> claims = queue.claim(token, limit, config.lease());
+        for (int from = 0; from < claims.size(); from += config.tenanciesPerRequest()) {
             List<RequestQueue.Claim> batch = claims.subList(from,
-                    Math.min(claims.size(), from + settings.tenanciesPerRequest()));
+                    Math.min(claims.size(), from + config.tenanciesPerRequest()));
             dispatch(List.copyOf(batch));
         }
         if (claims.size() == limit) {
@@ -325,7 +263,7 @@ public final class Poller {
         }
         // Drained for now: sleep until a notification, a finished delivery, the next retry falls due, or the
         // fallback poll (which also covers notifications lost while the LISTEN connection was down).
-        long wait = settings.fallbackPoll().toMillis();
+        long wait = config.fallbackPoll().toMillis();
         Instant due = queue.nextDueAt();
         Instant after = clock.instant();
         if (due != null && due.isAfter(after)) {
@@ -337,7 +275,7 @@ public final class Poller {
     private boolean enabledNow() {
         long nowNanos = System.nanoTime();
         Boolean cached = enabledCache;
-        if (cached == null || nowNanos - enabledCheckedNanos >= settings.fuseboxCheckInterval().toNanos()) {
+        if (cached == null || nowNanos - enabledCheckedNanos >= config.fuseboxCheckInterval().toNanos()) {
             try {
                 cached = enabled.getAsBoolean();
             } catch (RuntimeException e) {
@@ -383,47 +321,27 @@ public final class Poller {
     }
 
     // ---------------------------------------------------------------------------------------------------------------
-    // Delivery
+    // Delivery: POST, then record what the answer means for each request
 
     private void deliver(List<RequestQueue.Claim> batch) {
         String token = batch.get(0).token();
         try {
-            Instant sentAt = clock.instant();
-            for (RequestQueue.Claim claim : batch) {
-                if (claim.attemptCount() == 0) {
-                    queueWait.record(Duration.between(claim.createdAt(), sentAt).isNegative() ? Duration.ZERO
-                            : Duration.between(claim.createdAt(), sentAt));
-                }
-            }
-            byte[] body = mapper.writeValueAsBytes(
-                    new SyncRequest(batch.stream().map(RequestQueue.Claim::tenancyId).toList()));
-            RequestSigner.Signature signature = signer.sign(body);
-            HttpRequest request = HttpRequest.newBuilder(settings.syncUri())
-                    .timeout(settings.requestTimeout())
-                    .header("Content-Type", "application/json")
-                    .header(SyncContract.TIMESTAMP_HEADER, signature.timestamp())
-                    .header(SyncContract.SIGNATURE_HEADER, signature.signature())
-                    .POST(HttpRequest.BodyPublishers.ofByteArray(body))
-                    .build();
-            HttpResponse<byte[]> response;
-            postsInFlight.incrementAndGet();
-            long started = System.nanoTime();
-            try {
-                response = http.send(request, HttpResponse.BodyHandlers.ofByteArray());
-            } catch (HttpTimeoutException e) {
+            metrics.sending(batch, clock.instant());
+            EngineDelivery.Result result = engine.deliver(batch.stream().map(RequestQueue.Claim::tenancyId).toList());
+            String error = null;
+            if (result instanceof EngineDelivery.Answered answered) {
+                engineAnswered();
+                error = outcomes.answered(batch, answered.response().results());
+            } else if (result instanceof EngineDelivery.Rejected rejected) {
+                engineAnswered();
+                error = outcomes.rejected(batch, rejected.error());
+            } else if (result instanceof EngineDelivery.EngineFailed failure) {
                 engineFailed();
-                failAll(batch, "timeout: no answer from the sync engine within " + settings.requestTimeout());
-                return;
-            } catch (IOException e) {
-                engineFailed();
-                failAll(batch, "connection error: " + e.getClass().getSimpleName()
-                        + (e.getMessage() == null ? "" : ": " + e.getMessage()));
-                return;
-            } finally {
-                postsInFlight.decrementAndGet();
-                postLatency.record(System.nanoTime() - started, TimeUnit.NANOSECONDS);
+                error = outcomes.failed(batch, failure.error());
             }
-            handle(batch, response);
+            if (error != null) {
+                recordError(error);
+            }
         } catch (InterruptedException e) {
             // Shutdown past its grace period: stop() releases this claim for another replica.
             Thread.currentThread().interrupt();
@@ -439,108 +357,6 @@ public final class Poller {
         } finally {
             finished(token);
         }
-    }
-
-    private void handle(List<RequestQueue.Claim> batch, HttpResponse<byte[]> response) throws SQLException {
-        int status = response.statusCode();
-        if (status == 200) {
-            SyncResponse body;
-            try {
-                body = mapper.readValue(response.body(), SyncResponse.class);
-            } catch (IOException e) {
-                engineFailed();
-                failAll(batch, "HTTP 200 with an unreadable body: " + e.getMessage());
-                return;
-            }
-            engineAnswered();
-            Map<UUID, TenancyResult> results = new HashMap<>();
-            for (TenancyResult result : body.results()) {
-                if (result != null && result.tenancyId() != null) {
-                    results.put(result.tenancyId(), result);
-                }
-            }
-            List<RequestQueue.Claim> done = new ArrayList<>();
-            List<RequestQueue.Failure> retry = new ArrayList<>();
-            Instant answeredAt = null;
-            for (RequestQueue.Claim claim : batch) {
-                TenancyResult result = results.get(claim.tenancyId());
-                if (result == null) {
-                    retry.add(new RequestQueue.Failure(claim, "the engine's answer has no result for this tenancy"));
-                } else if (result.retry()) {
-                    retry.add(new RequestQueue.Failure(claim, describe(result)));
-                } else {
-                    done.add(claim);
-                    if (result.outcome() == Outcome.SYNCED) {
-                        answeredAt = answeredAt == null ? clock.instant() : answeredAt;
-                        long millis = Math.max(0, Duration.between(claim.createdAt(), answeredAt).toMillis());
-                        lag.record(answeredAt.toEpochMilli(), millis);
-                        endToEndLag.record(millis, TimeUnit.MILLISECONDS);
-                    }
-                }
-            }
-            int deleted = queue.complete(done);
-            delivered.increment(deleted);
-            deliveredTotal.addAndGet(deleted);
-            deliveries.add(clock.millis(), deleted);
-            if (!retry.isEmpty()) {
-                recordFailures(retry);
-                recordError("engine asked to retry " + retry.size() + " tenancies; e.g. " + retry.get(0).error());
-            }
-        } else if (status == 400) {
-            engineAnswered();
-            String error = "HTTP 400 (request rejected as invalid, not retried): " + snippet(response.body());
-            int parked = queue.park(batch, error);
-            parkedCounter.increment(parked);
-            failed.increment(batch.size());
-            recordError(error);
-            LOG.warnf("Poller %s parked %d requests at once: %s", settings.instanceId(), parked, error);
-        } else if (status == 401) {
-            engineFailed();
-            failAll(batch, "HTTP 401: the engine rejected the signature (is SYNC_SIGNING_SECRET the same on the "
-                    + "poller and the engine, and are the clocks in sync?)");
-        } else {
-            engineFailed();
-            failAll(batch, "HTTP " + status + ": " + snippet(response.body()));
-        }
-    }
-
-    private void failAll(List<RequestQueue.Claim> batch, String error) throws SQLException {
-        recordError(error);
-        recordFailures(batch.stream().map(c -> new RequestQueue.Failure(c, error)).toList());
-    }
-
-    private void recordFailures(List<RequestQueue.Failure> failures) throws SQLException {
-        RequestQueue.FailResult result = queue.fail(failures, settings.backoff(), settings.maxAttempts());
-        failed.increment(failures.size());
-        parkedCounter.increment(result.parked());
-        if (result.parked() > 0) {
-            LOG.warnf("Poller %s parked %d requests after %d attempts; last error: %s", settings.instanceId(),
-                    result.parked(), settings.maxAttempts(), failures.get(0).error());
-        }
-    }
-
-    private static String describe(TenancyResult result) {
-        StringBuilder s = new StringBuilder(String.valueOf(result.outcome()));
-        if (result.error() != null) {
-            s.append(": ").append(result.error());
-        }
-        for (TargetResult target : result.targets()) {
-            if (target.retry() || target.error() != null) {
-                s.append("; target ").append(target.targetId()).append(' ').append(target.outcome());
-                if (target.error() != null) {
-                    s.append(": ").append(target.error());
-                }
-            }
-        }
-        return s.toString();
-    }
-
-    private static String snippet(byte[] body) {
-        if (body == null || body.length == 0) {
-            return "(empty body)";
-        }
-        String text = new String(body, 0, Math.min(body.length, SNIPPET * 4), StandardCharsets.UTF_8).strip();
-        return text.length() <= SNIPPET ? text : text.substring(0, SNIPPET) + "…";
     }
 
     /** The engine as a whole failed: pause every claim for a delay that grows with consecutive failures. */
@@ -582,7 +398,7 @@ public final class Poller {
             return;
         }
         try {
-            queue.extendLeases(tokens, settings.lease());
+            queue.extendLeases(tokens, config.lease());
         } catch (SQLException | RuntimeException e) {
             recordError("extending leases failed: " + e.getMessage());
             LOG.warnf("Poller %s could not extend its leases: %s", settings.instanceId(), e.getMessage());
@@ -597,37 +413,29 @@ public final class Poller {
         }
     }
 
-    /** Holds one connection in LISTEN and wakes the loop on every notification; reconnects when it breaks. */
+    /**
+     * Wakes the loop on every notification, and on every (re)connect of the listener, since what was enqueued while
+     * it was not listening sent no notification it could see. While the connection is down the loop's fallback poll
+     * keeps delivering.
+     */
     private void listen() {
-        while (running) {
-            try (Connection connection = listenSource.getConnection()) {
-                connection.setAutoCommit(true);
-                try (Statement s = connection.createStatement()) {
-                    s.execute("LISTEN " + RequestQueue.CHANNEL);
+        NotificationListener l = listener;
+        try {
+            boolean wasListening = false;
+            while (running) {
+                if (l.await(config.fallbackPoll()) && running) {
+                    wake();
                 }
-                PGConnection pg = connection.unwrap(PGConnection.class);
-                wake(); // anything enqueued while we were not listening
-                int timeout = (int) Math.max(1, settings.fallbackPoll().toMillis());
-                while (running) {
-                    PGNotification[] notifications = pg.getNotifications(timeout);
-                    if (notifications != null && notifications.length > 0) {
-                        wake();
-                    }
+                boolean listening = l.listening();
+                if (wasListening && !listening) {
+                    recordError("LISTEN connection lost (falling back to polling until it is back)");
                 }
-            } catch (SQLException | RuntimeException e) {
-                if (!running) {
-                    return;
-                }
-                recordError("LISTEN connection failed: " + e.getMessage());
-                LOG.warnf("Poller %s lost its LISTEN connection (falling back to polling): %s",
-                        settings.instanceId(), e.getMessage());
-                try {
-                    stopped.await(1, TimeUnit.SECONDS);
-                } catch (InterruptedException ie) {
-                    Thread.currentThread().interrupt();
-                    return;
-                }
+                wasListening = listening;
             }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            l.close();
         }
     }
 
@@ -649,37 +457,5 @@ public final class Poller {
             t.setDaemon(true);
             return t;
         };
-    }
-
-    /** Deliveries per second over the last {@code seconds} whole seconds. Thread-safe (synchronized; cheap). */
-    static final class RateWindow {
-        private final long[] counts;
-        private final long[] seconds;
-
-        RateWindow(int window) {
-            counts = new long[window];
-            seconds = new long[window];
-        }
-
-        synchronized void add(long nowMillis, long n) {
-            long second = nowMillis / 1000;
-            int i = (int) (second % counts.length);
-            if (seconds[i] != second) {
-                seconds[i] = second;
-                counts[i] = 0;
-            }
-            counts[i] += n;
-        }
-
-        synchronized double perSecond(long nowMillis) {
-            long second = nowMillis / 1000;
-            long total = 0;
-            for (int i = 0; i < counts.length; i++) {
-                if (seconds[i] > second - counts.length && seconds[i] <= second) {
-                    total += counts[i];
-                }
-            }
-            return (double) total / counts.length;
-        }
     }
 }

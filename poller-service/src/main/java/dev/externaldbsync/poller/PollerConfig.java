@@ -93,9 +93,9 @@ public interface PollerConfig {
     boolean dashboardEnabled();
 
     /**
-     * How often the dashboard's figures are sampled from the internal database and the sync engine's status (the
-     * page reads the last sample, so open pages add no database load). Each sample costs a few capped, index-backed
-     * counts and one status call to the engine.
+     * How often the dashboard's figures are sampled (the page reads the last sample, so open pages add no load).
+     * Each sample costs the poller's own queue reads, one status call to the sequencer and two calls to the engine
+     * (status, rows behind).
      */
     @WithDefault("3s")
     Duration dashboardSampleInterval();
@@ -103,6 +103,12 @@ public interface PollerConfig {
     /** How much throughput history the dashboard keeps in memory for its chart (one point per sample). */
     @WithDefault("15m")
     Duration dashboardHistory();
+
+    /**
+     * Base URL of the sequencer, e.g. {@code http://sequencer:8081}: the dashboard shows the sequencer's figures from
+     * its {@code /api/v1/status}. Unset: the dashboard shows the sequencer as unreachable.
+     */
+    Optional<String> sequencerUrl();
 
     /** This replica's name in the queue ({@code "claimedBy"}); default: host name plus a random suffix. */
     Optional<String> instanceId();

@@ -1,12 +1,8 @@
 package dev.externaldbsync.poller;
 
-import java.net.InetAddress;
 import java.net.URI;
-import java.net.UnknownHostException;
 import java.time.Clock;
 import java.time.Duration;
-import java.util.HexFormat;
-import java.util.concurrent.ThreadLocalRandom;
 
 import jakarta.enterprise.event.Observes;
 import jakarta.enterprise.inject.Produces;
@@ -23,8 +19,10 @@ import dev.externaldbsync.contract.SyncResponse;
 import dev.externaldbsync.contract.TargetResult;
 import dev.externaldbsync.contract.TenancyResult;
 import dev.externaldbsync.contract.Outcome;
-import dev.externaldbsync.poller.dashboard.LagWindow;
+import dev.externaldbsync.contract.status.PollerLag;
+import dev.externaldbsync.contract.status.PollerStatus;
 import dev.externaldbsync.service.Fusebox;
+import dev.externaldbsync.service.InstanceId;
 import dev.externaldbsync.service.InternalDatabaseConfig;
 import io.agroal.api.AgroalDataSource;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -41,7 +39,7 @@ import io.quarkus.runtime.annotations.RegisterForReflection;
 @Singleton
 // The contract records are (de)serialized by our own ObjectMapper, not by a REST endpoint: register them for native.
 @RegisterForReflection(targets = { SyncRequest.class, SyncResponse.class, TenancyResult.class, TargetResult.class,
-        Outcome.class })
+        Outcome.class, PollerStatus.class, PollerLag.class })
 public class PollerService {
 
     private static final Logger LOG = Logger.getLogger(PollerService.class);
@@ -101,13 +99,9 @@ public class PollerService {
     }
 
     /** This replica's poller status; when it is not running for lack of configuration, the reason is the error. */
-    public Poller.Status status() {
+    public PollerStatus status() {
         Poller p = poller;
-        if (p != null) {
-            return p.status();
-        }
-        return new Poller.Status(false, false, 0, 0, 0, 0, null, 0, 0, null, configurationError, null,
-                new LagWindow.Percentiles(null, null, null, 0, Poller.LAG_WINDOW_SECONDS), 0);
+        return p != null ? p.status() : Poller.notRunning(configurationError);
     }
 
     /** Wakes the local loop (after an operator requeued requests; other replicas get the NOTIFY). */
@@ -141,25 +135,7 @@ public class PollerService {
     }
 
     private PollerSettings settings() {
-        return new PollerSettings(URI.create(endpoint.engineUrl().orElseThrow().strip()),
-                config.instanceId().orElseGet(PollerService::defaultInstanceId), config.tenanciesPerRequest(),
-                config.maxInFlight(), config.lease(), config.requestTimeout(), config.connectTimeout(),
-                new RequestQueue.Backoff(config.backoffBase(), config.backoffMax(), config.backoffJitter()),
-                config.maxAttempts(), config.fallbackPoll(), config.fuseboxCheckInterval(), config.statsInterval(),
-                config.shutdownGrace());
-    }
-
-    private static String defaultInstanceId() {
-        String host = System.getenv("HOSTNAME");
-        if (host == null || host.isBlank()) {
-            try {
-                host = InetAddress.getLocalHost().getHostName();
-            } catch (UnknownHostException e) {
-                host = "poller";
-            }
-        }
-        byte[] suffix = new byte[3];
-        ThreadLocalRandom.current().nextBytes(suffix);
-        return host + "-" + HexFormat.of().formatHex(suffix);
+        return PollerSettings.of(config, URI.create(endpoint.engineUrl().orElseThrow().strip()),
+                config.instanceId().orElseGet(InstanceId::unique));
     }
 }

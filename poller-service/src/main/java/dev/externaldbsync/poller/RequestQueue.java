@@ -428,6 +428,34 @@ public final class RequestQueue {
     // Observation
 
     /**
+     * The {@code limit} tenancies whose requests have waited longest, pending or claimed (not parked), oldest first:
+     * what the dashboard asks the engine to count rows behind for. Two index-ordered ranges of at most {@code limit}
+     * rows each.
+     */
+    public List<UUID> longestWaitingTenancies(int limit) throws SQLException {
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement("""
+                SELECT id FROM (
+                    (SELECT "tenancyId" AS id, "createdAt" AS created FROM "OutgoingRequest"
+                     WHERE "startedFulfillingAt" IS NULL ORDER BY "createdAt", "id" LIMIT ?)
+                    UNION ALL
+                    (SELECT "tenancyId", "createdAt" FROM "OutgoingRequest"
+                     WHERE "leaseExpiresAt" IS NOT NULL AND "parkedAt" IS NULL
+                     ORDER BY "leaseExpiresAt", "createdAt" LIMIT ?)) AS r
+                WHERE id IS NOT NULL GROUP BY id ORDER BY min(created) LIMIT ?""")) {
+            ps.setInt(1, limit);
+            ps.setInt(2, limit);
+            ps.setInt(3, limit);
+            List<UUID> ids = new ArrayList<>();
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    ids.add(rs.getObject(1, UUID.class));
+                }
+            }
+            return ids;
+        }
+    }
+
+    /**
      * Queue counts. Each part reads an index (pending by V1's index, claimed and parked by V20's partial ones), so a
      * backlog of a million pending rows costs an index-only count, not a table scan per refresh.
      */

@@ -6,6 +6,8 @@ import jakarta.ws.rs.Path;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.MediaType;
 
+import dev.externaldbsync.contract.status.PollerStatus;
+
 /**
  * {@code GET /api/v1/status}: what this poller replica is doing and the queue it works on (counts for all replicas,
  * refreshed every {@code poller.stats-interval}, never queried per call). Open like health: it shows no tenant data.
@@ -18,7 +20,7 @@ public class StatusResource {
 
     @GET
     @Produces(MediaType.APPLICATION_JSON)
-    public Poller.Status status() {
+    public PollerStatus status() {
         return service.status();
     }
 }

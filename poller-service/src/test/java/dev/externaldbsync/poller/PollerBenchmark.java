@@ -43,9 +43,7 @@ public final class PollerBenchmark {
 
     /** Production defaults (PollerConfig), pointed at the harness receiver. */
     private static PollerSettings defaults(PollerHarness h, String name) {
-        return new PollerSettings(h.receiver.baseUri(), name, 20, 8, Duration.ofSeconds(60), Duration.ofMinutes(5),
-                Duration.ofSeconds(5), new RequestQueue.Backoff(Duration.ofSeconds(1), Duration.ofMinutes(5), 0.5), 25,
-                Duration.ofSeconds(1), Duration.ofSeconds(1), Duration.ofSeconds(5), Duration.ofSeconds(20));
+        return PollerSettings.defaults(h.receiver.baseUri(), name);
     }
 
     private static void throughput(int requests, int replicas) throws Exception {

@@ -96,6 +96,9 @@ public final class Sequencer {
     /** Reported as {@code "100000+"} beyond this many waiting rows. */
     public static final int WAITING_CAP = 100_000;
 
+    /** Where the capture triggers {@code NOTIFY} once per writing transaction, at its commit. */
+    public static final String CHANGES_CHANNEL = "external_db_sync_changes";
+
     private static final UUID MIN_UUID = new UUID(0, 0);
     private static final UUID MAX_UUID = new UUID(-1, -1);
 
@@ -284,6 +287,26 @@ public final class Sequencer {
             }
         }
         return waiting;
+    }
+
+    /**
+     * How many stamps {@code global_seq_id} has handed out (only the sequencer calls {@code nextval}, one per row, so
+     * this counts stamped rows of all replicas ever): a sequence's {@code last_value} is a single-row read.
+     */
+    public long stampsIssued() throws SQLException {
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(true);
+            try (PreparedStatement ps = c.prepareStatement(
+                    "SELECT last_value, is_called, increment_by FROM global_seq_id, "
+                            + "(SELECT increment_by FROM pg_sequences WHERE sequencename = 'global_seq_id' LIMIT 1) i");
+                    ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                long last = rs.getLong(1);
+                boolean called = rs.getBoolean(2);
+                long increment = Math.max(1, rs.getLong(3));
+                return called ? (last - 1) / increment + 1 : 0;
+            }
+        }
     }
 
     private static Array uuidArray(Connection c, Collection<UUID> ids) throws SQLException {

@@ -15,10 +15,11 @@ import org.jboss.logging.Logger;
 
 import dev.externaldbsync.schema.SourceTable;
 import io.quarkus.runtime.annotations.RegisterForReflection;
+import dev.externaldbsync.service.NotificationListener;
 
 /**
  * The one continuous sequencing loop of a process: runs {@link Sequencer#runOnce()} back to back while batches come
- * back full, otherwise waits for a change notification ({@link ChangeListener}) or the fallback interval.
+ * back full, otherwise waits for a change notification ({@link NotificationListener}) or the fallback interval.
  * <p>
  * Per iteration it first reads the fusebox switch (the caller's {@code enabled}, one single-row query); when the
  * switch is off it does nothing else and waits, so a paused sequencer costs one cheap query per fallback interval.
@@ -54,7 +55,7 @@ public final class SequencerLoop implements Runnable {
     private static final Duration MAX_ERROR_BACKOFF = Duration.ofSeconds(30);
 
     private final Sequencer sequencer;
-    private final ChangeListener listener;
+    private final NotificationListener listener;
     private final BooleanSupplier enabled;
     private final Duration fallbackInterval;
     private final Duration waitingRefresh;
@@ -74,7 +75,7 @@ public final class SequencerLoop implements Runnable {
     private boolean waitingEverCounted;
     private boolean waitingMayBeNonZero = true;
 
-    public SequencerLoop(Sequencer sequencer, ChangeListener listener, BooleanSupplier enabled,
+    public SequencerLoop(Sequencer sequencer, NotificationListener listener, BooleanSupplier enabled,
             Duration fallbackInterval, Duration waitingRefresh, Clock clock, Observer observer) {
         this.sequencer = sequencer;
         this.listener = listener;

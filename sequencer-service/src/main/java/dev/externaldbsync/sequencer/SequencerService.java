@@ -21,6 +21,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
+import dev.externaldbsync.service.NotificationListener;
 
 /**
  * Owns the process's one sequencing loop thread: started after migrations (default observer priority, after
@@ -82,7 +83,7 @@ public class SequencerService {
             duration.record(batch.duration());
             batch.rowsPerTable().forEach((table, rows) -> stamped.get(table).increment(rows));
         };
-        loop = new SequencerLoop(sequencer, new ChangeListener(dataSource, clock),
+        loop = new SequencerLoop(sequencer, new NotificationListener(dataSource, Sequencer.CHANGES_CHANNEL, clock),
                 () -> fusebox.read().sequencerEnabled(), config.fallbackInterval(), config.waitingRefreshInterval(),
                 clock, observer);
         SequencerLoop current = loop;

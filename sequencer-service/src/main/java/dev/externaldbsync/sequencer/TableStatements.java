@@ -3,6 +3,7 @@ package dev.externaldbsync.sequencer;
 import java.util.stream.Collectors;
 
 import dev.externaldbsync.schema.SourceTable;
+import dev.externaldbsync.sql.Identifiers;
 
 /**
  * All SQL the sequencer runs against one sequenced table, generated in this one place from the {@link SourceTable}
@@ -37,10 +38,10 @@ record TableStatements(SourceTable table, String anyMarked, String tenancyAfter,
             return ofProjectAndBranch(table);
         }
         String t = table.quotedName();
-        String tenancy = quote(table.tenancyColumn());
+        String tenancy = Identifiers.quote(table.tenancyColumn());
         String marked = "\"shouldUpdateSequenceId\"";
         String keyJoin = table.claimKey().stream()
-                .map(k -> "r." + quote(k) + " = claimed." + quote(k))
+                .map(k -> "r." + Identifiers.quote(k) + " = claimed." + Identifiers.quote(k))
                 .collect(Collectors.joining(" AND "));
         return new TableStatements(table,
                 "SELECT EXISTS (SELECT 1 FROM " + t + " WHERE " + marked + ")",
@@ -83,7 +84,7 @@ record TableStatements(SourceTable table, String anyMarked, String tenancyAfter,
         String t = table.quotedName();
         String marked = "\"shouldUpdateSequenceId\" AND " + table.rowFilter();
         String keyJoin = table.claimKey().stream()
-                .map(k -> "r." + quote(k) + " = claimed." + quote(k))
+                .map(k -> "r." + Identifiers.quote(k) + " = claimed." + Identifiers.quote(k))
                 .collect(Collectors.joining(" AND "));
         return new TableStatements(table,
                 "SELECT EXISTS (SELECT 1 FROM " + t + " WHERE " + marked + ")",
@@ -156,9 +157,5 @@ record TableStatements(SourceTable table, String anyMarked, String tenancyAfter,
                     FROM found AS f WHERE f.id IS NOT NULL)
                 SELECT id FROM found WHERE id IS NOT NULL LIMIT ?"""
                 .formatted(t, tenancy, marked, firstOp);
-    }
-
-    private static String quote(String identifier) {
-        return '"' + identifier.replace("\"", "\"\"") + '"';
     }
 }

@@ -31,6 +31,7 @@ import dev.externaldbsync.testing.StackAuthFixtures;
 import dev.externaldbsync.testing.StackAuthFixtures.Tenancy;
 import dev.externaldbsync.testing.TestDatabase;
 import io.agroal.api.AgroalDataSource;
+import dev.externaldbsync.service.NotificationListener;
 
 /**
  * Two sequencer instances (separate pools, like two replicas during a rollout) and 8 writer threads for ~10 s.
@@ -155,7 +156,7 @@ class ConcurrentSequencingTest {
 
     private static SequencerLoop loop(AgroalDataSource pool, int batchSize) {
         Sequencer sequencer = new Sequencer(pool, new Sequencer.Settings(batchSize, 1000), Clock.systemUTC());
-        return new SequencerLoop(sequencer, new ChangeListener(pool, Clock.systemUTC()), () -> true,
+        return new SequencerLoop(sequencer, new NotificationListener(pool, Sequencer.CHANGES_CHANNEL, Clock.systemUTC()), () -> true,
                 Duration.ofSeconds(1), Duration.ofSeconds(1), Clock.systemUTC(), batch -> {
                 });
     }

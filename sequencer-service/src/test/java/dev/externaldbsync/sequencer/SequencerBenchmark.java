@@ -24,6 +24,7 @@ import dev.externaldbsync.testing.StackAuthFixtures;
 import dev.externaldbsync.testing.StackAuthFixtures.Tenancy;
 import dev.externaldbsync.testing.TestDatabase;
 import io.agroal.api.AgroalDataSource;
+import dev.externaldbsync.service.NotificationListener;
 
 /**
  * Measurements for the report, not tests: they print figures and assert only that the work was done. Excluded from
@@ -115,7 +116,7 @@ class SequencerBenchmark {
         Tenancy tenancy = fixtures.createTenancy();
         try (AgroalDataSource pool = TestPools.pool(db, 3)) {
             Sequencer sequencer = new Sequencer(pool, new Sequencer.Settings(1000, 1000), Clock.systemUTC());
-            ChangeListener listener = new ChangeListener(pool, Clock.systemUTC());
+            NotificationListener listener = new NotificationListener(pool, Sequencer.CHANGES_CHANNEL, Clock.systemUTC());
             SequencerLoop loop = new SequencerLoop(sequencer, listener, () -> fuseboxOn(pool), Duration.ofSeconds(1),
                     Duration.ofSeconds(5), Clock.systemUTC(), batch -> {
                     });

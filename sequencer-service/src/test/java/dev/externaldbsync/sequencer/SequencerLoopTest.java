@@ -19,6 +19,7 @@ import dev.externaldbsync.testing.StackAuthFixtures;
 import dev.externaldbsync.testing.StackAuthFixtures.Tenancy;
 import dev.externaldbsync.testing.TestDatabase;
 import io.agroal.api.AgroalDataSource;
+import dev.externaldbsync.service.NotificationListener;
 
 /**
  * The loop with its LISTEN wake-up. The fallback interval is set far beyond every deadline here (60 s), so a change
@@ -31,7 +32,7 @@ class SequencerLoopTest {
     private TestDatabase db;
     private AgroalDataSource pool;
     private StackAuthFixtures fixtures;
-    private ChangeListener listener;
+    private NotificationListener listener;
     private SequencerLoop loop;
     private Thread thread;
     private final AtomicBoolean enabled = new AtomicBoolean(true);
@@ -54,7 +55,7 @@ class SequencerLoopTest {
 
     private void start(int batchSize) {
         Sequencer sequencer = new Sequencer(pool, new Sequencer.Settings(batchSize, 1000), Clock.systemUTC());
-        listener = new ChangeListener(pool, Clock.systemUTC());
+        listener = new NotificationListener(pool, Sequencer.CHANGES_CHANNEL, Clock.systemUTC());
         loop = new SequencerLoop(sequencer, listener, enabled::get, NO_FALLBACK, Duration.ofSeconds(1),
                 Clock.systemUTC(), batch -> {
                 });

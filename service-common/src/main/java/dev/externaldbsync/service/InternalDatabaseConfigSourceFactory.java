@@ -14,7 +14,7 @@ import io.smallrye.config.PropertiesConfigSource;
 
 /**
  * Turns the operator's single {@code INTERNAL_DATABASE_URL} ({@code postgresql://user:password@host:port/db}) into
- * the JDBC and reactive datasource settings Quarkus needs.
+ * the JDBC datasource settings Quarkus needs.
  * <p>
  * Ordinal 275: above {@code application.properties} (250), below environment variables (300), so an operator can
  * still override a single {@code QUARKUS_DATASOURCE_*} setting. A malformed URL fails start-up with a message that
@@ -40,7 +40,6 @@ public class InternalDatabaseConfigSourceFactory implements ConfigSourceFactory 
         String jdbcUrl = url.jdbcUrl();
         Map<String, String> properties = new java.util.HashMap<>();
         properties.put("quarkus.datasource.jdbc.url", jdbcUrl);
-        properties.put("quarkus.datasource.reactive.url", jdbcUrl.substring("jdbc:".length()));
         if (url.user() != null) {
             properties.put("quarkus.datasource.username", url.user());
         }

@@ -1,6 +1,5 @@
 package dev.externaldbsync.poller.dashboard;
 
-import java.sql.SQLException;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
@@ -18,7 +17,18 @@ import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
 
 import dev.externaldbsync.config.PostgresUrl;
-import dev.externaldbsync.poller.Poller;
+import dev.externaldbsync.contract.status.CappedCount;
+import dev.externaldbsync.contract.status.MappingCount;
+import dev.externaldbsync.contract.status.MappingProgress;
+import dev.externaldbsync.contract.status.PollerLag;
+import dev.externaldbsync.contract.status.PollerStatus;
+import dev.externaldbsync.contract.status.RowsBehind;
+import dev.externaldbsync.contract.status.RowsBehindRequest;
+import dev.externaldbsync.contract.status.SequencerLastBatch;
+import dev.externaldbsync.contract.status.SequencerLastError;
+import dev.externaldbsync.contract.status.SequencerStatus;
+import dev.externaldbsync.contract.status.TargetView;
+import dev.externaldbsync.contract.status.TenancyView;
 import dev.externaldbsync.poller.RequestQueue;
 import dev.externaldbsync.service.Fusebox;
 import dev.externaldbsync.service.AdminOnly;
@@ -30,28 +40,29 @@ import io.smallrye.common.annotation.Blocking;
  * {@code X-Requested-By}):
  * <pre>
  * GET    /api/v1/admin/dashboard/snapshot[?fresh=true]      the last sample (fresh: one taken after the call)
- * GET    /api/v1/admin/dashboard/tenancies?q=ID|PROJECT     targets, cursors, last success/error, pause state
+ * GET    /api/v1/admin/dashboard/tenancies?q=ID|PROJECT     the engine's tenancy search (targets, cursors, pause)
  * POST   /api/v1/admin/dashboard/tenancies/{id}/targets/{targetId}/resync   forwarded to the sync engine
  * PUT    /api/v1/admin/dashboard/tenancies/{id}/pause                       forwarded to the sync engine
  * DELETE /api/v1/admin/dashboard/tenancies/{id}/pause                       forwarded to the sync engine
  * </pre>
- * The snapshot costs no database work per call (the sampler's last sample) unless {@code fresh} asks for a new one.
- * Forwarded actions answer with the engine's status and body, or 502 when it cannot be reached.
+ * The snapshot costs no work per call (the sampler's last sample) unless {@code fresh} asks for a new one. The search
+ * and the actions are forwarded to the engine (the owner of those tables) and answer with its status and body, or
+ * 502 when it cannot be reached.
  */
 @Path("/api/v1/admin/dashboard")
 @AdminOnly
 // Entities go out inside a Response, so native builds cannot infer them: register the records the snapshot holds.
-@RegisterForReflection(targets = { DashboardSampler.Snapshot.class, Fusebox.State.class, Poller.Status.class,
-        RequestQueue.ParkedRequest.class, LagWindow.Percentiles.class })
+@RegisterForReflection(targets = { DashboardSampler.Snapshot.class, Fusebox.State.class, PollerStatus.class,
+        RequestQueue.ParkedRequest.class, PollerLag.class, CappedCount.class, RowsBehind.class,
+        RowsBehindRequest.class, MappingCount.class, TenancyView.class, TargetView.class, MappingProgress.class,
+        SequencerStatus.class, SequencerLastBatch.class, SequencerLastError.class })
 @Produces(MediaType.APPLICATION_JSON)
 public class DashboardApiResource {
 
     /** The search result. */
     @RegisterForReflection
-    public record Search(String query, List<DashboardQueries.TenancyView> tenancies) {
+    public record Search(String query, List<TenancyView> tenancies) {
     }
-
-    static final int POISON_CAP = 1000;
 
     @Inject
     DashboardSampler sampler;
@@ -75,10 +86,10 @@ public class DashboardApiResource {
             return error(Response.Status.BAD_REQUEST, "q must be a tenancy id or a project id");
         }
         try {
-            return Response.ok(new Search(query.strip(), sampler.queries().findTenancies(query, POISON_CAP)))
+            return Response.ok(new Search(query.strip(), sampler.engine().tenancies(query.strip())))
                     .header("Cache-Control", "no-store").build();
-        } catch (SQLException e) {
-            return error(Response.Status.INTERNAL_SERVER_ERROR, "search failed: " + PostgresUrl.redact(e.getMessage()));
+        } catch (ServiceClient.Unavailable e) {
+            return error(Response.Status.BAD_GATEWAY, "search failed: " + PostgresUrl.redact(e.getMessage()));
         }
     }
 
@@ -113,7 +124,7 @@ public class DashboardApiResource {
     }
 
     private Response forward(String method, String path) {
-        EngineClient.Answer answer = sampler.engine().admin(method, path);
+        ServiceClient.Answer answer = sampler.engine().admin(method, path);
         if (!answer.reachable()) {
             return error(Response.Status.BAD_GATEWAY, answer.error());
         }

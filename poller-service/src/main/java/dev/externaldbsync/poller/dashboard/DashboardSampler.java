@@ -1,6 +1,5 @@
 package dev.externaldbsync.poller.dashboard;
 
-import java.net.URI;
 import java.sql.SQLException;
 import java.time.Clock;
 import java.time.Duration;
@@ -10,6 +9,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.UUID;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -20,11 +20,15 @@ import jakarta.inject.Singleton;
 
 import org.jboss.logging.Logger;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 import dev.externaldbsync.config.PostgresUrl;
-import dev.externaldbsync.poller.Poller;
+import dev.externaldbsync.contract.status.CappedCount;
+import dev.externaldbsync.contract.status.PollerLag;
+import dev.externaldbsync.contract.status.PollerStatus;
+import dev.externaldbsync.contract.status.RowsBehind;
+import dev.externaldbsync.contract.status.RowsBehindRequest;
+import dev.externaldbsync.contract.status.SequencerStatus;
 import dev.externaldbsync.poller.PollerConfig;
 import dev.externaldbsync.poller.PollerService;
 import dev.externaldbsync.poller.RequestQueue;
@@ -32,7 +36,6 @@ import dev.externaldbsync.poller.SyncEndpointConfig;
 import dev.externaldbsync.service.AdminConfig;
 import dev.externaldbsync.service.Fusebox;
 import dev.externaldbsync.service.InternalDatabaseConfig;
-import io.agroal.api.AgroalDataSource;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import io.quarkus.runtime.annotations.RegisterForReflection;
@@ -41,21 +44,25 @@ import io.quarkus.runtime.annotations.RegisterForReflection;
  * Samples the dashboard's figures every {@code poller.dashboard-sample-interval} on one background thread, keeps the
  * latest {@link Snapshot} and a bounded ring of {@link HistoryPoint}s ({@code poller.dashboard-history} worth), so the
  * page costs nothing per refresh and a freshly opened page shows the last minutes. Every part of a sample is
- * independent: a failing part (database, engine) is reported in the snapshot, never fails the others.
+ * independent: a failing part (a service unreachable, the database) is reported in the snapshot, never fails the
+ * others.
  * <p>
- * Rates are counter increases over the last {@link #RATE_WINDOW} of samples: stamps from {@code global_seq_id}, rows
- * applied from the engine's {@code rowsAppliedSinceStart} per engine {@code instanceId} (each status call reaches one
- * replica; the rate is the sum over every replica seen in the last minute). Thread-safe: sampling is serialised; readers get
- * immutable values.
+ * Where each figure comes from: the poller's own (queue, deliveries, lag, parked requests) from this replica and its
+ * {@link RequestQueue}; the sequencer's from its {@code /api/v1/status} ({@link SequencerClient}); the engine's from
+ * its status and admin API ({@link EngineClient}), rows behind included: the poller names its longest-waiting queued
+ * tenancies, the engine counts. The dashboard runs no SQL on another service's tables.
+ * <p>
+ * Rates are counter increases over the last {@link #RATE_WINDOW} of samples: stamps from the sequencer's
+ * {@code stampsIssued}, rows applied from the engine's {@code rowsAppliedSinceStart} per engine {@code instanceId}
+ * (each status call reaches one replica; the rate is the sum over every replica seen in the last minute).
+ * Thread-safe: sampling is serialised; readers get immutable values.
  */
 @Singleton
 public class DashboardSampler {
 
     private static final Logger LOG = Logger.getLogger(DashboardSampler.class);
 
-    /** Caps of the counts a sample takes. */
-    static final int WAITING_CAP = 10_000;
-    static final int ENGINE_CAP = 1_000;
+    /** Caps of what a sample asks for. */
     static final int BEHIND_TENANCIES = 20;
     static final int BEHIND_CAP = 1_000;
     static final int PARKED_SHOWN = 20;
@@ -63,23 +70,31 @@ public class DashboardSampler {
     /** Rates span this much of the counters' recent readings. */
     static final Duration RATE_WINDOW = Duration.ofSeconds(10);
 
-    /** The sequencer's part. */
+    /** Marked (not yet stamped) rows of one source table. */
     @RegisterForReflection
-    public record SequencerView(Boolean paused, Double stampsPerSecond, Long stampsIssued,
-            List<DashboardQueries.TableCount> waitingRows, DashboardQueries.Count waitingTotal, int waitingCap) {
+    public record TableCount(String table, long rows, boolean capped) {
+    }
+
+    /**
+     * The sequencer's part: {@code paused} from the fusebox, the rest from the sequencer's status ({@code reachable}
+     * false, with {@code error}, when it could not be read).
+     */
+    @RegisterForReflection
+    public record SequencerView(Boolean paused, boolean reachable, String error, Double stampsPerSecond,
+            Long stampsIssued, List<TableCount> waitingRows, CappedCount waitingTotal) {
     }
 
     /** The poller's part: this replica's poller status (queue counts are for all replicas). */
     @RegisterForReflection
-    public record PollerView(Boolean enabled, Poller.Status status) {
+    public record PollerView(Boolean enabled, PollerStatus status) {
     }
 
     /** The sync engine's part. */
     @RegisterForReflection
     public record EngineView(boolean reachable, String error, String state, Long activeRuns,
             Double rowsAppliedPerSecond, Long rowsAppliedSinceStart, int replicasSeen, String rowsAppliedNote,
-            String lastError, String lastErrorAt, DashboardQueries.Count failingTargets, String oldestFailingSince,
-            DashboardQueries.Count poisonRows) {
+            String lastError, String lastErrorAt, CappedCount failingTargets, String oldestFailingSince,
+            CappedCount poisonRows) {
     }
 
     /** One point of the throughput chart; rates are per second, null where unknown. */
@@ -92,12 +107,9 @@ public class DashboardSampler {
     @RegisterForReflection
     public record Snapshot(Instant takenAt, long sampleMillis, double sampleIntervalSeconds,
             Fusebox.State fusebox, SequencerView sequencer, PollerView poller, EngineView engine,
-            LagWindow.Percentiles endToEndLag, DashboardQueries.RowsBehind rowsBehind,
-            List<RequestQueue.ParkedRequest> parked, List<HistoryPoint> history, List<String> problems) {
+            PollerLag endToEndLag, RowsBehind rowsBehind, List<RequestQueue.ParkedRequest> parked,
+            List<HistoryPoint> history, List<String> problems) {
     }
-
-    @Inject
-    AgroalDataSource dataSource;
 
     @Inject
     Clock clock;
@@ -126,8 +138,8 @@ public class DashboardSampler {
     @Inject
     ObjectMapper mapper;
 
-    private DashboardQueries queries;
     private EngineClient engine;
+    private SequencerClient sequencer;
     private ScheduledExecutorService executor;
     private ArrayDeque<HistoryPoint> history;
     private int historySize;
@@ -137,8 +149,8 @@ public class DashboardSampler {
     private final Map<String, CounterRate> engineReplicas = new HashMap<>();
 
     void onStart(@Observes StartupEvent event) {
-        queries = new DashboardQueries(dataSource);
-        engine = new EngineClient(engineUri(), admin.token(), mapper);
+        engine = new EngineClient(ServiceClient.baseUri(endpoint.engineUrl()), admin.token(), mapper);
+        sequencer = new SequencerClient(ServiceClient.baseUri(config.sequencerUrl()), mapper);
         historySize = (int) Math.max(1, config.dashboardHistory().toMillis()
                 / Math.max(1, config.dashboardSampleInterval().toMillis()));
         history = new ArrayDeque<>(historySize);
@@ -164,11 +176,7 @@ public class DashboardSampler {
         return config.dashboardEnabled();
     }
 
-    public DashboardQueries queries() {
-        return queries;
-    }
-
-    public EngineClient engine() {
+    EngineClient engine() {
         return engine;
     }
 
@@ -212,35 +220,19 @@ public class DashboardSampler {
             problems.add("fusebox: " + message(e));
         }
 
-        // Sequencer
-        Double stampsPerSecond = null;
-        Long stamps = null;
-        List<DashboardQueries.TableCount> waiting = List.of();
-        DashboardQueries.Count waitingTotal = null;
-        try {
-            stamps = queries.stampsIssued();
-            stampRate.add(nowMillis, stamps);
-            stampsPerSecond = stampRate.perSecond();
-            waiting = queries.waitingRows(WAITING_CAP);
-            long total = waiting.stream().mapToLong(DashboardQueries.TableCount::rows).sum();
-            waitingTotal = new DashboardQueries.Count(total, waiting.stream().anyMatch(DashboardQueries.TableCount::capped));
-        } catch (SQLException | RuntimeException e) {
-            problems.add("sequencer figures: " + message(e));
-        }
-        SequencerView sequencer = new SequencerView(switches == null ? null : !switches.sequencerEnabled(),
-                stampsPerSecond, stamps, waiting, waitingTotal, WAITING_CAP);
+        SequencerView sequencerView = sequencerView(switches, nowMillis);
 
         // Poller (this replica; the queue counts come from its own periodic refresh)
-        Poller.Status status = poller.status();
+        PollerStatus status = poller.status();
         PollerView pollerView = new PollerView(switches == null ? null : switches.pollerEnabled(), status);
 
-        // Engine
-        EngineView engineView = engineView(nowMillis, problems);
+        EngineView engineView = engineView(nowMillis);
 
-        DashboardQueries.RowsBehind behind = null;
+        RowsBehind behind = null;
         try {
-            behind = queries.rowsBehind(BEHIND_TENANCIES, BEHIND_CAP);
-        } catch (SQLException | RuntimeException e) {
+            List<UUID> waiting = queue.longestWaitingTenancies(BEHIND_TENANCIES);
+            behind = engine.rowsBehind(new RowsBehindRequest(waiting, BEHIND_CAP));
+        } catch (SQLException | RuntimeException | ServiceClient.Unavailable e) {
             problems.add("rows behind: " + message(e));
         }
         List<RequestQueue.ParkedRequest> parked = List.of();
@@ -253,8 +245,9 @@ public class DashboardSampler {
             problems.add("parked requests: " + message(e));
         }
 
-        HistoryPoint point = new HistoryPoint(nowMillis, stampsPerSecond, status.deliveriesPerSecond(),
-                engineView.rowsAppliedPerSecond(), status.pending(), status.endToEndLag().p95Seconds());
+        HistoryPoint point = new HistoryPoint(nowMillis, sequencerView.stampsPerSecond(),
+                status.deliveriesPerSecond(), engineView.rowsAppliedPerSecond(), status.pending(),
+                status.endToEndLag().p95Seconds());
         List<HistoryPoint> points;
         synchronized (history) {
             if (history.size() == historySize) {
@@ -265,39 +258,54 @@ public class DashboardSampler {
         }
         long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started);
         Snapshot snapshot = new Snapshot(now, millis, config.dashboardSampleInterval().toMillis() / 1000.0, switches,
-                sequencer, pollerView, engineView, status.endToEndLag(), behind, parked, points,
+                sequencerView, pollerView, engineView, status.endToEndLag(), behind, parked, points,
                 List.copyOf(problems));
         latest = snapshot;
         return snapshot;
     }
 
-    private EngineView engineView(long nowMillis, List<String> problems) {
-        DashboardQueries.EngineFigures figures = null;
+    private SequencerView sequencerView(Fusebox.State switches, long nowMillis) {
+        Boolean paused = switches == null ? null : !switches.sequencerEnabled();
+        SequencerStatus status;
         try {
-            figures = queries.engineFigures(ENGINE_CAP);
-        } catch (SQLException | RuntimeException e) {
-            problems.add("engine figures: " + message(e));
+            status = sequencer.status();
+        } catch (ServiceClient.Unavailable e) {
+            return new SequencerView(paused, false, e.getMessage(), null, null, List.of(), null);
         }
-        DashboardQueries.Count failing = figures == null ? null : figures.failingTargets();
-        String oldestFailing = figures == null ? null : figures.oldestFailingSince();
-        DashboardQueries.Count poison = figures == null ? null : figures.poisonRows();
-        JsonNode status;
+        Double stampsPerSecond = null;
+        if (status.stampsIssued() != null) {
+            stampRate.add(nowMillis, status.stampsIssued());
+            stampsPerSecond = stampRate.perSecond();
+        }
+        List<TableCount> waiting = new ArrayList<>();
+        long total = 0;
+        boolean capped = false;
+        for (Map.Entry<String, CappedCount> table : status.waitingCounts().entrySet()) {
+            CappedCount count = table.getValue();
+            waiting.add(new TableCount(table.getKey(), count.value(), count.capped()));
+            total += count.value();
+            capped |= count.capped();
+        }
+        return new SequencerView(paused, true, null, stampsPerSecond, status.stampsIssued(), List.copyOf(waiting),
+                new CappedCount(total, capped));
+    }
+
+    private EngineView engineView(long nowMillis) {
+        EngineClient.Status status;
         try {
             status = engine.status();
-        } catch (EngineClient.EngineUnavailable e) {
+        } catch (ServiceClient.Unavailable e) {
             return new EngineView(false, e.getMessage(), null, null, null, null, 0,
-                    "unknown while the engine is unreachable", null, null, failing, oldestFailing, poison);
+                    "unknown while the engine is unreachable", null, null, null, null, null);
         }
         Double rate = null;
-        Long applied = null;
-        String note = null;
-        JsonNode rows = status.get("rowsAppliedSinceStart");
-        String instance = status.hasNonNull("instanceId") ? status.get("instanceId").asText() : "engine";
+        String note;
+        String instance = status.instanceId() == null ? "engine" : status.instanceId();
         int replicas = 0;
-        if (rows == null || !rows.isNumber()) {
+        Long applied = status.rowsAppliedSinceStart();
+        if (applied == null) {
             note = "unknown: this engine's status has no rowsAppliedSinceStart";
         } else {
-            applied = rows.asLong();
             engineReplicas.computeIfAbsent(instance, k -> new CounterRate(RATE_WINDOW.toMillis()))
                     .add(nowMillis, applied);
             engineReplicas.values().removeIf(r -> nowMillis - r.lastMillis() > ENGINE_REPLICA_FORGET.toMillis());
@@ -314,29 +322,9 @@ public class DashboardSampler {
             rate = any ? sum : null;
             note = any ? null : "measuring (needs two samples of the same engine replica)";
         }
-        if (failing == null && status.has("failingTargets")) {
-            failing = new DashboardQueries.Count(status.get("failingTargets").asLong(), false);
-        }
-        if (poison == null && status.has("poisonRows")) {
-            poison = new DashboardQueries.Count(status.get("poisonRows").asLong(), false);
-        }
-        return new EngineView(true, null, text(status, "state"),
-                status.has("activeRuns") ? status.get("activeRuns").asLong() : null, rate, applied, replicas, note,
-                text(status, "lastError") == null ? null : PostgresUrl.redact(text(status, "lastError")),
-                text(status, "lastErrorAt"), failing, oldestFailing, poison);
-    }
-
-    private static String text(JsonNode node, String field) {
-        JsonNode value = node.get(field);
-        return value == null || value.isNull() ? null : value.asText();
-    }
-
-    private URI engineUri() {
-        try {
-            return endpoint.engineUrl().filter(u -> !u.isBlank()).map(u -> URI.create(u.strip())).orElse(null);
-        } catch (IllegalArgumentException e) {
-            return null;
-        }
+        return new EngineView(true, null, status.state(), status.activeRuns(), rate, applied, replicas, note,
+                status.lastError(), status.lastErrorAt(), status.failingTargets(), status.oldestFailingSince(),
+                status.poisonRows());
     }
 
     private static String message(Exception e) {

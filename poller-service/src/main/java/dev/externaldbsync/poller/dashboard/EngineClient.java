@@ -1,113 +1,93 @@
 package dev.externaldbsync.poller.dashboard;
 
-import java.io.IOException;
 import java.net.URI;
 import java.net.URLEncoder;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.time.Duration;
+import java.util.List;
 import java.util.Optional;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 import dev.externaldbsync.config.PostgresUrl;
+import dev.externaldbsync.contract.status.CappedCount;
+import dev.externaldbsync.contract.status.RowsBehind;
+import dev.externaldbsync.contract.status.RowsBehindRequest;
+import dev.externaldbsync.contract.status.TenancyView;
 
 /**
  * The dashboard's calls to the sync engine over {@code SYNC_ENGINE_URL} (the poller → engine path the network policy
- * already allows): its open status, and the admin actions with the admin bearer token. Short timeouts, so an
- * unreachable engine degrades the page instead of hanging it. Thread-safe.
+ * already allows): its open status, rows behind and the tenancy search (admin), and the forwarded admin actions.
+ * Everything the dashboard shows of the engine's own tables comes through here. Thread-safe.
  */
 public final class EngineClient {
 
-    /** An answer of the engine, or why there is none ({@code status} 0). */
-    public record Answer(int status, String body, String error) {
-
-        public boolean reachable() {
-            return status > 0;
-        }
+    /** What the dashboard reads of the engine's {@code GET /api/v1/status}. */
+    record Status(String state, Long activeRuns, String instanceId, Long rowsAppliedSinceStart, String lastError,
+            String lastErrorAt, CappedCount failingTargets, String oldestFailingSince, CappedCount poisonRows) {
     }
 
-    private static final Duration TIMEOUT = Duration.ofSeconds(3);
-
-    private final URI base;
-    private final Optional<String> adminToken;
-    private final ObjectMapper mapper;
-    private final HttpClient http;
+    private final ServiceClient http;
 
     /** @param base the engine's base URL, or null when {@code SYNC_ENGINE_URL} is not set */
     public EngineClient(URI base, Optional<String> adminToken, ObjectMapper mapper) {
-        this.base = base;
-        this.adminToken = adminToken;
-        this.mapper = mapper;
-        this.http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(TIMEOUT).build();
+        this.http = new ServiceClient("sync engine", "SYNC_ENGINE_URL", base, adminToken, mapper);
     }
 
-    public boolean configured() {
-        return base != null;
+    /**
+     * {@code GET /api/v1/status}. The one place that reads the engine's status body: its figures are named fields
+     * ({@code failingTargets} with {@code failingTargetsCapped}, {@code oldestFailingSince}, {@code poisonRows} with
+     * {@code poisonRowsCapped}, {@code rowsAppliedSinceStart}, …); a field the engine does not send reads as null.
+     */
+    Status status() throws ServiceClient.Unavailable {
+        JsonNode s = http.get("/api/v1/status", false, http.type(JsonNode.class));
+        String lastError = text(s, "lastError");
+        return new Status(text(s, "state"), number(s, "activeRuns"), text(s, "instanceId"),
+                number(s, "rowsAppliedSinceStart"), lastError == null ? null : PostgresUrl.redact(lastError),
+                text(s, "lastErrorAt"), capped(s, "failingTargets"), text(s, "oldestFailingSince"),
+                capped(s, "poisonRows"));
     }
 
-    /** {@code GET /api/v1/status} parsed, or an unreachable answer. */
-    public JsonNode status() throws EngineUnavailable {
-        Answer answer = send("GET", "/api/v1/status", false);
-        if (!answer.reachable()) {
-            throw new EngineUnavailable(answer.error());
-        }
-        if (answer.status() != 200) {
-            throw new EngineUnavailable("status answered HTTP " + answer.status());
-        }
-        try {
-            return mapper.readTree(answer.body());
-        } catch (IOException e) {
-            throw new EngineUnavailable("status is not JSON: " + e.getMessage());
-        }
+    /** {@code POST /api/v1/admin/rows-behind}: rows the engine still has to apply for these tenancies. */
+    RowsBehind rowsBehind(RowsBehindRequest request) throws ServiceClient.Unavailable {
+        return http.post("/api/v1/admin/rows-behind", request, RowsBehind.class);
     }
 
-    /** An admin call (bearer {@code ADMIN_TOKEN}) with an empty body; the engine's answer is passed through. */
-    public Answer admin(String method, String path) {
-        return send(method, path, true);
+    /** {@code GET /api/v1/admin/tenancies?query=}: a tenancy by id, or a project's tenancies, with their targets. */
+    List<TenancyView> tenancies(String query) throws ServiceClient.Unavailable {
+        return http.get("/api/v1/admin/tenancies?query=" + URLEncoder.encode(query, StandardCharsets.UTF_8), true,
+                http.mapper().getTypeFactory().constructCollectionType(List.class, TenancyView.class));
+    }
+
+    /** An admin call with an empty body; the engine's answer is passed through. */
+    ServiceClient.Answer admin(String method, String path) {
+        return http.send(method, path, true, null);
     }
 
     /** Encodes one path segment (a target id may contain anything a JSON key can). */
-    public static String segment(String value) {
+    static String segment(String value) {
         return URLEncoder.encode(value, StandardCharsets.UTF_8).replace("+", "%20");
     }
 
-    private Answer send(String method, String path, boolean admin) {
-        if (base == null) {
-            return new Answer(0, null, "SYNC_ENGINE_URL is not set");
-        }
-        String root = base.toString().endsWith("/") ? base.toString().substring(0, base.toString().length() - 1)
-                : base.toString();
-        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(root + path)).timeout(TIMEOUT)
-                .header("Accept", "application/json")
-                .method(method, HttpRequest.BodyPublishers.noBody());
-        if (admin) {
-            if (adminToken.isEmpty() || adminToken.get().isBlank()) {
-                return new Answer(0, null, "ADMIN_TOKEN is not set");
-            }
-            request.header("Authorization", "Bearer " + adminToken.get());
-        }
-        try {
-            HttpResponse<String> response = http.send(request.build(), HttpResponse.BodyHandlers.ofString());
-            return new Answer(response.statusCode(), response.body(), null);
-        } catch (IOException e) {
-            return new Answer(0, null, "sync engine unreachable at " + PostgresUrl.redact(root) + ": "
-                    + e.getClass().getSimpleName() + (e.getMessage() == null ? "" : " " + e.getMessage()));
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return new Answer(0, null, "interrupted");
-        }
+    private static String text(JsonNode node, String field) {
+        JsonNode value = node.get(field);
+        return value == null || value.isNull() ? null : value.asText();
     }
 
-    /** The engine could not be asked (down, timeout, not configured, unreadable answer). */
-    public static final class EngineUnavailable extends Exception {
-        private static final long serialVersionUID = 1L;
+    private static Long number(JsonNode node, String field) {
+        JsonNode value = node.get(field);
+        return value == null || !value.isNumber() ? null : value.asLong();
+    }
 
-        EngineUnavailable(String message) {
-            super(message, null, false, false);
+    /** {@code name} (a number, or a {@link CappedCount} object) with its {@code nameCapped} flag. */
+    private static CappedCount capped(JsonNode node, String field) {
+        JsonNode value = node.get(field);
+        if (value == null || value.isNull()) {
+            return null;
         }
+        if (value.isObject()) {
+            return new CappedCount(value.path("value").asLong(), value.path("capped").asBoolean());
+        }
+        return new CappedCount(value.asLong(), node.path(field + "Capped").asBoolean(false));
     }
 }

@@ -17,6 +17,10 @@ import java.util.UUID;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
+import dev.externaldbsync.contract.status.CappedCount;
+import dev.externaldbsync.contract.status.MappingProgress;
+import dev.externaldbsync.contract.status.TargetView;
+import dev.externaldbsync.contract.status.TenancyView;
 import dev.externaldbsync.testing.InjectTestDatabase;
 import dev.externaldbsync.testing.InternalDatabaseResource;
 import dev.externaldbsync.testing.StackAuthFixtures;
@@ -28,8 +32,9 @@ import io.restassured.path.json.JsonPath;
 
 /**
  * The dashboard's backend on the packaged poller: the page behind the token (Basic for browsers), the snapshot's
- * figures after real rows in a real internal database, the tenancy search, and the actions forwarded to a stand-in
- * engine over real HTTP.
+ * figures from the poller's own queue in a real internal database and from stand-ins of the sequencer and the engine
+ * over real HTTP (the dashboard reads no other service's tables), the tenancy search and the actions forwarded to the
+ * engine.
  */
 @QuarkusTest
 @WithTestResource(InternalDatabaseResource.class)
@@ -52,6 +57,7 @@ class DashboardTest {
                 .body("{\"sequencerEnabled\": true, \"pollerEnabled\": true}").put("/api/v1/admin/fusebox")
                 .then().statusCode(200);
         EngineStandInResource.engine.statusAvailable = true;
+        EngineStandInResource.sequencer.available = true;
     }
 
     private JsonPath snapshot() {
@@ -96,21 +102,23 @@ class DashboardTest {
     }
 
     @Test
-    void theSnapshotShowsTheSequencerPollerAndEngineFiguresFromRealRows() {
-        StackAuthFixtures fixtures = new StackAuthFixtures(internal);
-        Tenancy waitingTenancy = fixtures.createTenancy();
-        for (int i = 0; i < 3; i++) {
-            fixtures.createUser(waitingTenancy, "Waiting " + i, "waiting" + i + "@example.com");
-        }
+    void theSnapshotShowsTheSequencerPollerAndEngineFiguresFromTheirStatusAndTheQueue() {
+        SequencerStandIn sequencer = EngineStandInResource.sequencer;
+        EngineStandIn engine = EngineStandInResource.engine;
+        sequencer.waiting.put("ProjectUser", new CappedCount(3, false));
+        sequencer.waiting.put("ContactChannel", new CappedCount(100_000, true));
         JsonPath before = snapshot();
         long stampsBefore = before.getLong("sequencer.stampsIssued");
+        assertThat(before.getBoolean("sequencer.reachable")).isTrue();
         assertThat(before.getList("sequencer.waitingRows", Map.class))
                 .filteredOn(t -> t.get("table").equals("ProjectUser"))
-                .singleElement().satisfies(t -> assertThat(((Number) t.get("rows")).longValue()).isGreaterThanOrEqualTo(3));
+                .singleElement().satisfies(t -> assertThat(((Number) t.get("rows")).longValue()).isEqualTo(3));
+        assertThat(before.getLong("sequencer.waitingTotal.value")).isEqualTo(100_003);
+        assertThat(before.getBoolean("sequencer.waitingTotal.capped")).isTrue();
         assertThat(before.getBoolean("sequencer.paused")).isFalse();
 
-        // Stamps (as the sequencer would: nextval per row) move the counter and the rate.
-        internal.execute("SELECT nextval('global_seq_id') FROM generate_series(1, 50)");
+        // The sequencer's stamp counter moves the figure and the rate.
+        sequencer.stampsIssued.addAndGet(50);
         JsonPath stamped = snapshot();
         assertThat(stamped.getLong("sequencer.stampsIssued")).isEqualTo(stampsBefore + 50);
         assertThat(stamped.getDouble("sequencer.stampsPerSecond")).isPositive();
@@ -126,33 +134,33 @@ class DashboardTest {
         });
         given().get("/api/v1/status").then().statusCode(200).body("endToEndLag.windowSeconds", equalTo(60));
 
-        // The engine's rows-applied counter becomes a rate; failing targets and poison rows come from the mirror.
-        Tenancy failing = fixtures.createTenancy();
-        internal.update("""
-                INSERT INTO "SyncEngineProgress" ("tenancyId", "targetId", "mappingName", "cursor", "lastErrorAt",
-                                                  "lastError", "failingSince")
-                VALUES (?, 'down', 'users', 5, now(), 'connection refused', now()),
-                       (?, 'down', 'teams', 5, now(), 'connection refused', now())""", failing.id(), failing.id());
-        internal.update("""
-                INSERT INTO "SyncEnginePoisonRow" ("tenancyId", "targetId", "mappingName", "rowKey", "sequenceId", "error")
-                VALUES (?, 'down', 'users', '{"id": 1}', 7, 'value too long')""", failing.id());
+        // The engine's rows-applied counter becomes a rate; failing targets and poison rows come from its status.
+        engine.failingTargets.set(1);
+        engine.poisonRows.set(1);
         snapshot();
-        EngineStandInResource.engine.rowsApplied.addAndGet(1000);
-        JsonPath engine = snapshot();
-        assertThat(engine.getBoolean("engine.reachable")).isTrue();
-        assertThat(engine.getLong("engine.rowsAppliedSinceStart")).isGreaterThanOrEqualTo(1000);
-        assertThat(engine.getDouble("engine.rowsAppliedPerSecond")).isPositive();
-        assertThat(engine.getLong("engine.failingTargets.value")).isEqualTo(1);
-        assertThat(engine.getLong("engine.poisonRows.value")).isEqualTo(1);
-        assertThat(engine.getList("history")).isNotEmpty();
+        engine.rowsApplied.addAndGet(1000);
+        JsonPath up = snapshot();
+        assertThat(up.getBoolean("engine.reachable")).isTrue();
+        assertThat(up.getLong("engine.rowsAppliedSinceStart")).isGreaterThanOrEqualTo(1000);
+        assertThat(up.getDouble("engine.rowsAppliedPerSecond")).isPositive();
+        assertThat(up.getLong("engine.failingTargets.value")).isEqualTo(1);
+        assertThat(up.getString("engine.oldestFailingSince")).startsWith("2026-01-01");
+        assertThat(up.getLong("engine.poisonRows.value")).isEqualTo(1);
+        assertThat(up.getList("history")).isNotEmpty();
 
-        // An engine that cannot answer is shown as such; the rest of the snapshot still comes.
-        EngineStandInResource.engine.statusAvailable = false;
-        JsonPath down = snapshot();
-        assertThat(down.getBoolean("engine.reachable")).isFalse();
-        assertThat(down.getString("engine.error")).contains("503");
-        assertThat(down.getLong("engine.failingTargets.value")).isEqualTo(1);
-        assertThat(down.getLong("sequencer.stampsIssued")).isEqualTo(stampsBefore + 50);
+        // A service that cannot answer is shown as such; the rest of the snapshot still comes.
+        engine.statusAvailable = false;
+        JsonPath engineDown = snapshot();
+        assertThat(engineDown.getBoolean("engine.reachable")).isFalse();
+        assertThat(engineDown.getString("engine.error")).contains("503");
+        assertThat(engineDown.getLong("sequencer.stampsIssued")).isEqualTo(stampsBefore + 50);
+        engine.statusAvailable = true;
+        sequencer.available = false;
+        JsonPath sequencerDown = snapshot();
+        assertThat(sequencerDown.getBoolean("sequencer.reachable")).isFalse();
+        assertThat(sequencerDown.getString("sequencer.error")).contains("503");
+        assertThat(sequencerDown.getBoolean("engine.reachable")).isTrue();
+        assertThat(sequencerDown.getLong("poller.status.deliveredSinceStart")).isGreaterThan(deliveredBefore);
     }
 
     @Test
@@ -161,17 +169,10 @@ class DashboardTest {
                 .body("{\"sequencerEnabled\": false, \"pollerEnabled\": false}").put("/api/v1/admin/fusebox")
                 .then().statusCode(200);
         await().atMost(DEADLINE).until(() -> given().get("/api/v1/status").jsonPath().getBoolean("paused"));
-        StackAuthFixtures fixtures = new StackAuthFixtures(internal);
-        Tenancy behind = fixtures.createTenancy();
-        fixtures.configureTargets(behind, Map.of("main", "postgresql://sync:s3cret@db.example:5432/mirror"));
-        for (int i = 0; i < 4; i++) {
-            fixtures.createUser(behind, "Behind " + i, "behind" + i + "@example.com");
-        }
-        // Stamp them as the sequencer would, and queue the tenancy (the poller is paused, so it stays pending).
-        internal.update("""
-                UPDATE "ProjectUser" SET "sequenceId" = nextval('global_seq_id'), "shouldUpdateSequenceId" = FALSE
-                WHERE "tenancyId" = ?""", behind.id());
-        internal.queryLong("SELECT sync_enqueue_tenancies(?::uuid[])", "{" + behind.id() + "}");
+        UUID behind = UUID.randomUUID();
+        // The poller is paused, so the request stays pending and is the longest-waiting one.
+        internal.queryLong("SELECT sync_enqueue_tenancies(?::uuid[])", "{" + behind + "}");
+        EngineStandInResource.engine.behind.put(behind, Map.of("users", 4L, "teams", 0L));
         UUID parkedTenancy = UUID.randomUUID();
         internal.update("""
                 INSERT INTO "OutgoingRequest" ("id", "createdAt", "deduplicationKey", "qstashOptions", "tenancyId",
@@ -188,56 +189,54 @@ class DashboardTest {
         assertThat(s.getInt("rowsBehind.tenanciesSampled")).isGreaterThanOrEqualTo(1);
         assertThat(s.getLong("rowsBehind.perMapping.find { it.mapping == 'users' }.rows")).isGreaterThanOrEqualTo(4);
         assertThat(s.getString("rowsBehind.definition")).contains("lowest cursor");
+        // The poller names the waiting tenancies from its own queue (parked ones are not waiting); the engine counts.
+        List<UUID> asked = EngineStandInResource.engine.rowsBehindAsked
+                .get(EngineStandInResource.engine.rowsBehindAsked.size() - 1);
+        assertThat(asked).contains(behind).doesNotContain(parkedTenancy).hasSizeLessThanOrEqualTo(20);
 
-        // After the engine records a cursor past those rows, they are no longer behind.
-        long top = internal.queryLong("SELECT max(\"sequenceId\") FROM \"ProjectUser\" WHERE \"tenancyId\" = ?",
-                behind.id());
-        internal.update("""
-                INSERT INTO "SyncEngineProgress" ("tenancyId", "targetId", "mappingName", "cursor", "lastSuccessAt")
-                VALUES (?, 'main', 'users', ?, now())""", behind.id(), top);
+        // Once the engine has applied them, they are no longer behind.
+        EngineStandInResource.engine.behind.put(behind, Map.of("users", 0L, "teams", 0L));
         await().atMost(DEADLINE).untilAsserted(() -> assertThat(
                 snapshot().getLong("rowsBehind.perMapping.find { it.mapping == 'users' }.rows")).isZero());
-        internal.update("DELETE FROM \"OutgoingRequest\" WHERE \"tenancyId\" IN (?, ?)", behind.id(), parkedTenancy);
+        internal.update("DELETE FROM \"OutgoingRequest\" WHERE \"tenancyId\" IN (?, ?)", behind, parkedTenancy);
     }
 
     @Test
-    void tenancySearchShowsTargetsRedactedWithCursorsAndForwardsResync() {
-        StackAuthFixtures fixtures = new StackAuthFixtures(internal);
-        Tenancy tenancy = fixtures.createTenancy();
-        fixtures.configureTargets(tenancy, Map.of(
-                "main", "postgresql://sync:s3cret-pw@db.example:5432/mirror",
-                "broken", "mysql://nope"));
-        internal.update("""
-                INSERT INTO "SyncEngineProgress" ("tenancyId", "targetId", "mappingName", "cursor", "rowsApplied",
-                                                  "lastSuccessAt", "lastErrorAt", "lastError")
-                VALUES (?, 'main', 'users', 4242, 10, now(), now() - interval '1 minute',
-                        'could not connect to postgresql://sync:s3cret-pw@db.example:5432/mirror'),
-                       (?, 'main', 'contact_channels', 4243, 3, now(), NULL, NULL),
-                       (?, 'removed', 'users', 17, 1, now(), NULL, NULL)""", tenancy.id(), tenancy.id(), tenancy.id());
+    void tenancySearchIsTheEnginesAnswerAskedWithTheAdminTokenAndResyncIsForwarded() {
+        UUID tenancy = UUID.randomUUID();
+        TenancyView view = new TenancyView(tenancy.toString(), "project-search", "main", false, null, null, List.of(
+                new TargetView("main", true, "postgresql://sync:***@db.example:5432/mirror", null,
+                        "2026-01-01 00:00:00+00", null, null, null, new CappedCount(0, false),
+                        List.of(new MappingProgress("users", 4242, 10, "2026-01-01 00:00:00+00", null, null,
+                                null))),
+                new TargetView("broken", true, null, "malformed connectionString", null, null, null, null,
+                        new CappedCount(0, false), List.of())));
+        EngineStandInResource.engine.tenancies.put(tenancy.toString(), List.of(view));
+        EngineStandInResource.engine.tenancies.put("project-search", List.of(view));
 
-        for (String q : List.of(tenancy.id().toString(), tenancy.projectId())) {
+        for (String q : List.of(tenancy.toString(), "project-search")) {
             JsonPath found = given().header("Authorization", BASIC).queryParam("q", q)
                     .get("/api/v1/admin/dashboard/tenancies").then().statusCode(200).extract().jsonPath();
-            assertThat(found.getList("tenancies.tenancyId", String.class)).containsExactly(tenancy.id().toString());
+            assertThat(found.getString("query")).isEqualTo(q);
+            assertThat(found.getList("tenancies.tenancyId", String.class)).containsExactly(tenancy.toString());
             String main = "tenancies[0].targets.find { it.targetId == 'main' }";
             assertThat(found.getString(main + ".url")).isEqualTo("postgresql://sync:***@db.example:5432/mirror");
             assertThat(found.getLong(main + ".mappings.find { it.mapping == 'users' }.cursor")).isEqualTo(4242);
-            assertThat(found.getString(main + ".lastSuccessAt")).isNotNull();
-            assertThat(found.getString(main + ".lastError")).contains("sync:***@").doesNotContain("s3cret");
             assertThat(found.getString("tenancies[0].targets.find { it.targetId == 'broken' }.configError"))
                     .startsWith("malformed connectionString");
-            assertThat(found.getBoolean("tenancies[0].targets.find { it.targetId == 'removed' }.inConfig")).isFalse();
             assertThat(found.getBoolean("tenancies[0].paused")).isFalse();
-            assertThat(found.prettify()).doesNotContain("s3cret");
         }
+        assertThat(EngineStandInResource.engine.adminCalls)
+                .filteredOn(c -> c.path().equals("/api/v1/admin/tenancies"))
+                .extracting(EngineStandIn.AdminCall::authorization).isNotEmpty().containsOnly(BEARER);
         given().header("Authorization", BEARER).queryParam("q", UUID.randomUUID().toString())
                 .get("/api/v1/admin/dashboard/tenancies").then().statusCode(200).body("tenancies.size()", equalTo(0));
 
         given().header("Authorization", BASIC).header(CSRF, "external-db-sync-dashboard")
-                .post("/api/v1/admin/dashboard/tenancies/" + tenancy.id() + "/targets/main db/resync")
+                .post("/api/v1/admin/dashboard/tenancies/" + tenancy + "/targets/main db/resync")
                 .then().statusCode(202).body("outcome", equalTo("RESET_SHARED"));
         assertThat(EngineStandInResource.engine.adminCalls).extracting(EngineStandIn.AdminCall::path)
-                .contains("/api/v1/admin/tenancies/" + tenancy.id() + "/targets/main%20db/resync");
+                .contains("/api/v1/admin/tenancies/" + tenancy + "/targets/main%20db/resync");
         given().header("Authorization", BEARER).post("/api/v1/admin/dashboard/tenancies/not-a-uuid/targets/x/resync")
                 .then().statusCode(400);
     }

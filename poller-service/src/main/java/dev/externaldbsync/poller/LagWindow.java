@@ -1,6 +1,6 @@
-package dev.externaldbsync.poller.dashboard;
+package dev.externaldbsync.poller;
 
-import io.quarkus.runtime.annotations.RegisterForReflection;
+import dev.externaldbsync.contract.status.PollerLag;
 
 /**
  * End-to-end lag percentiles over a sliding window (the last {@code windowSeconds} whole seconds), in bounded memory:
@@ -9,12 +9,6 @@ import io.quarkus.runtime.annotations.RegisterForReflection;
  * rate. Thread-safe (synchronized; each call is a few hundred array operations at most).
  */
 public final class LagWindow {
-
-    /** Percentiles in seconds over the window; all null when nothing was measured in it. */
-    @RegisterForReflection
-    public record Percentiles(Double p50Seconds, Double p95Seconds, Double p99Seconds, long samples,
-            int windowSeconds) {
-    }
 
     private static final double GROWTH = 1.1;
     private static final double LOG_GROWTH = Math.log(GROWTH);
@@ -46,7 +40,7 @@ public final class LagWindow {
     }
 
     /** p50, p95 and p99 of what was recorded in the window ending at {@code nowMillis}. */
-    public synchronized Percentiles percentiles(long nowMillis) {
+    public synchronized PollerLag percentiles(long nowMillis) {
         long second = Math.floorDiv(nowMillis, 1000);
         long[] merged = new long[BUCKETS];
         long total = 0;
@@ -61,9 +55,9 @@ public final class LagWindow {
             total += c;
         }
         if (total == 0) {
-            return new Percentiles(null, null, null, 0, window);
+            return PollerLag.empty(window);
         }
-        return new Percentiles(quantile(merged, total, 0.50), quantile(merged, total, 0.95),
+        return new PollerLag(quantile(merged, total, 0.50), quantile(merged, total, 0.95),
                 quantile(merged, total, 0.99), total, window);
     }
 

@@ -1,4 +1,4 @@
-package dev.externaldbsync.sequencer;
+package dev.externaldbsync.service;
 
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -13,8 +13,12 @@ import org.postgresql.PGConnection;
 import org.postgresql.PGNotification;
 
 /**
- * Waits for {@code NOTIFY external_db_sync_changes} (sent by the capture triggers once per writing transaction, at
- * its commit) on one dedicated connection that does nothing else.
+ * Waits for {@code NOTIFY} on one channel, on one dedicated connection that does nothing else: the sequencer on
+ * {@code external_db_sync_changes} (sent by the capture triggers once per writing transaction, at its commit), the
+ * poller on {@code external_db_sync_requests} (sent by {@code sync_enqueue_tenancies}).
+ * <p>
+ * Plain JDBC from the service's own datasource, so the LISTEN connection has exactly the settings (TLS, timeouts,
+ * credentials) {@code INTERNAL_DATABASE_URL} gives every other connection, and no second driver is needed.
  * <p>
  * Waiting costs no statement: {@link PGConnection#getNotifications(int)} blocks on the socket (in slices of 250 ms,
  * so that {@link #wakeUp()} works; a slice that times out costs a socket poll in this JVM, nothing in the database). When the connection
@@ -26,16 +30,15 @@ import org.postgresql.PGNotification;
  * Thread-safety: one thread calls {@link #await} and {@link #close}; {@link #wakeUp()} and the getters may be
  * called from any thread.
  */
-public final class ChangeListener implements AutoCloseable {
+public final class NotificationListener implements AutoCloseable {
 
-    public static final String CHANNEL = "external_db_sync_changes";
-
-    private static final Logger LOG = Logger.getLogger(ChangeListener.class);
+    private static final Logger LOG = Logger.getLogger(NotificationListener.class);
     private static final Duration MIN_BACKOFF = Duration.ofMillis(100);
     private static final Duration MAX_BACKOFF = Duration.ofSeconds(30);
-    static final int SLICE_MILLIS = 250;
+    public static final int SLICE_MILLIS = 250;
 
     private final DataSource dataSource;
+    private final String channel;
     private final Clock clock;
     private Connection connection;
     private PGConnection pg;
@@ -46,13 +49,21 @@ public final class ChangeListener implements AutoCloseable {
     private volatile boolean woken;
     private volatile long reconnects;
 
-    public ChangeListener(DataSource dataSource, Clock clock) {
+    /**
+     * @param channel the channel name, one of the project's own: a plain lower-case identifier, rendered into
+     *                {@code LISTEN} as it is (so {@code pg_stat_activity} shows {@code LISTEN <channel>})
+     */
+    public NotificationListener(DataSource dataSource, String channel, Clock clock) {
+        if (channel == null || !channel.matches("[a-z_][a-z0-9_]*")) {
+            throw new IllegalArgumentException("not a plain channel name: " + channel);
+        }
         this.dataSource = dataSource;
+        this.channel = channel;
         this.clock = clock;
     }
 
     /**
-     * Waits up to {@code timeout} for a change notification. Returns true when woken by one (all pending ones are
+     * Waits up to {@code timeout} for a notification. Returns true when woken by one (all pending ones are
      * consumed), by {@link #wakeUp()}, or when the connection was (re)established during this call; false on
      * timeout. The wait is sliced (at most {@link #SLICE_MILLIS} per socket read, no statement) so that
      * {@link #wakeUp()} takes effect quickly: a blocked socket read cannot be interrupted.
@@ -112,7 +123,7 @@ public final class ChangeListener implements AutoCloseable {
             c = dataSource.getConnection();
             c.setAutoCommit(true);
             try (Statement s = c.createStatement()) {
-                s.execute("LISTEN " + CHANNEL);
+                s.execute("LISTEN " + channel);
             }
             connection = c;
             pg = c.unwrap(PGConnection.class);
@@ -120,7 +131,7 @@ public final class ChangeListener implements AutoCloseable {
             listening = true;
             if (everConnected) {
                 reconnects++;
-                LOG.info("LISTEN connection re-established");
+                LOG.infof("LISTEN connection on %s re-established", channel);
             }
             everConnected = true;
             return true;
@@ -128,7 +139,7 @@ public final class ChangeListener implements AutoCloseable {
             if (c != null) {
                 closeQuietly(c);
             }
-            LOG.warnf("Cannot LISTEN on %s (%s); next attempt in %d ms", CHANNEL, e.getMessage(), backoff.toMillis());
+            LOG.warnf("Cannot LISTEN on %s (%s); next attempt in %d ms", channel, e.getMessage(), backoff.toMillis());
             scheduleRetry();
             return false;
         }

@@ -1,0 +1,115 @@
+package dev.externaldbsync.poller;
+
+import java.io.IOException;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.UUID;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import dev.externaldbsync.contract.RequestSigner;
+import dev.externaldbsync.contract.SyncContract;
+import dev.externaldbsync.contract.SyncRequest;
+import dev.externaldbsync.contract.SyncResponse;
+
+/**
+ * The delivery of one batch of tenancies to the sync engine: the signed {@code POST} of the wire contract, and the
+ * engine's answer classified as one of three {@link Result}s. Knows nothing of the queue; the {@link Poller} records
+ * what each result means for the requests. Thread-safe (one HTTP/1.1 client shared by the delivery threads).
+ */
+final class EngineDelivery {
+
+    /** What one POST came back with. */
+    sealed interface Result {
+    }
+
+    /** HTTP 200 with a readable body: per-tenancy results. */
+    record Answered(SyncResponse response) implements Result {
+    }
+
+    /** HTTP 400: the engine refused the request itself as invalid; retrying it cannot help. */
+    record Rejected(String error) implements Result {
+    }
+
+    /** The engine as a whole failed (no connection, timeout, 401, 5xx, unreadable answer): retry later. */
+    record EngineFailed(String error) implements Result {
+    }
+
+    private static final int SNIPPET = 300;
+
+    private final PollerSettings settings;
+    private final RequestSigner signer;
+    private final ObjectMapper mapper;
+    private final PollerMetrics metrics;
+    private final HttpClient http;
+
+    EngineDelivery(PollerSettings settings, RequestSigner signer, ObjectMapper mapper, PollerMetrics metrics) {
+        this.settings = settings;
+        this.signer = signer;
+        this.mapper = mapper;
+        this.metrics = metrics;
+        this.http = HttpClient.newBuilder()
+                .version(HttpClient.Version.HTTP_1_1)
+                .connectTimeout(settings.config().connectTimeout())
+                .build();
+    }
+
+    /** POSTs {@code tenancyIds} signed and classifies the answer; interrupted only by a shutdown past its grace. */
+    Result deliver(List<UUID> tenancyIds) throws InterruptedException, IOException {
+        byte[] body = mapper.writeValueAsBytes(new SyncRequest(tenancyIds));
+        RequestSigner.Signature signature = signer.sign(body);
+        HttpRequest request = HttpRequest.newBuilder(settings.syncUri())
+                .timeout(settings.config().requestTimeout())
+                .header("Content-Type", "application/json")
+                .header(SyncContract.TIMESTAMP_HEADER, signature.timestamp())
+                .header(SyncContract.SIGNATURE_HEADER, signature.signature())
+                .POST(HttpRequest.BodyPublishers.ofByteArray(body))
+                .build();
+        HttpResponse<byte[]> response;
+        metrics.postStarted();
+        long started = System.nanoTime();
+        try {
+            response = http.send(request, HttpResponse.BodyHandlers.ofByteArray());
+        } catch (HttpTimeoutException e) {
+            return new EngineFailed("timeout: no answer from the sync engine within "
+                    + settings.config().requestTimeout());
+        } catch (IOException e) {
+            return new EngineFailed("connection error: " + e.getClass().getSimpleName()
+                    + (e.getMessage() == null ? "" : ": " + e.getMessage()));
+        } finally {
+            metrics.postFinished(System.nanoTime() - started);
+        }
+        return classify(response);
+    }
+
+    private Result classify(HttpResponse<byte[]> response) {
+        int status = response.statusCode();
+        if (status == 200) {
+            try {
+                return new Answered(mapper.readValue(response.body(), SyncResponse.class));
+            } catch (IOException e) {
+                return new EngineFailed("HTTP 200 with an unreadable body: " + e.getMessage());
+            }
+        }
+        if (status == 400) {
+            return new Rejected("HTTP 400 (request rejected as invalid, not retried): " + snippet(response.body()));
+        }
+        if (status == 401) {
+            return new EngineFailed("HTTP 401: the engine rejected the signature (is SYNC_SIGNING_SECRET the same on "
+                    + "the poller and the engine, and are the clocks in sync?)");
+        }
+        return new EngineFailed("HTTP " + status + ": " + snippet(response.body()));
+    }
+
+    private static String snippet(byte[] body) {
+        if (body == null || body.length == 0) {
+            return "(empty body)";
+        }
+        String text = new String(body, 0, Math.min(body.length, SNIPPET * 4), StandardCharsets.UTF_8).strip();
+        return text.length() <= SNIPPET ? text : text.substring(0, SNIPPET) + "…";
+    }
+}
