@@ -98,8 +98,19 @@ public class AdminAuthFilter implements ContainerRequestFilter {
                 || request.getHeaderString(DASHBOARD_HEADER) != null;
     }
 
+    /**
+     * Whether {@code authorization} carries the admin token (bearer, or Basic with the token as password): for a
+     * resource that answers everyone but shows more to the operator, so the check stays this one.
+     */
+    public static boolean accepts(AdminConfig admin, String authorization) {
+        return check(admin, authorization).reason() == null;
+    }
+
     private Check check(String authorization) {
-        AdminConfig admin = config.get();
+        return check(config.get(), authorization);
+    }
+
+    private static Check check(AdminConfig admin, String authorization) {
         if (admin.token().isEmpty() || admin.token().get().isBlank()) {
             return new Check(null, "admin API disabled: ADMIN_TOKEN is not configured");
         }

@@ -1,7 +1,5 @@
 package dev.externaldbsync.engine.api;
 
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.util.ArrayList;
@@ -37,8 +35,10 @@ import dev.externaldbsync.engine.store.ProgressStore;
 import dev.externaldbsync.engine.target.TargetPools;
 import dev.externaldbsync.mapping.Mapping;
 import dev.externaldbsync.mapping.Mappings;
+import dev.externaldbsync.service.AdminAuthFilter;
 import dev.externaldbsync.service.AdminConfig;
 import dev.externaldbsync.service.AdminOnly;
+import dev.externaldbsync.service.InstanceId;
 import io.agroal.api.AgroalDataSource;
 import io.smallrye.common.annotation.Blocking;
 
@@ -66,7 +66,7 @@ public class StatusResource {
     static final int POISON_LISTED = 100;
 
     /** This replica: the host name (the pod name in Kubernetes). */
-    static final String INSTANCE_ID = hostName();
+    static final String INSTANCE_ID = InstanceId.host();
 
     @Inject
     SyncEngine engine;
@@ -88,7 +88,7 @@ public class StatusResource {
     public Response status(@QueryParam("tenancy") String tenancy,
             @HeaderParam(HttpHeaders.AUTHORIZATION) String authorization) throws SQLException {
         if (tenancy != null && !tenancy.isBlank()) {
-            if (!isAdmin(authorization)) {
+            if (!AdminAuthFilter.accepts(admin, authorization)) {
                 throw new ApiError(Response.Status.UNAUTHORIZED, "per-tenancy status needs the admin bearer token");
             }
             return tenancy(tenancy);
@@ -152,26 +152,5 @@ public class StatusResource {
         progress.forEach((targetId, mappings) -> targets.add(new EngineTargetStatus(targetId, mappings,
                 poisonByTarget.getOrDefault(targetId, List.of()))));
         return Response.ok(new EngineTenancyStatus(id.toString(), paused, targets)).build();
-    }
-
-    private static String hostName() {
-        String env = System.getenv("HOSTNAME");
-        if (env != null && !env.isBlank()) {
-            return env;
-        }
-        try {
-            return java.net.InetAddress.getLocalHost().getHostName();
-        } catch (java.io.IOException e) {
-            return "unknown";
-        }
-    }
-
-    private boolean isAdmin(String authorization) {
-        String token = admin.token().orElse("");
-        if (token.isBlank() || authorization == null || !authorization.startsWith("Bearer ")) {
-            return false;
-        }
-        return MessageDigest.isEqual(authorization.substring("Bearer ".length()).strip().getBytes(StandardCharsets.UTF_8),
-                token.getBytes(StandardCharsets.UTF_8));
     }
 }
