@@ -18,6 +18,8 @@ import jakarta.ws.rs.core.Response;
 
 import dev.externaldbsync.config.PostgresUrl;
 import dev.externaldbsync.contract.status.CappedCount;
+import dev.externaldbsync.contract.status.EngineFigures;
+import dev.externaldbsync.contract.status.EngineStatus;
 import dev.externaldbsync.contract.status.MappingCount;
 import dev.externaldbsync.contract.status.MappingProgress;
 import dev.externaldbsync.contract.status.PollerLag;
@@ -55,7 +57,8 @@ import io.smallrye.common.annotation.Blocking;
 @RegisterForReflection(targets = { DashboardSampler.Snapshot.class, Fusebox.State.class, PollerStatus.class,
         RequestQueue.ParkedRequest.class, PollerLag.class, CappedCount.class, RowsBehind.class,
         RowsBehindRequest.class, MappingCount.class, TenancyView.class, TargetView.class, MappingProgress.class,
-        SequencerStatus.class, SequencerLastBatch.class, SequencerLastError.class })
+        SequencerStatus.class, SequencerLastBatch.class, SequencerLastError.class, EngineStatus.class,
+        EngineFigures.class })
 @Produces(MediaType.APPLICATION_JSON)
 public class DashboardApiResource {
 

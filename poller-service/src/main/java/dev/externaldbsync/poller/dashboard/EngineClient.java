@@ -6,11 +6,12 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Optional;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 import dev.externaldbsync.config.PostgresUrl;
 import dev.externaldbsync.contract.status.CappedCount;
+import dev.externaldbsync.contract.status.EngineFigures;
+import dev.externaldbsync.contract.status.EngineStatus;
 import dev.externaldbsync.contract.status.RowsBehind;
 import dev.externaldbsync.contract.status.RowsBehindRequest;
 import dev.externaldbsync.contract.status.TenancyView;
@@ -34,18 +35,15 @@ public final class EngineClient {
         this.http = new ServiceClient("sync engine", "SYNC_ENGINE_URL", base, adminToken, mapper);
     }
 
-    /**
-     * {@code GET /api/v1/status}. The one place that reads the engine's status body: its figures are named fields
-     * ({@code failingTargets} with {@code failingTargetsCapped}, {@code oldestFailingSince}, {@code poisonRows} with
-     * {@code poisonRowsCapped}, {@code rowsAppliedSinceStart}, …); a field the engine does not send reads as null.
-     */
+    /** {@code GET /api/v1/status}, the engine's typed {@link EngineStatus}: the one place that reads it. */
     Status status() throws ServiceClient.Unavailable {
-        JsonNode s = http.get("/api/v1/status", false, http.type(JsonNode.class));
-        String lastError = text(s, "lastError");
-        return new Status(text(s, "state"), number(s, "activeRuns"), text(s, "instanceId"),
-                number(s, "rowsAppliedSinceStart"), lastError == null ? null : PostgresUrl.redact(lastError),
-                text(s, "lastErrorAt"), capped(s, "failingTargets"), text(s, "oldestFailingSince"),
-                capped(s, "poisonRows"));
+        EngineStatus s = http.get("/api/v1/status", false, http.type(EngineStatus.class));
+        EngineFigures figures = s.figures();
+        return new Status(s.state(), (long) s.activeRuns(), s.instanceId(), s.rowsAppliedSinceStart(),
+                s.lastError() == null ? null : PostgresUrl.redact(s.lastError()), s.lastErrorAt(),
+                figures == null ? null : figures.failingTargets(),
+                figures == null ? null : figures.oldestFailingSince(),
+                figures == null ? null : figures.poisonRows());
     }
 
     /** {@code POST /api/v1/admin/rows-behind}: rows the engine still has to apply for these tenancies. */
@@ -67,27 +65,5 @@ public final class EngineClient {
     /** Encodes one path segment (a target id may contain anything a JSON key can). */
     static String segment(String value) {
         return URLEncoder.encode(value, StandardCharsets.UTF_8).replace("+", "%20");
-    }
-
-    private static String text(JsonNode node, String field) {
-        JsonNode value = node.get(field);
-        return value == null || value.isNull() ? null : value.asText();
-    }
-
-    private static Long number(JsonNode node, String field) {
-        JsonNode value = node.get(field);
-        return value == null || !value.isNumber() ? null : value.asLong();
-    }
-
-    /** {@code name} (a number, or a {@link CappedCount} object) with its {@code nameCapped} flag. */
-    private static CappedCount capped(JsonNode node, String field) {
-        JsonNode value = node.get(field);
-        if (value == null || value.isNull()) {
-            return null;
-        }
-        if (value.isObject()) {
-            return new CappedCount(value.path("value").asLong(), value.path("capped").asBoolean());
-        }
-        return new CappedCount(value.asLong(), node.path(field + "Capped").asBoolean(false));
     }
 }
