@@ -110,6 +110,9 @@ public class SyncEngine {
     @Inject
     java.time.Clock clock;
 
+    @Inject
+    UpstreamTargetAdoption adoption;
+
     private ExecutorService workers;
     private final AtomicBoolean shuttingDown = new AtomicBoolean();
     private final AtomicInteger activeRuns = new AtomicInteger();
@@ -1360,6 +1363,8 @@ public class SyncEngine {
         boolean force = forceBootstrap.remove(key);
         tc.setAutoCommit(false);
         try (Statement st = tc.createStatement()) {
+            // A target Stack Auth's in-app sync created holds its own cursor table under our name (issue 19).
+            adoption.adoptIfUpstream(tc, url);
             if (!force && Mappings.SCHEMA_MARK.equals(readMark(st))) {
                 tc.commit();
                 bootstrapped.add(key);

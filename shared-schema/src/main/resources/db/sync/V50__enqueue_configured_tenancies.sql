@@ -1,0 +1,12 @@
+-- One sync request for every tenancy whose config may name an external database (issue 19). On a Stack Auth
+-- database switching from the in-app sync this is what makes every existing target converge at once: the engine
+-- adopts each upstream-created target on its first run and re-applies every tenancy using it from the start, instead
+-- of waiting for each tenancy's next change. Anywhere else it costs one no-op run per configured tenancy (cursors
+-- already current). Over-inclusive on purpose: the engine's parser decides what is a target; the function skips
+-- tenancies that already have a pending request.
+SELECT sync_enqueue_tenancies(ARRAY(
+    SELECT t."id"
+    FROM "Tenancy" t
+    JOIN "EnvironmentConfigOverride" e ON e."projectId" = t."projectId" AND e."branchId" = t."branchId"
+    WHERE e."config"::text LIKE '%externalDatabases%'
+    ORDER BY t."id"));
