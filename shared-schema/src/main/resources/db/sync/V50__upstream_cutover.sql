@@ -10,3 +10,11 @@ SELECT sync_enqueue_tenancies(ARRAY(
     JOIN "EnvironmentConfigOverride" e ON e."projectId" = t."projectId" AND e."branchId" = t."branchId"
     WHERE e."config"::text LIKE '%externalDatabases%'
     ORDER BY t."id"));
+
+-- Rows of the shapes only Stack Auth's own in-app sync writes (no tenancy column; a claim without a lease). The
+-- poller counts them on every stats refresh (UpstreamSyncWatch) to tell an operator that upstream's sync still runs;
+-- partial, so the index is empty, and the count free, unless it does.
+CREATE INDEX IF NOT EXISTS "OutgoingRequest_upstream_shape_idx"
+    ON "OutgoingRequest" ("createdAt")
+    WHERE "parkedAt" IS NULL
+      AND ("tenancyId" IS NULL OR ("startedFulfillingAt" IS NOT NULL AND "leaseExpiresAt" IS NULL));

@@ -75,7 +75,8 @@ public final class Poller {
      */
     public record Status(boolean running, boolean paused, long pending, long inFlight, long backingOff, long parked,
             Double oldestPendingAgeSeconds, double deliveriesPerSecond, long postsInFlight, Instant engineRetryAt,
-            String lastError, Instant lastErrorAt, LagWindow.Percentiles endToEndLag, long deliveredSinceStart) {
+            String lastError, Instant lastErrorAt, LagWindow.Percentiles endToEndLag, long deliveredSinceStart,
+            UpstreamSyncWatch.Sighting upstreamSync) {
     }
 
     /** The sliding window of {@link Status#endToEndLag}. */
@@ -108,7 +109,7 @@ public final class Poller {
     private volatile boolean running;
     private volatile boolean paused;
     private volatile Instant engineRetryAt;
-    private volatile RequestQueue.Stats stats = new RequestQueue.Stats(0, 0, 0, 0, null, null);
+    private volatile RequestQueue.Stats stats = new RequestQueue.Stats(0, 0, 0, 0, null, null, null);
     private volatile String lastError;
     private volatile Instant lastErrorAt;
     private volatile Boolean enabledCache;
@@ -269,7 +270,7 @@ public final class Poller {
         RequestQueue.Stats s = stats;
         return new Status(running, paused, s.pending(), s.inFlight(), s.backingOff(), s.parked(), oldestPendingAge(),
                 deliveries.perSecond(clock.millis()), postsInFlight.get(), engineRetryAt, lastError, lastErrorAt,
-                lag.percentiles(clock.millis()), deliveredTotal.get());
+                lag.percentiles(clock.millis()), deliveredTotal.get(), s.upstreamSync());
     }
 
     private Double oldestPendingAge() {

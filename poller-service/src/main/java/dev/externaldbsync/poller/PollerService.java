@@ -107,7 +107,7 @@ public class PollerService {
             return p.status();
         }
         return new Poller.Status(false, false, 0, 0, 0, 0, null, 0, 0, null, configurationError, null,
-                new LagWindow.Percentiles(null, null, null, 0, Poller.LAG_WINDOW_SECONDS), 0);
+                new LagWindow.Percentiles(null, null, null, 0, Poller.LAG_WINDOW_SECONDS), 0, null);
     }
 
     /** Wakes the local loop (after an operator requeued requests; other replicas get the NOTIFY). */
