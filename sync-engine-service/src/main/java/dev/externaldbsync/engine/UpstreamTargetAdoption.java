@@ -104,7 +104,10 @@ public class UpstreamTargetAdoption {
             SELECT t."id", e."config"::text
             FROM "Tenancy" t
             JOIN "EnvironmentConfigOverride" e ON e."projectId" = t."projectId" AND e."branchId" = t."branchId"
-            WHERE e."config"::text LIKE '%externalDatabases%'""";
+            WHERE e."config"::text LIKE '%externalDatabases%' AND strpos(e."config"::text, ?) > 0""";
+
+    /** A name that appears verbatim in a connection string inside JSON (no percent or JSON escaping possible). */
+    private static final java.util.regex.Pattern PLAIN = java.util.regex.Pattern.compile("[A-Za-z0-9_.-]+");
 
     private static final String ENQUEUE = "SELECT sync_enqueue_tenancies(?::uuid[])";
 
@@ -264,6 +267,9 @@ public class UpstreamTargetAdoption {
             boolean autoCommit = ic.getAutoCommit();
             ic.setAutoCommit(false);
             try (PreparedStatement ps = ic.prepareStatement(CONFIGURED_TENANCIES)) {
+                // Every database's adoption reads the configs once; the name filter keeps that a text scan instead
+                // of a JSON parse per configured tenancy (N targets would otherwise parse N configs each).
+                ps.setString(1, PLAIN.matcher(url.database()).matches() ? url.database() : "");
                 ps.setFetchSize(500);
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {
