@@ -178,6 +178,11 @@ public class UpstreamTargetAdoption {
                 return;
             }
             tenancies = tenanciesUsing(url);
+            if (tenancies.isEmpty()) {
+                // The run came from a tenancy's config, so its own tenancy must be found; if not, pruning against
+                // an empty set would empty the target.
+                throw new SQLException("no tenancy's config names this database; not adopting it", "55000");
+            }
             if (upstream) {
                 String keptAs = freeName(st);
                 st.execute("ALTER TABLE \"_stack_sync_metadata\" RENAME TO " + Identifiers.quote(keptAs));

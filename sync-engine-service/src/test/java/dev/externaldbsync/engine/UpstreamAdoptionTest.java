@@ -277,6 +277,30 @@ class UpstreamAdoptionTest {
     }
 
     @Test
+    void upstreamsOwnWriteIntoAnAdoptedTargetFailsWholeAndChangesNothing() throws SQLException {
+        Tenancy tenancy = fixtures.createTenancy();
+        TestDatabase target = upstreamTarget();
+        fixtures.configureTargets(tenancy, Map.of("main", target.postgresUrl()));
+        World w = populate(tenancy, "late");
+        UpstreamStackAuthDatabase.upstreamStamp(internal);
+        upstreamSynced(tenancy, target);
+        sync(tenancy.id());
+
+        // Upstream's write statement (schema-reference C.0): data and cursor in one statement, keyed by mapping only.
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> target.update("""
+                WITH params AS (SELECT ?::uuid AS id, 'written by upstream'::text AS display_name, false AS is_deleted),
+                deleted AS (DELETE FROM users u USING params p WHERE p.is_deleted AND u.id = p.id),
+                upserted AS (INSERT INTO users (id, display_name, signed_up_at)
+                             SELECT p.id, p.display_name, now() FROM params p WHERE NOT p.is_deleted
+                             ON CONFLICT (id) DO UPDATE SET display_name = EXCLUDED.display_name)
+                INSERT INTO _stack_sync_metadata (mapping_name, last_synced_sequence_id) VALUES ('users', 1)
+                ON CONFLICT (mapping_name) DO UPDATE SET last_synced_sequence_id =
+                    GREATEST(_stack_sync_metadata.last_synced_sequence_id, EXCLUDED.last_synced_sequence_id)""",
+                w.ada())).hasMessageContaining("ON CONFLICT");
+        assertMirrors(internal, tenancy.id(), target);
+    }
+
+    @Test
     void everyProjectionHasTheOneTenancyParameterTheLiveKeyProbeReplaces() {
         for (Mapping mapping : Mappings.ALL) {
             String sql = UpstreamTargetAdoption.liveKeysSql(mapping);
