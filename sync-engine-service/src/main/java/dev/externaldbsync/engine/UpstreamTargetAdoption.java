@@ -332,16 +332,19 @@ public class UpstreamTargetAdoption {
         List<TargetColumn> keys = keyColumns(mapping);
         String keyList = keys.stream().map(TargetColumn::quoted).collect(Collectors.joining(", "));
         String select = "SELECT " + keys.stream().map(c -> c.quoted() + "::text").collect(Collectors.joining(", "))
-                + " FROM " + mapping.quotedTable();
+                + ", " + probeColumn(mapping).quoted() + "::text FROM " + mapping.quotedTable();
         String order = " ORDER BY " + keyList + " LIMIT ?";
         String firstPage = select + order;
         String nextPage = select + " WHERE (" + keyList + ") > ("
                 + keys.stream().map(c -> "?::" + c.type()).collect(Collectors.joining(", ")) + ")" + order;
         String liveQuery = liveKeysSql(mapping);
+        String exactQuery = PROBE_BY_USER.contains(mapping.name())
+                ? liveKeysSql(mapping, keyColumns(mapping).get(0)) : null;
         int pageSize = Math.max(1, config.pageSize());
         String[] last = after;
         while (true) {
             List<String[]> page = new ArrayList<>(pageSize);
+            List<String> probes = new ArrayList<>(pageSize);
             try (PreparedStatement ps = tc.prepareStatement(last == null ? firstPage : nextPage)) {
                 int p = 1;
                 if (last != null) {
@@ -357,6 +360,7 @@ public class UpstreamTargetAdoption {
                             key[i] = rs.getString(i + 1);
                         }
                         page.add(key);
+                        probes.add(rs.getString(key.length + 1));
                     }
                 }
             }
@@ -364,8 +368,14 @@ public class UpstreamTargetAdoption {
                 tc.commit();
                 return;
             }
-            Set<String> live = liveKeys(liveQuery, page, tenancies);
+            Set<String> live = liveKeys(liveQuery, page, probes, tenancies);
             List<String[]> gone = page.stream().filter(key -> !live.contains(joined(key))).toList();
+            if (!gone.isEmpty() && exactQuery != null) {
+                // A row whose owner changed is live under another user_id: look the few candidates up by key.
+                Set<String> liveElsewhere = liveKeys(exactQuery, gone,
+                        gone.stream().map(key -> key[0]).toList(), tenancies);
+                gone = gone.stream().filter(key -> !liveElsewhere.contains(joined(key))).toList();
+            }
             try {
                 if (!gone.isEmpty()) {
                     try (PreparedStatement ps = tc.prepareStatement(mapping.deleteSql())) {
@@ -392,16 +402,16 @@ public class UpstreamTargetAdoption {
 
     /**
      * Which keys of one target page are live in any of the tenancies: each tenancy's projection (the verifier's
-     * definition of "what the target must hold"), probed by the page's leading key values, which the projection's
-     * tenancy-leading indexes serve. Streamed; only the page's own keys are remembered.
+     * definition of "what the target must hold"), probed by the page's {@link #probeColumn} values, which the
+     * source's tenancy-leading indexes serve. Streamed; only the page's own keys are remembered.
      */
-    private Set<String> liveKeys(String sql, List<String[]> page, List<UUID> tenancies) throws SQLException {
+    private Set<String> liveKeys(String sql, List<String[]> page, List<String> probes, List<UUID> tenancies)
+            throws SQLException {
         Set<String> wanted = new HashSet<>(page.size() * 2);
-        Set<String> leading = new LinkedHashSet<>();
         for (String[] key : page) {
             wanted.add(joined(key));
-            leading.add(key[0]);
         }
+        Set<String> leading = new LinkedHashSet<>(probes);
         Set<String> live = new HashSet<>();
         if (tenancies.isEmpty()) {
             return live;
@@ -437,19 +447,36 @@ public class UpstreamTargetAdoption {
 
     /**
      * The live-key probe of one mapping: its projection for each tenancy (the projection's one parameter, the
-     * tenancy, becomes the lateral tenancy id), restricted to the page's leading key values.
+     * tenancy, becomes the lateral tenancy id), restricted to the page's probe-column values.
      */
     static String liveKeysSql(Mapping mapping) {
+        return liveKeysSql(mapping, probeColumn(mapping));
+    }
+
+    private static String liveKeysSql(Mapping mapping, TargetColumn first) {
         String projection = mapping.projectionSql();
         if (projection == null || projection.indexOf('?') != projection.lastIndexOf('?') || projection.indexOf('?') < 0) {
             throw new IllegalStateException(mapping.name() + ": the projection must take exactly one parameter");
         }
         List<TargetColumn> keys = keyColumns(mapping);
-        TargetColumn first = keys.get(0);
         return "SELECT " + keys.stream().map(c -> "\"_p\"." + c.quoted() + "::text").collect(Collectors.joining(", "))
                 + " FROM unnest(?::uuid[]) AS \"_adopt_t\"(\"id\") CROSS JOIN LATERAL (\n"
                 + projection.replace("?", "\"_adopt_t\".\"id\"") + "\n) AS \"_p\" WHERE \"_p\"." + first.quoted()
                 + " = ANY (?::text[]::" + first.type() + "[])";
+    }
+
+    /**
+     * Mappings whose leading key column is not what the source's tenancy-leading index continues with: their source
+     * rows are found by owner ({@code "projectUserId"}, the index's second column), so the probe goes by the target's
+     * {@code user_id} instead (a contact channel's id alone would make every page scan the tenancy's channels).
+     */
+    private static final Set<String> PROBE_BY_USER = Set.of("contact_channels", "team_member_profiles",
+            "team_permissions");
+
+    /** The target column whose page values select the candidate live rows: an indexed probe in the source. */
+    static TargetColumn probeColumn(Mapping mapping) {
+        String name = PROBE_BY_USER.contains(mapping.name()) ? "user_id" : mapping.keyColumns().get(0);
+        return mapping.columns().stream().filter(c -> c.name().equals(name)).findFirst().orElseThrow();
     }
 
     private static List<TargetColumn> keyColumns(Mapping mapping) {

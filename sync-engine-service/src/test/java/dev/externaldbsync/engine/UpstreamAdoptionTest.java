@@ -145,6 +145,12 @@ class UpstreamAdoptionTest {
                 w.team(), orphanUser);
         target.update("INSERT INTO project_permissions (user_id, permission_id, created_at) VALUES (?, 'ghost', now())",
                 w.ada());
+        // A channel upstream recorded under the wrong owner is stale, not gone: updated, never removed.
+        UUID movedChannel = fixtures.addEmail(tenancy, w.ada(), "moved-solo@example.com", false);
+        UpstreamStackAuthDatabase.upstreamStamp(internal);
+        target.update("""
+                INSERT INTO contact_channels (id, user_id, type, value, created_at)
+                VALUES (?, ?, 'EMAIL', 'moved-solo@example.com', now())""", movedChannel, w.grace());
         long untouchedXmin = target.queryLong("SELECT xmin::text::bigint FROM users WHERE id = ?", w.grace());
 
         JsonPath result = sync(tenancy.id());
