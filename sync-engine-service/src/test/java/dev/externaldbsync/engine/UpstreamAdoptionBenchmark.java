@@ -26,6 +26,8 @@ import dev.externaldbsync.testing.TestPostgres;
 import dev.externaldbsync.testing.UpstreamStackAuthDatabase;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
+import io.quarkus.test.junit.QuarkusTestProfile;
+import io.quarkus.test.junit.TestProfile;
 
 /**
  * Adopting an upstream target that already holds a 100,000-user tenancy (with one primary email each), every row
@@ -34,8 +36,18 @@ import io.quarkus.test.junit.QuarkusTest;
  * {@code ./mvnw verify -pl sync-engine-service -am -Dtest=UpstreamAdoptionBenchmark -Dsurefire.failIfNoSpecifiedTests=false}.
  */
 @QuarkusTest
+@TestProfile(UpstreamAdoptionBenchmark.Profile.class)
 @WithTestResource(UpstreamStackAuthDatabase.class)
 class UpstreamAdoptionBenchmark {
+
+    /** The production page size (the test profile's is small, to exercise paging). */
+    public static class Profile implements QuarkusTestProfile {
+        @Override
+        public Map<String, String> getConfigOverrides() {
+            return Map.of("engine.page-size", System.getProperty("bench.page-size", "2000"),
+                    "quarkus.http.test-timeout", "900s");
+        }
+    }
 
     private static final Logger LOG = Logger.getLogger(UpstreamAdoptionBenchmark.class);
     private static final int USERS = 100_000;
