@@ -71,7 +71,7 @@ public final class Poller {
     private volatile boolean running;
     private volatile boolean paused;
     private volatile Instant engineRetryAt;
-    private volatile RequestQueue.Stats stats = new RequestQueue.Stats(0, 0, 0, 0, null, null);
+    private volatile RequestQueue.Stats stats = new RequestQueue.Stats(0, 0, 0, 0, null, null, null);
     private volatile String lastError;
     private volatile Instant lastErrorAt;
     private volatile Boolean enabledCache;
@@ -201,13 +201,13 @@ public final class Poller {
         RequestQueue.Stats s = stats;
         return new PollerStatus(settings.instanceId(), running, paused, s.pending(), s.inFlight(), s.backingOff(),
                 s.parked(), oldestPendingAge(), metrics.deliveriesPerSecond(), metrics.postsInFlight(), engineRetryAt,
-                lastError, lastErrorAt, metrics.endToEndLag(), metrics.deliveredSinceStart());
+                lastError, lastErrorAt, metrics.endToEndLag(), metrics.deliveredSinceStart(), s.upstreamSync());
     }
 
     /** What {@link #status()} says of a replica that does not run (for lack of configuration: {@code why}). */
     public static PollerStatus notRunning(String why) {
         return new PollerStatus(null, false, false, 0, 0, 0, 0, null, 0, 0, null, why, null,
-                PollerLag.empty(PollerMetrics.LAG_WINDOW_SECONDS), 0);
+                PollerLag.empty(PollerMetrics.LAG_WINDOW_SECONDS), 0, null);
     }
 
     private Double oldestPendingAge() {

@@ -23,6 +23,8 @@ import java.util.concurrent.ThreadLocalRandom;
 
 import javax.sql.DataSource;
 
+import dev.externaldbsync.contract.status.UpstreamSyncSighting;
+
 /**
  * The durable queue of sync requests: every state change of an {@code "OutgoingRequest"} row the poller makes. Plain
  * Java over a {@link DataSource} and a {@link Clock}, so tests can run several instances against one database.
@@ -75,7 +77,7 @@ public final class RequestQueue {
 
     /** Queue counts at one instant. Ages and instants are null when there is nothing to measure. */
     public record Stats(long pending, long inFlight, long backingOff, long parked, Instant oldestPendingCreatedAt,
-            Instant nextDueAt) {
+            Instant nextDueAt, UpstreamSyncSighting upstreamSync) {
     }
 
     /** What {@link #fail} did. */
@@ -116,6 +118,9 @@ public final class RequestQueue {
 
     private final DataSource dataSource;
     private final Clock clock;
+
+    /** Stack Auth's in-app sync still writing to this queue (issue 19); checked with every stats refresh. */
+    private final UpstreamSyncWatch upstreamWatch = new UpstreamSyncWatch();
 
     public RequestQueue(DataSource dataSource, Clock clock) {
         this.dataSource = dataSource;
@@ -476,7 +481,8 @@ public final class RequestQueue {
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
                 return new Stats(rs.getLong(1), rs.getLong(3), rs.getLong(4), rs.getLong(6),
-                        instant(rs.getObject(2, LocalDateTime.class)), instant(rs.getObject(5, LocalDateTime.class)));
+                        instant(rs.getObject(2, LocalDateTime.class)), instant(rs.getObject(5, LocalDateTime.class)),
+                        upstreamWatch.check(c, now));
             }
         }
     }

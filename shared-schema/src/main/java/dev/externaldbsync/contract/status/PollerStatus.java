@@ -20,9 +20,11 @@ import java.time.Instant;
  * @param lastError               the last failure this replica recovered from (or why it does not run)
  * @param endToEndLag             enqueue to SYNCED answer, for what this replica delivered in the last minute
  * @param deliveredSinceStart     requests this replica completed since it started
+ * @param upstreamSync            Stack Auth's in-app sync seen writing this queue since this replica started; null
+ *                                while never seen (README, "Switching from Stack Auth's in-app sync")
  */
 public record PollerStatus(String instanceId, boolean running, boolean paused, long pending, long inFlight,
         long backingOff, long parked, Double oldestPendingAgeSeconds, double deliveriesPerSecond, long postsInFlight,
         Instant engineRetryAt, String lastError, Instant lastErrorAt, PollerLag endToEndLag,
-        long deliveredSinceStart) {
+        long deliveredSinceStart, UpstreamSyncSighting upstreamSync) {
 }

@@ -9,6 +9,7 @@ import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
 
 import org.jboss.logging.Logger;
 
@@ -29,6 +30,9 @@ public class TargetSchema {
     /** Serialises concurrent schema bootstraps on one target (a transaction-level lock there). */
     private static final long BOOTSTRAP_LOCK = 0x5359_4E43_4444_4C00L; // "SYNCDDL"
 
+    @Inject
+    UpstreamTargetAdoption adoption;
+
     private final Set<String> bootstrapped = ConcurrentHashMap.newKeySet();
     private final Set<String> forced = ConcurrentHashMap.newKeySet();
 
@@ -45,6 +49,8 @@ public class TargetSchema {
         boolean force = forced.remove(key);
         tc.setAutoCommit(false);
         try (Statement st = tc.createStatement()) {
+            // A target Stack Auth's in-app sync created holds its own cursor table under our name: adopted first.
+            adoption.adoptIfUpstream(tc, url);
             if (!force && Mappings.SCHEMA_MARK.equals(readMark(st))) {
                 tc.commit();
                 bootstrapped.add(key);
