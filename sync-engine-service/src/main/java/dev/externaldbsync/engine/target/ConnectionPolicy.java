@@ -210,7 +210,8 @@ public final class ConnectionPolicy implements TargetConfigParser.Rules {
                     || in(allowedRanges, address)) {
                 return;
             }
-            throw new TargetRefusedException(shown + " is not in engine.targets.allow");
+            String kind = in(LOOPBACK, address) ? "a loopback address, " : in(PRIVATE, address) ? "a private address, " : "";
+            throw new TargetRefusedException(shown + " is " + kind + "not in engine.targets.allow");
         }
         if (in(LOOPBACK, address) && !settings.allowLoopback()) {
             throw new TargetRefusedException(shown + " is a loopback address (engine.targets.allow-loopback=false)");
