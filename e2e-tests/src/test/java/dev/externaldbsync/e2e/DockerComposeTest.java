@@ -56,6 +56,9 @@ class DockerComposeTest {
             Set<String> expected = entry.getKey().equals("poller")
                     ? Set.of("INTERNAL_DATABASE_URL", "SYNC_SIGNING_SECRET", "ADMIN_TOKEN", "SYNC_MIGRATE_AT_START",
                             "QUARKUS_HTTP_PORT", "SYNC_ENGINE_URL", "POLLER_SEQUENCER_URL")
+                    : entry.getKey().equals("sync-engine")
+                    ? Set.of("INTERNAL_DATABASE_URL", "SYNC_SIGNING_SECRET", "ADMIN_TOKEN", "SYNC_MIGRATE_AT_START",
+                            "QUARKUS_HTTP_PORT", "ENGINE_TARGETS_ALLOW_PRIVATE", "ENGINE_TARGETS_MIN_SSLMODE")
                     : Set.of("INTERNAL_DATABASE_URL", "SYNC_SIGNING_SECRET", "ADMIN_TOKEN", "SYNC_MIGRATE_AT_START",
                             "QUARKUS_HTTP_PORT");
             assertThat(env.keySet()).as(entry.getKey()).isEqualTo(expected);

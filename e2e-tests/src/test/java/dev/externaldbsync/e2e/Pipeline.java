@@ -71,7 +71,12 @@ final class Pipeline implements AutoCloseable {
                 "INTERNAL_DATABASE_URL", internal.postgresUrl(),
                 "SYNC_SIGNING_SECRET", secret,
                 "ADMIN_TOKEN", ADMIN_TOKEN,
-                "SYNC_MIGRATE_AT_START", "none");
+                "SYNC_MIGRATE_AT_START", "none",
+                // Targets are databases on the internal database's embedded server (loopback, no TLS); production
+                // refuses all three by default.
+                "ENGINE_TARGETS_ALLOW_LOOPBACK", "true",
+                "ENGINE_TARGETS_ALLOW_INTERNAL_SERVER", "true",
+                "ENGINE_TARGETS_MIN_SSLMODE", "disable");
         if (engine != null) {
             env.put("SYNC_ENGINE_URL", engine.url());
         }

@@ -68,6 +68,11 @@ final class Services implements AutoCloseable {
                 // carry newer ones and would report them pending (not ready). "all" applies them under the shared lock.
                 env.put("SYNC_MIGRATE_AT_START", "all");
                 env.put("QUARKUS_HTTP_PORT", Integer.toString(port));
+                // The bench's targets share the internal database's local server (loopback, no TLS), which
+                // production refuses by default.
+                env.put("ENGINE_TARGETS_ALLOW_LOOPBACK", "true");
+                env.put("ENGINE_TARGETS_ALLOW_INTERNAL_SERVER", "true");
+                env.put("ENGINE_TARGETS_MIN_SSLMODE", "disable");
                 if (module.equals("poller-service")) {
                     env.put("SYNC_ENGINE_URL", "http://localhost:" + services.ports.get("sync-engine-service"));
                 }

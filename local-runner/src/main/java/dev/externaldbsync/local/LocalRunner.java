@@ -254,6 +254,12 @@ public final class LocalRunner {
         // The packaged jars log JSON (prod profile); a person reads these files, so keep text unless asked otherwise.
         env.putIfAbsent("QUARKUS_LOG_CONSOLE_JSON_ENABLED", "false");
         env.put("SYNC_MIGRATE_AT_START", "none");
+        // Local targets are databases on this machine, often on the internal database's own server, without TLS:
+        // production refuses all of that by default. An operator's own settings win.
+        env.putIfAbsent("ENGINE_TARGETS_ALLOW_LOOPBACK", "true");
+        env.putIfAbsent("ENGINE_TARGETS_ALLOW_PRIVATE", "true");
+        env.putIfAbsent("ENGINE_TARGETS_ALLOW_INTERNAL_SERVER", "true");
+        env.putIfAbsent("ENGINE_TARGETS_MIN_SSLMODE", "disable");
         System.out.println("Starting " + service + " on port " + port + " …");
         return builder.start();
     }

@@ -27,8 +27,10 @@ import java.util.stream.Collectors;
 public record PostgresUrl(String host, int port, String database, String user, String password,
         Map<String, String> params) {
 
-    private static final Pattern CREDENTIALS = Pattern.compile("(://[^:/@?#]*:)[^@/]*@");
-    private static final Pattern PASSWORD_PARAM = Pattern.compile("(?i)(password=)[^&]*");
+    // Greedy up to the last '@' of the token: a password may itself contain '@' (unencoded, as people write it).
+    private static final Pattern CREDENTIALS = Pattern.compile("(://[^:/@?#\\s]*:)\\S*@");
+    private static final Pattern SECRET_PARAM = Pattern.compile(
+            "(?i)((?:^|[?&;\\s])[^=&?;\\s]*(?:pass|secret|token|key)[^=&?;\\s]*=)[^&;\\s]*");
 
     public PostgresUrl {
         params = Map.copyOf(params);
@@ -107,10 +109,21 @@ public record PostgresUrl(String host, int port, String database, String user, S
         return "postgresql://" + credentials + host + ":" + port + "/" + encode(database) + query(params);
     }
 
-    /** The connection string with the password replaced by {@code ***}: safe for logs, status pages and errors. */
+    /**
+     * The connection string with the password and every secret-like parameter value ({@link #isSecretName}) replaced
+     * by {@code ***}: safe for logs, status pages and errors.
+     */
     public String redacted() {
         String credentials = user == null ? "" : encode(user) + (password != null ? ":***" : "") + "@";
-        return "postgresql://" + credentials + host + ":" + port + "/" + encode(database) + query(params);
+        Map<String, String> shown = new LinkedHashMap<>();
+        params.forEach((k, v) -> shown.put(k, isSecretName(k) ? "***" : v));
+        return "postgresql://" + credentials + host + ":" + port + "/" + encode(database) + query(shown);
+    }
+
+    /** Whether a parameter's value is to be treated as a secret: its name mentions a password, secret, token or key. */
+    public static boolean isSecretName(String name) {
+        String lower = name.toLowerCase(java.util.Locale.ROOT);
+        return lower.contains("pass") || lower.contains("secret") || lower.contains("token") || lower.contains("key");
     }
 
     /** The same server and credentials, another database. */
@@ -129,7 +142,7 @@ public record PostgresUrl(String host, int port, String database, String user, S
             return "null";
         }
         String redacted = CREDENTIALS.matcher(connectionString).replaceAll("$1***@");
-        return PASSWORD_PARAM.matcher(redacted).replaceAll("$1***");
+        return SECRET_PARAM.matcher(redacted).replaceAll("$1***");
     }
 
     private static String query(Map<String, String> params) {

@@ -4,6 +4,8 @@ import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.regex.Pattern;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -19,13 +21,63 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
  * whose value is {@code null} removes that target.
  * <p>
  * Each entry is validated on its own: an unknown type, a missing or malformed connection string becomes a
- * {@link TargetConfigError} for that entry only. Stateless and thread-safe.
+ * {@link TargetConfigError} for that entry only. Tenants are untrusted, so the config is bounded: target ids must match
+ * {@link #TARGET_ID}, a connection string may carry only the parameters of {@link #ALLOWED_PARAMS}, and a tenancy may
+ * have at most {@link Rules#maxTargetsPerTenancy()} targets (beyond that the tenancy has one error and no targets).
+ * The sync engine installs its operator policy as the {@link Rules}; elsewhere the defaults apply. Thread-safe.
  */
 public final class TargetConfigParser {
 
     public static final String POSTGRES = "postgres";
 
+    /** What a target id may be: it names tables' rows, log lines and metrics, so nothing that could break them. */
+    public static final Pattern TARGET_ID = Pattern.compile("^[A-Za-z0-9_-]{1,64}$");
+
+    /**
+     * The only connection-string parameters a tenant may give. Anything else (pgjdbc's {@code host}, {@code port},
+     * {@code socketTimeout}, {@code options}, {@code socketFactory} …) could move the connection elsewhere or lift
+     * the engine's bounds. The search path is not configurable: the engine writes to its own tables.
+     */
+    public static final Set<String> ALLOWED_PARAMS = Set.of("sslmode", "application_name");
+
+    /** pgjdbc's sslmode values, weakest first. */
+    public static final List<String> SSL_MODES = List.of("disable", "allow", "prefer", "require", "verify-ca",
+            "verify-full");
+
+    public static final int DEFAULT_MAX_TARGETS = 10;
+
+    /** The operator's part of validation; installed once by the service that connects to targets. */
+    public interface Rules {
+        int maxTargetsPerTenancy();
+
+        /** Why this (otherwise well-formed) target must not be used, or null. Never shows a password. */
+        String refusal(TargetConfig target);
+    }
+
+    public static final Rules DEFAULT_RULES = new Rules() {
+        @Override
+        public int maxTargetsPerTenancy() {
+            return DEFAULT_MAX_TARGETS;
+        }
+
+        @Override
+        public String refusal(TargetConfig target) {
+            return null;
+        }
+    };
+
     private static final ObjectMapper MAPPER = new ObjectMapper();
+
+    private static volatile Rules rules = DEFAULT_RULES;
+
+    /** Installs the operator policy (the sync engine does at start-up). */
+    public static void install(Rules operatorRules) {
+        rules = operatorRules == null ? DEFAULT_RULES : operatorRules;
+    }
+
+    public static Rules rules() {
+        return rules;
+    }
 
     private TargetConfigParser() {
     }
@@ -55,6 +107,16 @@ public final class TargetConfigParser {
             return new TargetConfigs(List.of(), List.of(new TargetConfigError("*",
                     "dbSync.externalDatabases must be an object of named targets, got " + databases.getNodeType())));
         }
+        Rules current = rules;
+        int configured = 0;
+        for (Iterator<JsonNode> it = databases.elements(); it.hasNext();) {
+            configured += it.next().isNull() ? 0 : 1;
+        }
+        if (configured > current.maxTargetsPerTenancy()) {
+            return new TargetConfigs(List.of(), List.of(new TargetConfigError("*", configured
+                    + " targets configured, at most " + current.maxTargetsPerTenancy()
+                    + " are allowed per tenancy (engine.targets.max-per-tenancy): none is synced until some are removed")));
+        }
         List<TargetConfig> targets = new ArrayList<>();
         List<TargetConfigError> errors = new ArrayList<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = databases.fields(); it.hasNext();) {
@@ -62,6 +124,11 @@ public final class TargetConfigParser {
             String id = entry.getKey();
             JsonNode target = entry.getValue();
             if (target.isNull()) {
+                continue;
+            }
+            if (!TARGET_ID.matcher(id).matches()) {
+                errors.add(new TargetConfigError(shownId(id), "target id must match " + TARGET_ID.pattern() + " (got "
+                        + id.length() + " characters; shown with every other character replaced by _)"));
                 continue;
             }
             if (!target.isObject()) {
@@ -86,13 +153,55 @@ public final class TargetConfigParser {
                 errors.add(new TargetConfigError(id, "connectionString must be a string"));
                 continue;
             }
+            PostgresUrl url;
             try {
-                targets.add(new TargetConfig(id, POSTGRES, PostgresUrl.parse(connectionString.asText())));
+                url = PostgresUrl.parse(connectionString.asText());
             } catch (IllegalArgumentException e) {
                 errors.add(new TargetConfigError(id, "malformed connectionString: " + e.getMessage()));
+                continue;
             }
+            String problem = paramProblem(url);
+            if (problem == null) {
+                TargetConfig parsed = new TargetConfig(id, POSTGRES, url);
+                problem = current.refusal(parsed);
+                if (problem == null) {
+                    targets.add(parsed);
+                    continue;
+                }
+            }
+            errors.add(new TargetConfigError(id, problem));
         }
         return new TargetConfigs(targets, errors);
+    }
+
+    /** Why the URL's parameters are unacceptable, or null; names the first offending parameter. */
+    static String paramProblem(PostgresUrl url) {
+        for (String name : url.params().keySet().stream().sorted().toList()) {
+            if (!ALLOWED_PARAMS.contains(name)) {
+                return "connectionString parameter '" + printable(name) + "' is not allowed (allowed: "
+                        + String.join(", ", ALLOWED_PARAMS.stream().sorted().toList())
+                        + "; host, port and database come from the URL itself)";
+            }
+        }
+        String sslmode = url.params().get("sslmode");
+        if (sslmode != null && !SSL_MODES.contains(sslmode)) {
+            return "connectionString parameter sslmode must be one of " + String.join(", ", SSL_MODES);
+        }
+        return null;
+    }
+
+    /**
+     * A rejected id as it may be shown: prefixed with {@code !} (so it never equals a valid id) and with anything
+     * outside the id alphabet replaced, so a newline or NUL never reaches a log line or the internal database.
+     */
+    static String shownId(String id) {
+        String cut = id.length() > 64 ? id.substring(0, 64) : id;
+        return "!" + cut.replaceAll("[^A-Za-z0-9_-]", "_");
+    }
+
+    private static String printable(String text) {
+        String cut = text.length() > 64 ? text.substring(0, 64) + "…" : text;
+        return cut.replaceAll("[^\\x20-\\x7E]", "?");
     }
 
     /** Expands dotted keys into nested objects, later keys replacing the subtree they name. */

@@ -20,14 +20,23 @@ import java.util.UUID;
 public final class TenancyDirectory {
 
     /**
+     * The most bytes of a tenancy's {@code dbSync} config that are read; a larger one is a config error. Generous for
+     * {@link TargetConfigParser#DEFAULT_MAX_TARGETS} targets, small enough that no tenant makes the engine parse
+     * megabytes per request.
+     */
+    public static final int MAX_DB_SYNC_BYTES = 64 * 1024;
+
+    /**
      * A tenancy as the directory knows it.
      *
-     * @param config      the {@code "config"} JSON text of its environment override, null without one
+     * @param config      the {@code dbSync} part of its environment override as JSON text (the key {@code dbSync}
+     *                    and every dotted {@code dbSync.…} key), null without one or when it is too large
      * @param pausedAt    when it was paused (text), null when not paused
      * @param pauseReason the reason given when pausing, or null
+     * @param configBytes the size of that {@code dbSync} text, 0 without one
      */
     public record Entry(UUID tenancyId, String projectId, String branchId, String config, String pausedAt,
-            String pauseReason) {
+            String pauseReason, long configBytes) {
 
         public boolean paused() {
             return pausedAt != null;
@@ -35,6 +44,11 @@ public final class TenancyDirectory {
 
         /** Its sync targets, parsed from {@link #config()}. */
         public TargetConfigs targets() {
+            if (configBytes > MAX_DB_SYNC_BYTES) {
+                return new TargetConfigs(java.util.List.of(), java.util.List.of(new TargetConfigError("*",
+                        "the dbSync config is " + configBytes + " bytes, more than the " + MAX_DB_SYNC_BYTES
+                                + " allowed: no target is synced until it is smaller")));
+            }
             return TargetConfigParser.parse(config);
         }
     }
@@ -47,12 +61,23 @@ public final class TenancyDirectory {
             FROM "Tenancy" t
             LEFT JOIN "EnvironmentConfigOverride" e ON e."projectId" = t."projectId" AND e."branchId" = t."branchId"
             LEFT JOIN "ExternalDbSyncTenancyPause" p ON p."tenancyId" = t."id"
+            LEFT JOIN LATERAL (
+                SELECT (SELECT jsonb_object_agg(k, v)
+                        FROM jsonb_each(CASE WHEN jsonb_typeof(e."config") = 'object' THEN e."config" END) AS c(k, v)
+                        WHERE k = 'dbSync' OR k LIKE 'dbSync.%')::text AS "dbSync"
+            ) d ON true
             """;
 
-    /** The columns of an {@link Entry}, in order, over {@link #FROM_TENANCIES}; read them with {@link #entry}. */
+    /**
+     * The columns of an {@link Entry}, in order, over {@link #FROM_TENANCIES}; read them with {@link #entry}. Only
+     * the {@code dbSync} keys leave the database, and only up to {@link #MAX_DB_SYNC_BYTES} (jsonb keeps its keys
+     * in one canonical order, so the subset applies in the order the whole config would).
+     */
     public static final String ENTRY_COLUMNS = """
-            SELECT t."id", t."projectId", t."branchId", e."config"::text, p."pausedAt"::text, p."reason"
-            """;
+            SELECT t."id", t."projectId", t."branchId",
+                   CASE WHEN octet_length(d."dbSync") <= %d THEN d."dbSync" END,
+                   p."pausedAt"::text, p."reason", coalesce(octet_length(d."dbSync"), 0)
+            """.formatted(MAX_DB_SYNC_BYTES);
 
     private static final String SELECT = ENTRY_COLUMNS + FROM_TENANCIES;
 
@@ -120,7 +145,7 @@ public final class TenancyDirectory {
     /** The entry of the current row of a query that selects {@link #ENTRY_COLUMNS} first. */
     public static Entry entry(ResultSet rs) throws SQLException {
         return new Entry(rs.getObject(1, UUID.class), rs.getString(2), rs.getString(3), rs.getString(4),
-                rs.getString(5), rs.getString(6));
+                rs.getString(5), rs.getString(6), rs.getLong(7));
     }
 
     private static List<Entry> entries(PreparedStatement ps) throws SQLException {

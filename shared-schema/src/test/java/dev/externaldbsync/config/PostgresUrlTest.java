@@ -50,4 +50,18 @@ class PostgresUrlTest {
                 .hasMessageContaining("not a valid URL").hasMessageNotContaining("hunter2");
         assertThatThrownBy(() -> PostgresUrl.parse(" ")).hasMessageContaining("empty");
     }
+
+    @Test
+    void redactionHidesPasswordsContainingAtAndEverySecretLikeParameter() {
+        assertThat(PostgresUrl.redact("postgresql://u:p@ss@host/db")).isEqualTo("postgresql://u:***@host/db");
+        assertThat(PostgresUrl.redact("target postgresql://u:a@b@c@h:1/d: FATAL for user x"))
+                .isEqualTo("target postgresql://u:***@h:1/d: FATAL for user x");
+        String redacted = PostgresUrl.redact(
+                "postgresql://h/d?sslmode=require&sslpassword=s1&sslkey=/k&api_token=s2&clientSecret=s3&password=s4");
+        assertThat(redacted).doesNotContain("s1", "/k", "s2", "s3", "s4").contains("sslmode=require",
+                "sslpassword=***", "sslkey=***");
+
+        PostgresUrl url = new PostgresUrl("h", 5432, "d", "u", "pw", Map.of("sslpassword", "s1", "sslmode", "require"));
+        assertThat(url.redacted()).doesNotContain("s1", "pw").contains("sslpassword=***", "sslmode=require");
+    }
 }

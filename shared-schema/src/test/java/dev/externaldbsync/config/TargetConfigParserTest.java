@@ -2,6 +2,8 @@ package dev.externaldbsync.config;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.util.Map;
+
 import org.junit.jupiter.api.Test;
 
 class TargetConfigParserTest {
@@ -67,5 +69,80 @@ class TargetConfigParserTest {
         assertThat(TargetConfigParser.parse("{\"dbSync\": {\"externalDatabases\": 3}}").errors()).hasSize(1);
         assertThat(TargetConfigParser.parse("{not json").errors()).singleElement()
                 .satisfies(e -> assertThat(e.message()).startsWith("environment config is not valid JSON"));
+    }
+
+    @Test
+    void targetIdsOutsideTheSafePatternAreRefusedAndShownSanitised() {
+        TargetConfigs configs = TargetConfigParser.parse("""
+                {"dbSync": {"externalDatabases": {
+                  "ok_Id-1": {"type": "postgres", "connectionString": "postgresql://u:p@h/a"},
+                  "line\\nbreak": {"type": "postgres", "connectionString": "postgresql://u:p@h/b"},
+                  "%s": {"type": "postgres", "connectionString": "postgresql://u:p@h/c"}}}}""".formatted("x".repeat(65)));
+
+        assertThat(configs.targets()).extracting(TargetConfig::id).containsExactly("ok_Id-1");
+        assertThat(configs.errors()).extracting(TargetConfigError::targetId)
+                .containsExactly("!line_break", "!" + "x".repeat(64));
+        assertThat(configs.errors()).allSatisfy(e -> {
+            assertThat(e.message()).contains("target id must match");
+            assertThat(e.targetId() + e.message()).doesNotContain("\n");
+        });
+    }
+
+    @Test
+    void onlySslmodeAndApplicationNameMayBeGivenAsParameters() {
+        TargetConfigs configs = TargetConfigParser.parse("""
+                {"dbSync": {"externalDatabases": {
+                  "tls": {"type": "postgres", "connectionString": "postgresql://u:p@h/a?sslmode=verify-full&application_name=x"},
+                  "hidden": {"type": "postgres", "connectionString": "postgresql://u:p@decoy.example.invalid/d?port=1&host=localhost"},
+                  "lax": {"type": "postgres", "connectionString": "postgresql://u:p@h/d?socketTimeout=0"},
+                  "badtls": {"type": "postgres", "connectionString": "postgresql://u:p@h/d?sslmode=sometimes"},
+                  "secret": {"type": "postgres", "connectionString": "postgresql://u:p@h/d?sslpassword=hunter2"}}}}""");
+
+        assertThat(configs.targets()).extracting(TargetConfig::id).containsExactly("tls");
+        Map<String, String> messages = new java.util.LinkedHashMap<>();
+        configs.errors().forEach(e -> messages.put(e.targetId(), e.message()));
+        assertThat(messages.get("hidden")).contains("parameter 'host' is not allowed");
+        assertThat(messages.get("lax")).contains("parameter 'socketTimeout' is not allowed");
+        assertThat(messages.get("badtls")).contains("sslmode must be one of");
+        assertThat(messages.get("secret")).contains("'sslpassword'").doesNotContain("hunter2");
+    }
+
+    private static String targets(int count) {
+        StringBuilder json = new StringBuilder("{\"dbSync\": {\"externalDatabases\": {");
+        for (int i = 0; i < count; i++) {
+            json.append(i == 0 ? "" : ",").append("\"t").append(i)
+                    .append("\": {\"type\": \"postgres\", \"connectionString\": \"postgresql://h/d\"}");
+        }
+        return json.toString();
+    }
+
+    @Test
+    void moreTargetsThanTheOperatorAllowsAreOneErrorForTheTenancyAndTheRulesRefuseTargets() {
+        String four = targets(4) + ", \"gone\": null}}}";
+        String three = targets(3) + "}}}";
+        TargetConfigParser.install(new TargetConfigParser.Rules() {
+            @Override
+            public int maxTargetsPerTenancy() {
+                return 3;
+            }
+
+            @Override
+            public String refusal(TargetConfig target) {
+                return target.id().equals("t1") ? "refused for the test" : null;
+            }
+        });
+        try {
+            assertThat(TargetConfigParser.parse(four).targets()).isEmpty();
+            assertThat(TargetConfigParser.parse(four).errors()).singleElement().satisfies(e -> {
+                assertThat(e.targetId()).isEqualTo("*");
+                assertThat(e.message()).contains("4 targets configured, at most 3");
+            });
+            TargetConfigs configs = TargetConfigParser.parse(three);
+            assertThat(configs.targets()).extracting(TargetConfig::id).containsExactly("t0", "t2");
+            assertThat(configs.errors()).singleElement().satisfies(e -> assertThat(e.message())
+                    .isEqualTo("refused for the test"));
+        } finally {
+            TargetConfigParser.install(null);
+        }
     }
 }

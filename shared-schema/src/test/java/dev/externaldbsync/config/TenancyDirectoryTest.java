@@ -81,4 +81,28 @@ class TenancyDirectoryTest {
             assertThat(seen).containsExactlyElementsOf(expected);
         }
     }
+
+    @Test
+    void onlyTheDbSyncPartOfAConfigIsReadAndAnOversizedOneIsAnError() throws Exception {
+        Tenancy dotted = fixtures.createTenancy();
+        fixtures.setConfig(dotted, """
+                {"auth": {"secret": "not for the engine"},
+                 "dbSync.externalDatabases.main": {"type": "postgres", "connectionString": "postgresql://u:p@h/x"}}""");
+        Tenancy huge = fixtures.createTenancy();
+        fixtures.setConfig(huge, "{\"dbSync\": {\"externalDatabases\": {}, \"padding\": \""
+                + "x".repeat(TenancyDirectory.MAX_DB_SYNC_BYTES) + "\"}}");
+        Tenancy notAnObject = fixtures.createTenancy();
+        fixtures.setConfig(notAnObject, "[1, 2]");
+        try (Connection c = db.connect()) {
+            Map<UUID, TenancyDirectory.Entry> found = TenancyDirectory.byIds(c, List.of(dotted.id(), huge.id(),
+                    notAnObject.id()));
+
+            assertThat(found.get(dotted.id()).config()).doesNotContain("auth", "not for the engine");
+            assertThat(found.get(dotted.id()).targets().targets()).extracting(TargetConfig::id).containsExactly("main");
+            assertThat(found.get(huge.id()).config()).isNull();
+            assertThat(found.get(huge.id()).targets().errors()).singleElement()
+                    .satisfies(e -> assertThat(e.message()).contains("more than the " + TenancyDirectory.MAX_DB_SYNC_BYTES));
+            assertThat(found.get(notAnObject.id()).targets().isEmpty()).isTrue();
+        }
+    }
 }

@@ -1,6 +1,8 @@
 package dev.externaldbsync.engine;
 
 import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
 
 import io.smallrye.config.ConfigMapping;
 import io.smallrye.config.WithDefault;
@@ -47,6 +49,74 @@ public interface EngineConfig {
 
     /** Batching across the tenancies of one request that share an external database. */
     Batch batch();
+
+    /** Where the engine may connect and what a tenant's target config may say (see target/ConnectionPolicy). */
+    Targets targets();
+
+    interface Targets {
+        /**
+         * {@code ENGINE_TARGETS_ALLOW_LOOPBACK}: allow targets whose address (after DNS resolution) is a loopback
+         * address. Only for development and tests, where targets live on the engine's machine.
+         */
+        @WithDefault("false")
+        boolean allowLoopback();
+
+        /**
+         * {@code ENGINE_TARGETS_ALLOW_PRIVATE}: allow targets in private ranges (10/8, 172.16/12, 192.168/16,
+         * 100.64/10, fc00::/7). Off by default: they are the operator's own network.
+         */
+        @WithDefault("false")
+        boolean allowPrivate();
+
+        /**
+         * {@code ENGINE_TARGETS_ALLOW}: an allowlist of CIDRs ({@code 10.1.0.0/16}) and host names; when set, only
+         * targets matching it are used (a match also lifts the loopback/private ban). Link-local and cloud metadata
+         * addresses and the internal database stay refused.
+         */
+        Optional<List<String>> allow();
+
+        /**
+         * {@code ENGINE_TARGETS_ALLOW_INTERNAL_SERVER}: allow other databases on the internal database's server as
+         * targets. Only for development and tests; the internal database itself is never a target.
+         */
+        @WithDefault("false")
+        boolean allowInternalServer();
+
+        /**
+         * {@code ENGINE_TARGETS_MIN_SSLMODE}: the weakest TLS mode used towards a target (disable, allow, prefer,
+         * require, verify-ca, verify-full); a tenant's {@code sslmode} may only be stricter.
+         */
+        @WithDefault("require")
+        String minSslmode();
+
+        /**
+         * {@code ENGINE_TARGETS_SSL_ROOT_CERT}: a CA bundle file (e.g. mounted from a Secret) that verify-ca and
+         * verify-full check target certificates against; unset = pgjdbc's default location.
+         */
+        Optional<String> sslRootCert();
+
+        /** {@code ENGINE_TARGETS_MAX_PER_TENANCY}: targets one tenancy may configure; beyond that none is synced. */
+        @WithDefault("10")
+        int maxPerTenancy();
+
+        /**
+         * {@code ENGINE_TARGETS_MAX_RESULT_BUFFER}: the most a single result from a target may occupy in memory
+         * (pgjdbc's maxResultBuffer: {@code 64M}, or a share of the heap such as {@code 10p}).
+         */
+        @WithDefault("32M")
+        String maxResultBuffer();
+
+        /** {@code ENGINE_TARGETS_LOCK_TIMEOUT}: a target statement's wait for a lock (session lock_timeout). */
+        @WithDefault("30s")
+        Duration lockTimeout();
+
+        /**
+         * {@code ENGINE_TARGETS_IDLE_IN_TRANSACTION_TIMEOUT}: the server ends a target session idle inside a
+         * transaction this long (a stuck run cannot hold the tenant's locks).
+         */
+        @WithDefault("5m")
+        Duration idleInTransactionTimeout();
+    }
 
     interface Batch {
         /**

@@ -12,23 +12,30 @@ import java.util.Map;
 
 import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
 
+import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
 
 import dev.externaldbsync.config.PostgresUrl;
+import dev.externaldbsync.config.TargetConfig;
+import dev.externaldbsync.config.TargetConfigParser;
 import dev.externaldbsync.engine.EngineConfig;
 import io.agroal.api.AgroalDataSource;
 import io.agroal.api.configuration.AgroalConnectionPoolConfiguration.ConnectionValidator;
 import io.agroal.api.configuration.supplier.AgroalDataSourceConfigurationSupplier;
 import io.agroal.api.security.NamePrincipal;
 import io.agroal.api.security.SimplePassword;
+import io.quarkus.runtime.StartupEvent;
 import io.quarkus.scheduler.Scheduled;
 
 /**
  * One bounded connection pool per distinct external connection string, kept in an LRU with a global cap. A pool in
  * use (leased) is never closed; beyond the cap the least recently used idle pool is closed, and a periodic sweep
- * closes pools idle longer than {@code engine.pools.idle-timeout}. Thread-safe (one lock around the map; pools are
+ * closes pools idle longer than {@code engine.pools.idle-timeout}. Every pool connects as the {@link ConnectionPolicy}
+ * says (installed at start-up, also as the config parser's rules), so a refused target never reaches the network.
+ * Thread-safe (one lock around the map; pools are
  * created outside it only in the sense that Agroal creates no connection until asked).
  */
 @ApplicationScoped
@@ -67,7 +74,11 @@ public class TargetPools {
         }
 
         public Connection connection() throws SQLException {
-            return pool.dataSource.getConnection();
+            try {
+                return pool.dataSource.getConnection();
+            } catch (SQLException e) {
+                throw refusedOr(e);
+            }
         }
 
         /** Drops every connection of this pool (after a connection-level error: they are likely all dead). */
@@ -101,7 +112,37 @@ public class TargetPools {
     @Inject
     Clock clock;
 
+    @ConfigProperty(name = "quarkus.datasource.jdbc.url")
+    java.util.Optional<String> internalJdbcUrl;
+
+    private volatile ConnectionPolicy policy;
+
+    void install(@Observes StartupEvent event) {
+        policy();
+    }
+
+    /** The policy of this engine, built from its settings on first use and installed as the parser's rules. */
+    public ConnectionPolicy policy() {
+        ConnectionPolicy current = policy;
+        if (current == null) {
+            synchronized (this) {
+                if (policy == null) {
+                    policy = new ConnectionPolicy(ConnectionPolicy.Settings.of(config),
+                            internalJdbcUrl.map(PostgresUrl::parse).orElse(null));
+                    TargetConfigParser.install(policy);
+                    LOG.infof("Target connection policy: %s", policy);
+                }
+                current = policy;
+            }
+        }
+        return current;
+    }
+
     public Lease lease(PostgresUrl url) throws SQLException {
+        String refusal = policy().refusal(new TargetConfig("-", TargetConfigParser.POSTGRES, url));
+        if (refusal != null) {
+            throw new SQLException("refused by the engine's connection policy: " + refusal, REFUSED_STATE);
+        }
         Key key = new Key(url.jdbcUrl(), url.user(), url.password(), url.redacted());
         Lease lease;
         synchronized (this) {
@@ -168,7 +209,23 @@ public class TargetPools {
         toClose.forEach(TargetPools::closeQuietly);
     }
 
+    /** SQLState 08004, "the server rejected the connection": here the engine did, before connecting. */
+    static final String REFUSED_STATE = "08004";
+
+    /** The policy's reason when pgjdbc failed because a socket was refused (it wraps the reason away). */
+    static SQLException refusedOr(SQLException e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            // By name: pgjdbc may have loaded the socket factory (and so this exception) in another class loader.
+            if (t.getClass().getName().equals(TargetRefusedException.class.getName())) {
+                return new SQLException("refused by the engine's connection policy: " + t.getMessage(),
+                        REFUSED_STATE, t);
+            }
+        }
+        return e;
+    }
+
     private AgroalDataSource create(PostgresUrl url) throws SQLException {
+        ConnectionPolicy.Connection connection = policy().connection(url);
         long connectSeconds = Math.max(1, config.connectTimeout().toSeconds());
         AgroalDataSourceConfigurationSupplier supplier = new AgroalDataSourceConfigurationSupplier()
                 .metricsEnabled(false)
@@ -181,14 +238,12 @@ public class TargetPools {
                         .connectionValidator(ConnectionValidator.defaultValidatorWithTimeout((int) connectSeconds))
                         .connectionFactoryConfiguration(factory -> {
                             factory.connectionProviderClass(org.postgresql.Driver.class)
-                                    .jdbcUrl(url.jdbcUrl())
+                                    .jdbcUrl(connection.jdbcUrl())
                                     .autoCommit(true)
                                     .loginTimeout(config.connectTimeout())
-                                    .jdbcProperty("connectTimeout", Long.toString(connectSeconds))
-                                    .jdbcProperty("socketTimeout",
-                                            Long.toString(Math.max(1, config.statementTimeout().toSeconds())))
-                                    .jdbcProperty("tcpKeepAlive", "true")
-                                    .jdbcProperty("ApplicationName", "external-db-sync engine");
+                                    .initialSql(connection.initialSql());
+                            connection.properties().stringPropertyNames().forEach(
+                                    name -> factory.jdbcProperty(name, connection.properties().getProperty(name)));
                             if (url.user() != null) {
                                 factory.principal(new NamePrincipal(url.user()));
                             }
