@@ -38,7 +38,13 @@ public final class TargetConfigParser {
      * {@code socketTimeout}, {@code options}, {@code socketFactory} …) could move the connection elsewhere or lift
      * the engine's bounds. The search path is not configurable: the engine writes to its own tables.
      */
-    public static final Set<String> ALLOWED_PARAMS = Set.of("sslmode", "application_name");
+    public static final Set<String> ALLOWED_PARAMS = Set.of("sslmode", "application_name", "currentSchema");
+
+    /**
+     * One plain schema name: several tenancies may share a database one schema each, but a list or a quoted name
+     * would let a config put {@code pg_catalog} or another tenant's schema on the engine's search path.
+     */
+    public static final java.util.regex.Pattern SCHEMA_NAME = java.util.regex.Pattern.compile("[a-z_][a-z0-9_]{0,62}");
 
     /** pgjdbc's sslmode values, weakest first. */
     public static final List<String> SSL_MODES = List.of("disable", "allow", "prefer", "require", "verify-ca",
@@ -182,6 +188,11 @@ public final class TargetConfigParser {
                         + String.join(", ", ALLOWED_PARAMS.stream().sorted().toList())
                         + "; host, port and database come from the URL itself)";
             }
+        }
+        String schema = url.params().get("currentSchema");
+        if (schema != null && !SCHEMA_NAME.matcher(schema).matches()) {
+            return "connectionString parameter currentSchema must be one lower-case schema name ([a-z_][a-z0-9_]*, "
+                    + "at most 63 characters)";
         }
         String sslmode = url.params().get("sslmode");
         if (sslmode != null && !SSL_MODES.contains(sslmode)) {

@@ -89,22 +89,25 @@ class TargetConfigParserTest {
     }
 
     @Test
-    void onlySslmodeAndApplicationNameMayBeGivenAsParameters() {
+    void onlySslmodeApplicationNameAndOnePlainSchemaMayBeGivenAsParameters() {
         TargetConfigs configs = TargetConfigParser.parse("""
                 {"dbSync": {"externalDatabases": {
                   "tls": {"type": "postgres", "connectionString": "postgresql://u:p@h/a?sslmode=verify-full&application_name=x"},
                   "hidden": {"type": "postgres", "connectionString": "postgresql://u:p@decoy.example.invalid/d?port=1&host=localhost"},
                   "lax": {"type": "postgres", "connectionString": "postgresql://u:p@h/d?socketTimeout=0"},
                   "badtls": {"type": "postgres", "connectionString": "postgresql://u:p@h/d?sslmode=sometimes"},
-                  "secret": {"type": "postgres", "connectionString": "postgresql://u:p@h/d?sslpassword=hunter2"}}}}""");
+                  "secret": {"type": "postgres", "connectionString": "postgresql://u:p@h/d?sslpassword=hunter2"},
+                  "schema": {"type": "postgres", "connectionString": "postgresql://u:p@h/d?currentSchema=tenant_7"},
+                  "paths": {"type": "postgres", "connectionString": "postgresql://u:p@h/d?currentSchema=pg_catalog,public"}}}}""");
 
-        assertThat(configs.targets()).extracting(TargetConfig::id).containsExactly("tls");
+        assertThat(configs.targets()).extracting(TargetConfig::id).containsExactly("tls", "schema");
         Map<String, String> messages = new java.util.LinkedHashMap<>();
         configs.errors().forEach(e -> messages.put(e.targetId(), e.message()));
         assertThat(messages.get("hidden")).contains("parameter 'host' is not allowed");
         assertThat(messages.get("lax")).contains("parameter 'socketTimeout' is not allowed");
         assertThat(messages.get("badtls")).contains("sslmode must be one of");
         assertThat(messages.get("secret")).contains("'sslpassword'").doesNotContain("hunter2");
+        assertThat(messages.get("paths")).contains("currentSchema must be one lower-case schema name");
     }
 
     private static String targets(int count) {

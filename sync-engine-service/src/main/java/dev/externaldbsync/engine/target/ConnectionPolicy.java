@@ -161,6 +161,10 @@ public final class ConnectionPolicy implements TargetConfigParser.Rules {
             p.setProperty("sslrootcert", settings.sslRootCert().get());
         }
         p.setProperty("ApplicationName", url.params().getOrDefault("application_name", "external-db-sync engine"));
+        String schema = url.params().get("currentSchema");
+        if (schema != null) {
+            p.setProperty("currentSchema", schema);
+        }
         long connectSeconds = Math.max(1, settings.connectTimeout().toSeconds());
         // Engine properties last: nothing above comes from anything but the allowlist.
         p.setProperty("connectTimeout", Long.toString(connectSeconds));
