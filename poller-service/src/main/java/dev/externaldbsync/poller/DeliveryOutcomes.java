@@ -18,7 +18,9 @@ import dev.externaldbsync.contract.TenancyResult;
 /**
  * What an {@link EngineDelivery.Result} means for each request of the batch, recorded in the {@link RequestQueue}:
  * done requests are deleted, the ones the engine asks to retry (or left out of its answer) and every request of a
- * failed POST back off, and a rejected POST parks its requests at once. Each method returns the error to show in
+ * failed POST back off with an attempt counted, and a rejected POST parks its requests at once. Only the tenancy
+ * that failed is charged: one the engine did not finish in time (UNFINISHED, BUSY), and every request of a POST
+ * that timed out, is re-queued without an attempt. Each method returns the error to show in
  * the poller's status, or null. Thread-safe (the queue and the metrics are).
  */
 final class DeliveryOutcomes {
@@ -47,11 +49,14 @@ final class DeliveryOutcomes {
         }
         List<RequestQueue.Claim> done = new ArrayList<>();
         List<RequestQueue.Failure> retry = new ArrayList<>();
+        List<RequestQueue.Failure> unfinished = new ArrayList<>();
         Instant answeredAt = null;
         for (RequestQueue.Claim claim : batch) {
             TenancyResult result = results.get(claim.tenancyId());
             if (result == null) {
                 retry.add(new RequestQueue.Failure(claim, "the engine's answer has no result for this tenancy"));
+            } else if (result.retry() && notItsFault(result)) {
+                unfinished.add(new RequestQueue.Failure(claim, describe(result)));
             } else if (result.retry()) {
                 retry.add(new RequestQueue.Failure(claim, describe(result)));
             } else {
@@ -63,11 +68,44 @@ final class DeliveryOutcomes {
             }
         }
         metrics.delivered(queue.complete(done));
+        queue.retryLater(unfinished, settings.backoff().delay(1));
         if (retry.isEmpty()) {
             return null;
         }
         backOff(retry);
         return "engine asked to retry " + retry.size() + " tenancies; e.g. " + retry.get(0).error();
+    }
+
+    /**
+     * The POST got no answer in time: the engine is slow, not down, and no tenancy of the request is known to have
+     * failed, so none is charged an attempt; each is retried after the first backoff delay.
+     */
+    String slow(List<RequestQueue.Claim> batch, String error) throws SQLException {
+        queue.retryLater(batch.stream().map(c -> new RequestQueue.Failure(c, error)).toList(),
+                settings.backoff().delay(1));
+        return error;
+    }
+
+    /**
+     * A retry the tenancy is not to blame for: every target asking for one is UNFINISHED (the engine's answer
+     * budget or the run deadline came first) or BUSY (another run holds it, bounded by its own deadline). Such a
+     * tenancy is re-queued without an attempt; a FAILED or BACKED_OFF target, or a tenancy-level error, counts one.
+     */
+    static boolean notItsFault(TenancyResult result) {
+        if (result.error() != null || result.targets().isEmpty()) {
+            return false;
+        }
+        boolean any = false;
+        for (TargetResult target : result.targets()) {
+            if (!target.retry()) {
+                continue;
+            }
+            if (target.outcome() != Outcome.UNFINISHED && target.outcome() != Outcome.BUSY) {
+                return false;
+            }
+            any = true;
+        }
+        return any;
     }
 
     /** The engine refused the request itself as invalid: retrying cannot help, so every request is parked. */
