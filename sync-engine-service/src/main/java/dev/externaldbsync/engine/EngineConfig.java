@@ -127,7 +127,10 @@ public interface EngineConfig {
     }
 
     interface TargetBackoff {
-        /** {@code ENGINE_TARGET_BACKOFF_BASE}: a target's retry delay after its first failure, doubled per further one. */
+        /**
+         * {@code ENGINE_TARGET_BACKOFF_BASE}: the retry delay of a target backed off (its run aborted by the
+         * watchdog, or two target-level failures in a row), doubled per further consecutive failure.
+         */
         @WithDefault("2s")
         Duration base();
 

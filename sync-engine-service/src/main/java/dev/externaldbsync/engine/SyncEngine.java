@@ -6,21 +6,20 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
-import java.util.HashSet;
 import java.util.Set;
+import java.util.UUID;
 import java.util.concurrent.CancellationException;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -45,9 +44,9 @@ import dev.externaldbsync.engine.errors.SqlFailure;
 import dev.externaldbsync.engine.read.ChangeReader;
 import dev.externaldbsync.engine.run.FairScheduler;
 import dev.externaldbsync.engine.run.Resync;
-import dev.externaldbsync.engine.run.RunWatchdog;
 import dev.externaldbsync.engine.run.RunContext;
 import dev.externaldbsync.engine.run.RunLocks;
+import dev.externaldbsync.engine.run.RunWatchdog;
 import dev.externaldbsync.engine.run.Runs;
 import dev.externaldbsync.engine.run.Unit;
 import dev.externaldbsync.engine.store.ProgressStore;
@@ -206,7 +205,9 @@ public class SyncEngine {
      * Syncs every tenancy of a request; one result per requested id, in request order (a repeated id gets the same
      * result). Configs are read in one query; every (tenancy, target) that shares one external database with others
      * of the request joins their batch (up to {@code engine.batch.max-tenancies}); batches run in parallel up to
-     * {@code engine.parallelism}.
+     * {@code engine.parallelism}, no tenancy or target database beyond its share ({@link FairScheduler}). A target
+     * backed off after failures answers BACKED_OFF without running; whatever has not finished within
+     * {@code engine.answer-budget} answers UNFINISHED, so one slow target never delays the answer for the others.
      */
     public SyncResponse sync(List<UUID> tenancyIds) {
         long answerBy = System.nanoTime() + config.answerBudget().toNanos();
@@ -254,7 +255,8 @@ public class SyncEngine {
         }
 
         Map<Unit, TargetResult> results = new HashMap<>();
-        Map<UUID, List<Unit>> runnable = skipBackedOff(c, unitsOf, results);
+        Set<ProgressStore.Target> recovering = new HashSet<>();
+        Map<UUID, List<Unit>> runnable = skipBackedOff(c, unitsOf, results, recovering);
         closeQuietly(c);
         List<List<Unit>> batches = runs.plan(runnable.values());
         List<FairScheduler.Ticket<Map<Unit, TargetResult>>> tickets = new ArrayList<>();
@@ -266,7 +268,7 @@ public class SyncEngine {
         for (int b = 0; b < batches.size(); b++) {
             results.putAll(await(tickets.get(b), batches.get(b), answerBy));
         }
-        clearRecovered(results);
+        clearRecovered(results, recovering);
 
         for (Map.Entry<UUID, List<Unit>> entry : unitsOf.entrySet()) {
             UUID id = entry.getKey();
@@ -320,7 +322,7 @@ public class SyncEngine {
      * ends their backoff.
      */
     private Map<UUID, List<Unit>> skipBackedOff(Connection c, Map<UUID, List<Unit>> unitsOf,
-            Map<Unit, TargetResult> results) {
+            Map<Unit, TargetResult> results, Set<ProgressStore.Target> recovering) {
         List<ProgressStore.Target> targets = new ArrayList<>();
         unitsOf.values().forEach(units -> units.forEach(u -> targets.add(new ProgressStore.Target(u.tenancyId(),
                 u.targetId()))));
@@ -357,14 +359,15 @@ public class SyncEngine {
         return runnable;
     }
 
-    /** (tenancy, target)s whose backoff expired and that are being retried; a success clears their backoff. */
-    private final Set<ProgressStore.Target> recovering = ConcurrentHashMap.newKeySet();
-
-    private void clearRecovered(Map<Unit, TargetResult> results) {
+    /** Ends the backoff of the retried (tenancy, target)s of {@code recovering} that synced. */
+    private void clearRecovered(Map<Unit, TargetResult> results, Set<ProgressStore.Target> recovering) {
+        if (recovering.isEmpty()) {
+            return;
+        }
         List<ProgressStore.Target> recovered = new ArrayList<>();
         results.forEach((u, r) -> {
             ProgressStore.Target t = new ProgressStore.Target(u.tenancyId(), u.targetId());
-            if (r.outcome() == Outcome.SYNCED && recovering.remove(t)) {
+            if (r.outcome() == Outcome.SYNCED && recovering.contains(t)) {
                 recovered.add(t);
             }
         });

@@ -191,4 +191,32 @@ class SlowTargetIsolationTest {
         assertThat(outcomes(hostileRequest.join(), 0).values()).hasSize(4)
                 .allSatisfy(o -> assertThat(o).isIn("FAILED/true", "UNFINISHED/true"));
     }
+
+    @Test
+    void anUnreachableTargetIsBackedOffAfterTwoFailuresInARowAndTheTenancysOtherTargetKeepsSyncing() {
+        Tenancy tenancy = fixtures.createTenancy();
+        TestDatabase good = TestPostgres.createDatabase("beside_down");
+        Map<String, String> urls = new LinkedHashMap<>();
+        urls.put("down", "postgresql://someone:pw@127.0.0.1:1/nowhere");
+        urls.put("good", good.postgresUrl());
+        fixtures.setConfig(tenancy, config(urls));
+        UUID user = fixtures.createUser(tenancy, "Beside", "beside@example.com");
+        stamp(internal);
+        String backedOff = """
+                SELECT count(*) FROM "SyncEngineProgress"
+                WHERE "tenancyId" = ? AND "targetId" = 'down' AND "retryAt" > now()""";
+
+        assertThat(outcomes(sync(tenancy.id()), 0)).containsEntry("down", "FAILED/true")
+                .containsEntry("good", "SYNCED/false");
+        assertThat(internal.queryLong(backedOff, tenancy.id())).as("one failure is not yet a backoff").isZero();
+        assertThat(outcomes(sync(tenancy.id()), 0)).containsEntry("down", "FAILED/true");
+        assertThat(internal.queryLong(backedOff, tenancy.id())).isPositive();
+
+        UUID later = fixtures.createUser(tenancy, "Later", "later@example.com");
+        stamp(internal);
+        JsonPath third = sync(tenancy.id());
+        assertThat(outcomes(third, 0)).containsEntry("down", "BACKED_OFF/true").containsEntry("good", "SYNCED/false");
+        assertThat(strings(good, "SELECT id::text FROM users")).containsExactlyInAnyOrder(user.toString(),
+                later.toString());
+    }
 }

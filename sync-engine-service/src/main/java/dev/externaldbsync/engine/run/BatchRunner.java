@@ -303,7 +303,7 @@ final class BatchRunner {
             run.sink().error(error);
             try {
                 ProgressStore.failures(ic, keys, error);
-                ProgressStore.backOff(ic, keys, run.backoff());
+                ProgressStore.backOff(ic, keys, run.backoff(), deadline.aborted());
             } catch (SQLException e) {
                 LOG.warnf("Cannot record a failure in the internal database: %s", SqlFailure.describe(e));
             }

@@ -144,7 +144,8 @@ final class UnitRunner {
         recordFailures(failed, error);
         try {
             ProgressStore.backOff(ic, Mappings.ALL.stream()
-                    .map(m -> new ProgressStore.Key(tenancyId, targetId, m.name())).toList(), run.backoff());
+                    .map(m -> new ProgressStore.Key(tenancyId, targetId, m.name())).toList(), run.backoff(),
+                    deadline.aborted());
         } catch (SQLException x) {
             LOG.warnf("Cannot record a target backoff in the internal database: %s", SqlFailure.describe(x));
         }

@@ -55,19 +55,31 @@ public final class ProgressStore {
                 "failingSince" = COALESCE(p."failingSince", now()), "updatedAt" = now()""";
 
     /**
+     * Consecutive target-level failures after which a target is backed off. One failure is often a blip (a restart,
+     * a failover) that the poller's own retry covers; a run the watchdog had to abort backs off at once.
+     */
+    public static final int FAILURES_BEFORE_BACKOFF = 2;
+
+    /**
      * A target-level failure (lost or aborted connection, timeout) of several (tenancy, target, mapping)s: each
-     * (tenancy, target) is backed off as a target, its delay doubling per consecutive failure from {@code base} up to
-     * {@code max}, the upper half of it random (so targets that failed together are not retried together).
+     * (tenancy, target) counts a consecutive failure and, at once (parameter 1) or from
+     * {@link #FAILURES_BEFORE_BACKOFF} on, is backed off as a target, its delay doubling per consecutive failure from
+     * {@code base} up to {@code max}, the upper half of it random (targets that failed together are not retried
+     * together).
      */
     private static final String BACK_OFF = """
             INSERT INTO "SyncEngineProgress" AS p ("tenancyId", "targetId", "mappingName", "targetFailures", "retryAt",
                                                   "updatedAt")
-            SELECT x.t, x.g, x.m, 1, now() + ?::bigint * interval '1 millisecond' * (0.5 + random() / 2), now()
+            SELECT x.t, x.g, x.m, 1,
+                   CASE WHEN ?::boolean OR 1 >= ?::int
+                        THEN now() + ?::bigint * interval '1 millisecond' * (0.5 + random() / 2) END, now()
             FROM unnest(?::uuid[], ?::text[], ?::text[]) AS x(t, g, m)
             ON CONFLICT ("tenancyId", "targetId", "mappingName") DO UPDATE SET
                 "targetFailures" = p."targetFailures" + 1,
-                "retryAt" = now() + least(?::bigint * power(2, least(p."targetFailures", 30)), ?::bigint)
-                                    * interval '1 millisecond' * (0.5 + random() / 2),
+                "retryAt" = CASE WHEN ?::boolean OR p."targetFailures" + 1 >= ?::int
+                            THEN now() + least(?::bigint * power(2, least(p."targetFailures", 30)), ?::bigint)
+                                         * interval '1 millisecond' * (0.5 + random() / 2)
+                            ELSE p."retryAt" END,
                 "updatedAt" = now()""";
 
     /** The backoff state of the given (tenancy, target)s that have one (primary-key lookups). */
@@ -102,20 +114,27 @@ public final class ProgressStore {
     public record BackoffState(String retryAt, boolean active, int failures) {
     }
 
-    /** Backs off every given (tenancy, target, mapping) as described at {@link #BACK_OFF}, in one statement. */
-    public static void backOff(Connection c, List<Key> keys, Backoff backoff) throws SQLException {
+    /**
+     * Counts a target-level failure of every given (tenancy, target, mapping) and backs it off as described at
+     * {@link #BACK_OFF} ({@code now}: at once, whatever the count), in one statement.
+     */
+    public static void backOff(Connection c, List<Key> keys, Backoff backoff, boolean now) throws SQLException {
         if (keys.isEmpty()) {
             return;
         }
         List<Key> sorted = new ArrayList<>(keys);
         Collections.sort(sorted);
         try (PreparedStatement ps = c.prepareStatement(BACK_OFF)) {
-            ps.setLong(1, backoff.base().toMillis());
-            ps.setArray(2, c.createArrayOf("uuid", sorted.stream().map(Key::tenancyId).toArray(UUID[]::new)));
-            ps.setArray(3, c.createArrayOf("text", sorted.stream().map(Key::targetId).toArray(String[]::new)));
-            ps.setArray(4, c.createArrayOf("text", sorted.stream().map(Key::mapping).toArray(String[]::new)));
-            ps.setLong(5, backoff.base().toMillis());
-            ps.setLong(6, backoff.max().toMillis());
+            ps.setBoolean(1, now);
+            ps.setInt(2, FAILURES_BEFORE_BACKOFF);
+            ps.setLong(3, backoff.base().toMillis());
+            ps.setArray(4, c.createArrayOf("uuid", sorted.stream().map(Key::tenancyId).toArray(UUID[]::new)));
+            ps.setArray(5, c.createArrayOf("text", sorted.stream().map(Key::targetId).toArray(String[]::new)));
+            ps.setArray(6, c.createArrayOf("text", sorted.stream().map(Key::mapping).toArray(String[]::new)));
+            ps.setBoolean(7, now);
+            ps.setInt(8, FAILURES_BEFORE_BACKOFF);
+            ps.setLong(9, backoff.base().toMillis());
+            ps.setLong(10, backoff.max().toMillis());
             ps.executeUpdate();
         }
     }
