@@ -2,6 +2,7 @@ package dev.externaldbsync.poller;
 
 import java.sql.SQLException;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -19,8 +20,9 @@ import dev.externaldbsync.contract.TenancyResult;
  * What an {@link EngineDelivery.Result} means for each request of the batch, recorded in the {@link RequestQueue}:
  * done requests are deleted, the ones the engine asks to retry (or left out of its answer) and every request of a
  * failed POST back off with an attempt counted, and a rejected POST parks its requests at once. Only the tenancy
- * that failed is charged: one the engine did not finish in time (UNFINISHED, BUSY), and every request of a POST
- * that timed out, is re-queued without an attempt. Each method returns the error to show in
+ * that failed is charged: one the engine did not finish in time (UNFINISHED, BUSY) or skipped (BACKED_OFF:
+ * re-queued for when the target is tried again), and every request of a POST that timed out, is re-queued without
+ * an attempt. Each method returns the error to show in
  * the poller's status, or null. Thread-safe (the queue and the metrics are).
  */
 final class DeliveryOutcomes {
@@ -49,14 +51,14 @@ final class DeliveryOutcomes {
         }
         List<RequestQueue.Claim> done = new ArrayList<>();
         List<RequestQueue.Failure> retry = new ArrayList<>();
-        List<RequestQueue.Failure> unfinished = new ArrayList<>();
+        List<RequestQueue.Deferral> unfinished = new ArrayList<>();
         Instant answeredAt = null;
         for (RequestQueue.Claim claim : batch) {
             TenancyResult result = results.get(claim.tenancyId());
             if (result == null) {
                 retry.add(new RequestQueue.Failure(claim, "the engine's answer has no result for this tenancy"));
             } else if (result.retry() && notItsFault(result)) {
-                unfinished.add(new RequestQueue.Failure(claim, describe(result)));
+                unfinished.add(new RequestQueue.Deferral(claim, describe(result), deferral(result)));
             } else if (result.retry()) {
                 retry.add(new RequestQueue.Failure(claim, describe(result)));
             } else {
@@ -68,7 +70,7 @@ final class DeliveryOutcomes {
             }
         }
         metrics.delivered(queue.complete(done));
-        queue.retryLater(unfinished, settings.backoff().delay(1));
+        queue.retryLater(unfinished);
         if (retry.isEmpty()) {
             return null;
         }
@@ -81,15 +83,31 @@ final class DeliveryOutcomes {
      * failed, so none is charged an attempt; each is retried after the first backoff delay.
      */
     String slow(List<RequestQueue.Claim> batch, String error) throws SQLException {
-        queue.retryLater(batch.stream().map(c -> new RequestQueue.Failure(c, error)).toList(),
-                settings.backoff().delay(1));
+        queue.retryLater(batch.stream()
+                .map(c -> new RequestQueue.Deferral(c, error, settings.backoff().delay(1))).toList());
         return error;
     }
 
     /**
-     * A retry the tenancy is not to blame for: every target asking for one is UNFINISHED (the engine's answer
-     * budget or the run deadline came first) or BUSY (another run holds it, bounded by its own deadline). Such a
-     * tenancy is re-queued without an attempt; a FAILED or BACKED_OFF target, or a tenancy-level error, counts one.
+     * When a tenancy re-queued without an attempt is due again: after the first backoff delay, or when the last of
+     * its backed-off targets is tried again (a retry before then would only be skipped again).
+     */
+    private Duration deferral(TenancyResult result) {
+        Duration delay = settings.backoff().delay(1);
+        for (TargetResult target : result.targets()) {
+            if (target.outcome() == Outcome.BACKED_OFF && target.retryAfterMillis() != null) {
+                Duration until = Duration.ofMillis(target.retryAfterMillis());
+                delay = until.compareTo(delay) > 0 ? until : delay;
+            }
+        }
+        return delay;
+    }
+
+    /**
+     * A retry the tenancy is not to blame for now: every target asking for one is UNFINISHED (the engine's answer
+     * budget or the run deadline came first), BUSY (another run holds it, bounded by its own deadline) or
+     * BACKED_OFF (not tried at all: the attempt was counted when it failed). Such a tenancy is re-queued without an
+     * attempt; a FAILED target, or a tenancy-level error, counts one.
      */
     static boolean notItsFault(TenancyResult result) {
         if (result.error() != null || result.targets().isEmpty()) {
@@ -100,7 +118,8 @@ final class DeliveryOutcomes {
             if (!target.retry()) {
                 continue;
             }
-            if (target.outcome() != Outcome.UNFINISHED && target.outcome() != Outcome.BUSY) {
+            if (target.outcome() != Outcome.UNFINISHED && target.outcome() != Outcome.BUSY
+                    && target.outcome() != Outcome.BACKED_OFF) {
                 return false;
             }
             any = true;

@@ -65,6 +65,10 @@ public final class RequestQueue {
     }
 
     /** The outcome of one delivery attempt of one request, for {@link #fail}. */
+    /** A request re-queued without an attempt, due again after {@code delay}. */
+    public record Deferral(Claim claim, String error, Duration delay) {
+    }
+
     public record Failure(Claim claim, String error) {
     }
 
@@ -308,18 +312,19 @@ public final class RequestQueue {
             WHERE "id" = ? AND "claimedBy" = ?""";
 
     /**
-     * Re-queues requests that did not fail (the engine did not finish them in time): due again after {@code delay},
+     * Re-queues requests that did not fail (the engine did not finish them in time): each due again after its delay,
      * the attempt count unchanged, so they are never parked for it. Rows no longer held by the claim's token are
      * left alone. Returns how many were re-queued.
      */
-    public int retryLater(Collection<Failure> requests, Duration delay) throws SQLException {
+    public int retryLater(Collection<Deferral> requests) throws SQLException {
         if (requests.isEmpty()) {
             return 0;
         }
-        Instant next = now().plus(delay);
+        Instant now = now();
         int requeued = 0;
         try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(RETRY_LATER)) {
-            for (Failure request : requests) {
+            for (Deferral request : requests) {
+                Instant next = now.plus(request.delay());
                 ps.setString(1, truncate(request.error()));
                 ps.setObject(2, ts(next));
                 ps.setObject(3, ts(next));

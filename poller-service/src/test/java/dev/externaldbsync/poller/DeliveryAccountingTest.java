@@ -56,12 +56,13 @@ class DeliveryAccountingTest {
     }
 
     @Test
-    void tenancyTheEngineDidNotFinishInTimeIsRequeuedWithoutAnAttemptWhileTheFailedOneIsCharged() {
+    void tenanciesTheEngineDidNotFinishOrSkippedAreRequeuedWithoutAnAttemptWhileTheFailedOneIsCharged() {
         UUID synced = UUID.randomUUID();
         UUID unfinished = UUID.randomUUID();
         UUID busy = UUID.randomUUID();
         UUID failed = UUID.randomUUID();
-        h.enqueue(synced, unfinished, busy, failed);
+        UUID backedOff = UUID.randomUUID();
+        h.enqueue(synced, unfinished, busy, failed, backedOff);
         h.receiver.script((n, request) -> {
             noteDelivery(request.tenancyIds());
             if (n > 1) {
@@ -74,9 +75,11 @@ class DeliveryAccountingTest {
                             new TargetResult("b", Outcome.UNFINISHED, true, null, "answer budget")), null),
                     new TenancyResult(busy, Outcome.BUSY, true,
                             List.of(new TargetResult("a", Outcome.BUSY, true, null, "another run")), null),
-                    new TenancyResult(failed, Outcome.BACKED_OFF, true, List.of(
+                    new TenancyResult(failed, Outcome.FAILED, true, List.of(
                             new TargetResult("a", Outcome.UNFINISHED, true, null, "answer budget"),
-                            new TargetResult("b", Outcome.BACKED_OFF, true, null, "backed off")), null))));
+                            new TargetResult("b", Outcome.FAILED, true, null, "unreachable")), null),
+                    new TenancyResult(backedOff, Outcome.BACKED_OFF, true, List.of(
+                            new TargetResult("a", Outcome.BACKED_OFF, true, null, "backed off", 1500L)), null))));
         });
         h.start(h.settings().withBackoff(new RequestQueue.Backoff(Duration.ofMillis(200), Duration.ofSeconds(1), 0)));
 
@@ -87,6 +90,11 @@ class DeliveryAccountingTest {
         assertThat(atSecondDelivery.get(busy).get(0)).isEqualTo(0);
         // One target of its own failed: that tenancy is charged, even though its other target only ran out of time.
         assertThat(atSecondDelivery.get(failed).get(0)).isEqualTo(1);
+        // A backed-off target was not tried: no attempt, and not asked again before the engine would try it.
+        assertThat(atSecondDelivery.get(backedOff).get(0)).isEqualTo(0);
+        List<SyncReceiver.Delivery> skipped = h.receiver.deliveriesOf(backedOff);
+        assertThat(Duration.between(skipped.get(0).answeredAt(), skipped.get(1).receivedAt()))
+                .isGreaterThanOrEqualTo(Duration.ofMillis(1400));
     }
 
     @Test

@@ -346,7 +346,7 @@ public class SyncEngine {
                     metrics.failure("backed_off");
                     results.put(u, new TargetResult(u.targetId(), Outcome.BACKED_OFF, true, Map.of(),
                             "target backed off after " + state.failures() + " consecutive failures or timeouts; "
-                                    + "next try at " + state.retryAt()));
+                                    + "next try at " + state.retryAt(), state.retryAfterMillis()));
                 } else {
                     if (state != null) {
                         recovering.add(new ProgressStore.Target(id, u.targetId()));

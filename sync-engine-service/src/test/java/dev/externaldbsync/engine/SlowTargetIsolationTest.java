@@ -157,6 +157,7 @@ class SlowTargetIsolationTest {
         assertThat(outcomes(later, 0)).containsOnly(Map.entry("hang0", "BACKED_OFF/true"),
                 Map.entry("hang1", "BACKED_OFF/true"), Map.entry("hang2", "BACKED_OFF/true"));
         assertThat(later.getString("results[0].targets[0].error")).contains("next try at");
+        assertThat(later.getLong("results[0].targets[0].retryAfterMillis")).isPositive();
     }
 
     @Test

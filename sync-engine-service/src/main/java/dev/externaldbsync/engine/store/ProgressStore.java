@@ -85,7 +85,8 @@ public final class ProgressStore {
     /** The backoff state of the given (tenancy, target)s that have one (primary-key lookups). */
     private static final String BACKOFFS = """
             SELECT p."tenancyId", p."targetId", max(p."retryAt")::text, max(p."retryAt") > now(),
-                   max(p."targetFailures")
+                   max(p."targetFailures"),
+                   greatest(0, ceil(extract(epoch FROM max(p."retryAt") - localtimestamp) * 1000))::bigint
             FROM unnest(?::uuid[], ?::text[]) AS x(t, g)
             JOIN "SyncEngineProgress" p ON p."tenancyId" = x.t AND p."targetId" = x.g
             WHERE p."retryAt" IS NOT NULL
@@ -111,7 +112,7 @@ public final class ProgressStore {
      * A (tenancy, target)'s backoff: {@code active} while {@code retryAt} is in the future (its runs are skipped);
      * past it, the next run is the retry and a success clears it.
      */
-    public record BackoffState(String retryAt, boolean active, int failures) {
+    public record BackoffState(String retryAt, boolean active, int failures, long retryAfterMillis) {
     }
 
     /**
@@ -151,7 +152,7 @@ public final class ProgressStore {
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     found.put(new Target(rs.getObject(1, UUID.class), rs.getString(2)),
-                            new BackoffState(rs.getString(3), rs.getBoolean(4), rs.getInt(5)));
+                            new BackoffState(rs.getString(3), rs.getBoolean(4), rs.getInt(5), rs.getLong(6)));
                 }
             }
         }
