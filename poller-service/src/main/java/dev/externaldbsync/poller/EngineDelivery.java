@@ -35,8 +35,16 @@ final class EngineDelivery {
     record Rejected(String error) implements Result {
     }
 
-    /** The engine as a whole failed (no connection, timeout, 401, 5xx, unreadable answer): retry later. */
+    /** The engine as a whole failed (no connection, 401, 5xx, unreadable answer): retry later. */
     record EngineFailed(String error) implements Result {
+    }
+
+    /**
+     * No answer within {@code poller.request-timeout}: the engine is slow, not down (it answers within its own
+     * answer budget, below this timeout, unless something is badly wrong); the requests are retried without an
+     * attempt and without pausing other claims.
+     */
+    record Slow(String error) implements Result {
     }
 
     private static final int SNIPPET = 300;
@@ -75,7 +83,7 @@ final class EngineDelivery {
         try {
             response = http.send(request, HttpResponse.BodyHandlers.ofByteArray());
         } catch (HttpTimeoutException e) {
-            return new EngineFailed("timeout: no answer from the sync engine within "
+            return new Slow("timeout: no answer from the sync engine within "
                     + settings.config().requestTimeout());
         } catch (IOException e) {
             return new EngineFailed("connection error: " + e.getClass().getSimpleName()

@@ -42,8 +42,9 @@ import io.micrometer.core.instrument.MeterRegistry;
  * database, not in memory.
  * <p>
  * Back-pressure on failure: every failed attempt backs off its request (per row, in the database); in addition a
- * failure of the engine as a whole (connection error, timeout, 401, 5xx) pauses all claiming for a growing delay,
- * reset by the next answer, so a dead engine costs a bounded number of attempts per second.
+ * failure of the engine as a whole (connection error, 401, 5xx) pauses all claiming for a growing delay, reset by
+ * the next answer, so a dead engine costs a bounded number of attempts per second. A POST that timed out is slow,
+ * not down: its requests are retried without an attempt and nothing else pauses.
  * <p>
  * Thread-safe; {@link #start} and {@link #stop} once each.
  */
@@ -335,6 +336,9 @@ public final class Poller {
             } else if (result instanceof EngineDelivery.Rejected rejected) {
                 engineAnswered();
                 error = outcomes.rejected(batch, rejected.error());
+            } else if (result instanceof EngineDelivery.Slow slow) {
+                // Slow is not down: no pause of the other claims, no attempt charged.
+                error = outcomes.slow(batch, slow.error());
             } else if (result instanceof EngineDelivery.EngineFailed failure) {
                 engineFailed();
                 error = outcomes.failed(batch, failure.error());

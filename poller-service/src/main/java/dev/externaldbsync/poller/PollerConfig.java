@@ -36,7 +36,11 @@ public interface PollerConfig {
     @WithDefault("60s")
     Duration lease();
 
-    /** How long one POST may take (a large backfill may take long; the lease heartbeat covers it). */
+    /**
+     * How long one POST may take (the lease heartbeat covers it). Keep it above the engine's
+     * {@code engine.answer-budget}: the engine answers by then with UNFINISHED for what it did not finish. A POST
+     * that still times out is "slow", not "engine down": its requests are retried without an attempt.
+     */
     @WithDefault("5m")
     Duration requestTimeout();
 

@@ -77,6 +77,10 @@ public final class PollerSettings {
         return with(Map.of("lease", value.toString()));
     }
 
+    public PollerSettings withRequestTimeout(Duration value) {
+        return with(Map.of("request-timeout", value.toString()));
+    }
+
     public PollerSettings withShutdownGrace(Duration value) {
         return with(Map.of("shutdown-grace", value.toString()));
     }

@@ -67,6 +67,10 @@ public final class RequestQueue {
     }
 
     /** The outcome of one delivery attempt of one request, for {@link #fail}. */
+    /** A request re-queued without an attempt, due again after {@code delay}. */
+    public record Deferral(Claim claim, String error, Duration delay) {
+    }
+
     public record Failure(Claim claim, String error) {
     }
 
@@ -305,6 +309,39 @@ public final class RequestQueue {
             }
         }
         return new FailResult(backingOff, parked);
+    }
+
+    private static final String RETRY_LATER = """
+            UPDATE "OutgoingRequest"
+            SET "lastError" = ?, "claimedBy" = NULL, "nextAttemptAt" = ?, "leaseExpiresAt" = ?
+            WHERE "id" = ? AND "claimedBy" = ?""";
+
+    /**
+     * Re-queues requests that did not fail (the engine did not finish them in time): each due again after its delay,
+     * the attempt count unchanged, so they are never parked for it. Rows no longer held by the claim's token are
+     * left alone. Returns how many were re-queued.
+     */
+    public int retryLater(Collection<Deferral> requests) throws SQLException {
+        if (requests.isEmpty()) {
+            return 0;
+        }
+        Instant now = now();
+        int requeued = 0;
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(RETRY_LATER)) {
+            for (Deferral request : requests) {
+                Instant next = now.plus(request.delay());
+                ps.setString(1, truncate(request.error()));
+                ps.setObject(2, ts(next));
+                ps.setObject(3, ts(next));
+                ps.setObject(4, request.claim().id());
+                ps.setString(5, request.claim().token());
+                ps.addBatch();
+            }
+            for (int n : ps.executeBatch()) {
+                requeued += Math.max(0, n);
+            }
+        }
+        return requeued;
     }
 
     private static final String PARK = """

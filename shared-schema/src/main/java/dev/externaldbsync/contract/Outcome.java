@@ -15,5 +15,16 @@ public enum Outcome {
     /** The target's config entry is unusable; fixing the config enqueues a new sync. */
     INVALID_CONFIG,
     /** The target failed (unreachable, rejected a statement, …). */
-    FAILED
+    FAILED,
+    /**
+     * The run did not finish within the engine's answer budget or its run deadline: whatever it applied is kept
+     * (cursors move only with their rows), and a later request continues. Not the tenancy's fault: retry without
+     * counting an attempt.
+     */
+    UNFINISHED,
+    /**
+     * The target failed or timed out repeatedly and is backed off as a target until its retry time (see the error
+     * text); the run was skipped without touching it.
+     */
+    BACKED_OFF
 }

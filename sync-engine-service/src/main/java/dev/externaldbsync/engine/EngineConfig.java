@@ -152,4 +152,60 @@ public interface EngineConfig {
         @WithDefault("5m")
         Duration idleTimeout();
     }
+
+    /**
+     * {@code ENGINE_RUN_DEADLINE}: how long one run (a batch or one tenancy on one target) may take; the tenant's
+     * config cannot change it. No page starts after it (the run answers {@code UNFINISHED} and a later request
+     * continues); a run still inside a statement {@code engine.run-abort-grace} later has its target connection
+     * aborted by a watchdog, so a hung target frees its worker.
+     */
+    @WithDefault("60s")
+    Duration runDeadline();
+
+    /** {@code ENGINE_RUN_ABORT_GRACE}: past {@code engine.run-deadline}, how long a statement may still finish. */
+    @WithDefault("15s")
+    Duration runAbortGrace();
+
+    /**
+     * {@code ENGINE_ANSWER_BUDGET}: how long a sync request may take before the engine answers anyway: runs not
+     * finished by then answer {@code UNFINISHED} (retry; the poller counts no attempt), runs not started are
+     * dropped. Keep it well below the poller's {@code poller.request-timeout}.
+     */
+    @WithDefault("30s")
+    Duration answerBudget();
+
+    /** Shares of {@code engine.parallelism} one tenancy or one target database may hold. */
+    Fairness fairness();
+
+    /** The retry schedule of a target that failed or timed out. */
+    TargetBackoff targetBackoff();
+
+    interface Fairness {
+        /**
+         * {@code ENGINE_FAIRNESS_TENANCY_SHARE}: fraction of the workers ({@code engine.parallelism}) the runs of one
+         * tenancy may hold at once (at least one worker); its further runs wait.
+         */
+        @WithDefault("0.5")
+        double tenancyShare();
+
+        /**
+         * {@code ENGINE_FAIRNESS_TARGET_SHARE}: fraction of the workers the runs on one target database (host, port,
+         * database) may hold at once (at least one worker).
+         */
+        @WithDefault("0.75")
+        double targetShare();
+    }
+
+    interface TargetBackoff {
+        /**
+         * {@code ENGINE_TARGET_BACKOFF_BASE}: the retry delay of a target backed off (its run aborted by the
+         * watchdog, or two target-level failures in a row), doubled per further consecutive failure.
+         */
+        @WithDefault("2s")
+        Duration base();
+
+        /** {@code ENGINE_TARGET_BACKOFF_MAX}: a target's longest retry delay (half of each delay is random). */
+        @WithDefault("5m")
+        Duration max();
+    }
 }

@@ -6,15 +6,20 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.UUID;
-import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -37,11 +42,14 @@ import dev.externaldbsync.contract.TenancyResult;
 import dev.externaldbsync.engine.errors.RunAbort;
 import dev.externaldbsync.engine.errors.SqlFailure;
 import dev.externaldbsync.engine.read.ChangeReader;
+import dev.externaldbsync.engine.run.FairScheduler;
 import dev.externaldbsync.engine.run.Resync;
 import dev.externaldbsync.engine.run.RunContext;
 import dev.externaldbsync.engine.run.RunLocks;
+import dev.externaldbsync.engine.run.RunWatchdog;
 import dev.externaldbsync.engine.run.Runs;
 import dev.externaldbsync.engine.run.Unit;
+import dev.externaldbsync.engine.store.ProgressStore;
 import dev.externaldbsync.engine.target.TargetPools;
 import dev.externaldbsync.engine.target.TargetSchema;
 import io.agroal.api.AgroalDataSource;
@@ -80,6 +88,8 @@ public class SyncEngine {
     java.time.Clock clock;
 
     private ExecutorService workers;
+    private FairScheduler scheduler;
+    private RunWatchdog watchdog;
     private Runs runs;
     private Resync resync;
     private final AtomicBoolean shuttingDown = new AtomicBoolean();
@@ -98,6 +108,9 @@ public class SyncEngine {
             t.setDaemon(true);
             return t;
         });
+        scheduler = new FairScheduler(workers, config.parallelism(), config.fairness().tenancyShare(),
+                config.fairness().targetShare());
+        watchdog = new RunWatchdog(config.runDeadline(), config.runAbortGrace());
         RunContext.Sink sink = new RunContext.Sink() {
             @Override
             public void rowsApplied(long rows) {
@@ -114,7 +127,8 @@ public class SyncEngine {
         // poller retries it later and the retry is planned afresh.
         int readTimeout = (int) Math.max(1, config.statementTimeout().toSeconds());
         RunContext context = new RunContext(pools, schema, new ChangeReader(readTimeout), metrics, config.pageSize(),
-                config.batch().fetchRows(), shuttingDown::get, sink);
+                config.batch().fetchRows(), shuttingDown::get, sink, watchdog,
+                new ProgressStore.Backoff(config.targetBackoff().base(), config.targetBackoff().max()));
         runs = new Runs(context, internal, config.parallelism(), config.batch().maxTenancies());
         resync = new Resync(internal, pools, schema);
     }
@@ -144,6 +158,17 @@ public class SyncEngine {
     void stop() {
         shuttingDown.set(true);
         workers.shutdownNow();
+        watchdog.close();
+    }
+
+    /** Target connections the run watchdog aborted since start. */
+    public long abortedRuns() {
+        return watchdog.aborts();
+    }
+
+    /** The scheduler's fairness state (tests and status). */
+    public FairScheduler scheduler() {
+        return scheduler;
     }
 
     public boolean isShuttingDown() {
@@ -180,14 +205,20 @@ public class SyncEngine {
      * Syncs every tenancy of a request; one result per requested id, in request order (a repeated id gets the same
      * result). Configs are read in one query; every (tenancy, target) that shares one external database with others
      * of the request joins their batch (up to {@code engine.batch.max-tenancies}); batches run in parallel up to
-     * {@code engine.parallelism}.
+     * {@code engine.parallelism}, no tenancy or target database beyond its share ({@link FairScheduler}). A target
+     * backed off after failures answers BACKED_OFF without running; whatever has not finished within
+     * {@code engine.answer-budget} answers UNFINISHED, so one slow target never delays the answer for the others.
      */
     public SyncResponse sync(List<UUID> tenancyIds) {
+        long answerBy = System.nanoTime() + config.answerBudget().toNanos();
         List<UUID> distinct = List.copyOf(new LinkedHashSet<>(tenancyIds));
         Map<UUID, TenancyDirectory.Entry> tenancies;
-        try (Connection c = internal.getConnection()) {
+        Connection c = null;
+        try {
+            c = internal.getConnection();
             tenancies = TenancyDirectory.byIds(c, distinct);
         } catch (SQLException e) {
+            closeQuietly(c);
             String error = "internal database: " + SqlFailure.describe(e);
             noteError(error);
             metrics.failure("internal");
@@ -223,19 +254,21 @@ public class SyncEngine {
             unitsOf.put(id, targets.targets().stream().map(t -> new Unit(id, t)).toList());
         }
 
-        List<CompletableFuture<Map<Unit, TargetResult>>> futures = new ArrayList<>();
-        for (List<Unit> batch : runs.plan(unitsOf.values())) {
-            CompletableFuture<Map<Unit, TargetResult>> future;
-            try {
-                future = CompletableFuture.supplyAsync(() -> counted(batch), workers);
-            } catch (RejectedExecutionException e) {
-                future = CompletableFuture.completedFuture(Runs.failAll(batch, RunAbort.SHUTTING_DOWN));
-            }
-            futures.add(future.exceptionally(e -> Runs.failAll(batch,
-                    "unexpected: " + PostgresUrl.redact(String.valueOf(e.getMessage())))));
-        }
         Map<Unit, TargetResult> results = new HashMap<>();
-        futures.forEach(f -> results.putAll(f.join()));
+        Set<ProgressStore.Target> recovering = new HashSet<>();
+        Map<UUID, List<Unit>> runnable = skipBackedOff(c, unitsOf, results, recovering);
+        closeQuietly(c);
+        List<List<Unit>> batches = runs.plan(runnable.values());
+        List<FairScheduler.Ticket<Map<Unit, TargetResult>>> tickets = new ArrayList<>();
+        for (List<Unit> batch : batches) {
+            Set<UUID> owners = new HashSet<>();
+            batch.forEach(u -> owners.add(u.tenancyId()));
+            tickets.add(scheduler.submit(owners, database(batch.get(0).target().url()), () -> counted(batch)));
+        }
+        for (int b = 0; b < batches.size(); b++) {
+            results.putAll(await(tickets.get(b), batches.get(b), answerBy));
+        }
+        clearRecovered(results, recovering);
 
         for (Map.Entry<UUID, List<Unit>> entry : unitsOf.entrySet()) {
             UUID id = entry.getKey();
@@ -247,6 +280,120 @@ public class SyncEngine {
             done.put(id, new TenancyResult(id, overall, retry, all, null));
         }
         return new SyncResponse(tenancyIds.stream().map(done::get).toList());
+    }
+
+    /**
+     * A batch's results once it finished, or, past the answer budget, UNFINISHED for each member: a batch not yet
+     * started is dropped (it never starts), a running one carries on to its run deadline and records its progress
+     * itself; its cursors move only with their rows in the target (compare-and-set), so a retry that overlaps it
+     * either waits for its lock (BUSY) or continues from where it got.
+     */
+    private Map<Unit, TargetResult> await(FairScheduler.Ticket<Map<Unit, TargetResult>> ticket, List<Unit> batch,
+            long answerBy) {
+        try {
+            return ticket.result().get(Math.max(0, answerBy - System.nanoTime()), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+            String why = ticket.cancel()
+                    ? "not started within the engine's answer budget of " + config.answerBudget() + " (workers busy)"
+                    : "still running after the engine's answer budget of " + config.answerBudget()
+                            + "; it continues, and a later request picks up from its cursors";
+            metrics.failure("unfinished");
+            Map<Unit, TargetResult> unfinished = new LinkedHashMap<>();
+            batch.forEach(u -> unfinished.put(u, new TargetResult(u.targetId(), Outcome.UNFINISHED, true, Map.of(),
+                    why)));
+            return unfinished;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return Runs.failAll(batch, RunAbort.SHUTTING_DOWN);
+        } catch (CancellationException e) {
+            return Runs.failAll(batch, RunAbort.SHUTTING_DOWN);
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof RejectedExecutionException) {
+                return Runs.failAll(batch, RunAbort.SHUTTING_DOWN);
+            }
+            return Runs.failAll(batch, "unexpected: " + PostgresUrl.redact(String.valueOf(cause.getMessage())));
+        }
+    }
+
+    /**
+     * Units whose target is backed off answer BACKED_OFF (retry) at once, without a worker or a connection; the
+     * rest are returned to run. Those whose backoff has expired run as the retry and are remembered, so a success
+     * ends their backoff.
+     */
+    private Map<UUID, List<Unit>> skipBackedOff(Connection c, Map<UUID, List<Unit>> unitsOf,
+            Map<Unit, TargetResult> results, Set<ProgressStore.Target> recovering) {
+        List<ProgressStore.Target> targets = new ArrayList<>();
+        unitsOf.values().forEach(units -> units.forEach(u -> targets.add(new ProgressStore.Target(u.tenancyId(),
+                u.targetId()))));
+        Map<ProgressStore.Target, ProgressStore.BackoffState> backoffs;
+        try {
+            backoffs = ProgressStore.backoffs(c, targets);
+        } catch (SQLException e) {
+            // Without the backoff state, run everything: the deadline still bounds each run.
+            noteError("internal database: " + SqlFailure.describe(e));
+            return unitsOf;
+        }
+        if (backoffs.isEmpty()) {
+            return unitsOf;
+        }
+        Map<UUID, List<Unit>> runnable = new LinkedHashMap<>();
+        unitsOf.forEach((id, units) -> {
+            List<Unit> left = new ArrayList<>();
+            for (Unit u : units) {
+                ProgressStore.BackoffState state = backoffs.get(new ProgressStore.Target(id, u.targetId()));
+                if (state != null && state.active()) {
+                    metrics.failure("backed_off");
+                    results.put(u, new TargetResult(u.targetId(), Outcome.BACKED_OFF, true, Map.of(),
+                            "target backed off after " + state.failures() + " consecutive failures or timeouts; "
+                                    + "next try at " + state.retryAt(), state.retryAfterMillis()));
+                } else {
+                    if (state != null) {
+                        recovering.add(new ProgressStore.Target(id, u.targetId()));
+                    }
+                    left.add(u);
+                }
+            }
+            runnable.put(id, left);
+        });
+        return runnable;
+    }
+
+    /** Ends the backoff of the retried (tenancy, target)s of {@code recovering} that synced. */
+    private void clearRecovered(Map<Unit, TargetResult> results, Set<ProgressStore.Target> recovering) {
+        if (recovering.isEmpty()) {
+            return;
+        }
+        List<ProgressStore.Target> recovered = new ArrayList<>();
+        results.forEach((u, r) -> {
+            ProgressStore.Target t = new ProgressStore.Target(u.tenancyId(), u.targetId());
+            if (r.outcome() == Outcome.SYNCED && recovering.contains(t)) {
+                recovered.add(t);
+            }
+        });
+        if (recovered.isEmpty()) {
+            return;
+        }
+        try (Connection c = internal.getConnection()) {
+            ProgressStore.clearBackoff(c, recovered);
+        } catch (SQLException e) {
+            noteError("internal database: " + SqlFailure.describe(e));
+        }
+    }
+
+    /** The identity of a target database for fairness: the server and database, whoever connects to it. */
+    static String database(PostgresUrl url) {
+        return url.host().toLowerCase(java.util.Locale.ROOT) + ":" + url.port() + "/" + url.database();
+    }
+
+    private static void closeQuietly(Connection c) {
+        if (c != null) {
+            try {
+                c.close();
+            } catch (SQLException e) {
+                // Nothing to do: the pool discards it.
+            }
+        }
     }
 
     /** One batch, counted as active while it runs (shutdown waits for the active ones). */

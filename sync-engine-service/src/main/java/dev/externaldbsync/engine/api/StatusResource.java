@@ -103,6 +103,7 @@ public class StatusResource {
         String oldest = null;
         CappedCount poison = null;
         CappedCount paused = null;
+        CappedCount backedOff = null;
         String internalError = null;
         try (Connection c = internal.getConnection()) {
             ProgressStore.Figures figures = ProgressStore.figures(c, TRACKED_EXACT_CAP, COUNT_CAP);
@@ -114,6 +115,7 @@ public class StatusResource {
             oldest = figures.oldestFailingSince();
             poison = DeadLetters.count(c, COUNT_CAP);
             paused = Pauses.count(c, COUNT_CAP);
+            backedOff = CappedCount.of(ProgressStore.backedOff(c, COUNT_CAP), COUNT_CAP);
         } catch (SQLException e) {
             internalError = SqlFailure.describe(e);
         }
@@ -125,7 +127,8 @@ public class StatusResource {
                 poison == null ? null : poison.capped(), paused == null ? null : paused.value(),
                 paused == null ? null : paused.capped(), internalError,
                 engine.lastError() == null ? null : PostgresUrl.redact(engine.lastError()),
-                engine.lastErrorAt() == null ? null : engine.lastErrorAt().toString());
+                engine.lastErrorAt() == null ? null : engine.lastErrorAt().toString(),
+                backedOff == null ? null : backedOff.value(), backedOff == null ? null : backedOff.capped());
     }
 
     @GET

@@ -29,4 +29,11 @@ public abstract sealed class RunAbort extends RuntimeException {
             super(message);
         }
     }
+
+    /** The run reached its deadline between pages: it stops there, and a later request continues. */
+    public static final class DeadlineReached extends RunAbort {
+        public DeadlineReached(String message) {
+            super(message);
+        }
+    }
 }

@@ -52,7 +52,7 @@ final class BatchRunner {
     /** Locks, runs the locked members together, releases; one result per member. */
     Map<Unit, TargetResult> run(List<Unit> units) {
         Map<Unit, TargetResult> results = new LinkedHashMap<>();
-        try (Connection ic = internal.getConnection()) {
+        try (RunWatchdog.Deadline deadline = run.watchdog().start(); Connection ic = internal.getConnection()) {
             boolean[] locked = RunLocks.tryLock(ic, RunLocks.keys(units));
             List<Unit> mine = new ArrayList<>();
             for (int i = 0; i < units.size(); i++) {
@@ -66,7 +66,7 @@ final class BatchRunner {
             }
             if (!mine.isEmpty()) {
                 try {
-                    results.putAll(new Batch(mine, ic).run());
+                    results.putAll(new Batch(mine, ic, deadline).run());
                 } finally {
                     RunLocks.unlock(ic, RunLocks.keys(mine));
                 }
@@ -104,22 +104,25 @@ final class BatchRunner {
         final List<Unit> units;
         final List<Member> members;
         final Connection ic;
+        final RunWatchdog.Deadline deadline;
         final PostgresUrl url;
         final ProgressStore.Batch progress = new ProgressStore.Batch();
         final Map<Unit, TargetResult> results = new LinkedHashMap<>();
         final int share;
         boolean anyMissing;
 
-        Batch(List<Unit> units, Connection ic) {
+        Batch(List<Unit> units, Connection ic, RunWatchdog.Deadline deadline) {
             this.units = units;
             this.members = units.stream().map(Member::new).toList();
             this.ic = ic;
+            this.deadline = deadline;
             this.url = units.get(0).target().url();
             this.share = BatchPlanner.share(units.size(), run.pageSize(), run.fetchRows());
         }
 
         Map<Unit, TargetResult> run() {
             try (TargetSession session = TargetSession.open(run.pools(), url)) {
+                deadline.watch(session.connection());
                 try {
                     runOn(session);
                 } catch (SQLException e) {
@@ -127,8 +130,12 @@ final class BatchRunner {
                 }
             } catch (RunAbort.ShuttingDown e) {
                 units.forEach(u -> results.putIfAbsent(u, RunContext.failed(u, Map.of(), RunAbort.SHUTTING_DOWN)));
+            } catch (RunAbort.DeadlineReached e) {
+                units.forEach(u -> results.putIfAbsent(u, RunContext.unfinished(u, Map.of(), e.getMessage())));
             } catch (SQLException e) {
-                failRemaining("target " + url.redacted() + ": " + SqlFailure.describe(e));
+                failRemaining("target " + url.redacted() + ": " + (deadline.aborted()
+                        ? RunContext.ABORTED_BY_WATCHDOG.formatted(run.watchdog().deadline())
+                        : SqlFailure.describe(e)));
             }
             try {
                 progress.flush(ic);
@@ -150,7 +157,7 @@ final class BatchRunner {
                 rows += read.get(u).rows();
             }
             if (rows > 0 || anyMissing) {
-                run.checkRunning();
+                run.checkRunning(deadline);
                 try {
                     apply(tc);
                 } catch (SQLException | RunAbort.Conflict e) {
@@ -166,7 +173,7 @@ final class BatchRunner {
                     }
                     for (Unit unit : units) {
                         results.put(unit, RunContext.inMdc(unit,
-                                () -> new UnitRunner(run, unit, ic, progress).runAlone(session)));
+                                () -> new UnitRunner(run, unit, ic, progress, deadline).runAlone(session)));
                     }
                     return;
                 }
@@ -269,13 +276,13 @@ final class BatchRunner {
                     results.put(unit, new TargetResult(unit.targetId(), Outcome.SYNCED, false, counts, null));
                 } else {
                     Set<String> poison = member.read.mappingsWithPoison();
-                    results.put(unit, RunContext.inMdc(unit, () -> new UnitRunner(run, unit, ic, progress)
+                    results.put(unit, RunContext.inMdc(unit, () -> new UnitRunner(run, unit, ic, progress, deadline)
                             .continueMappings(session, full, after, poison, counts)));
                 }
             }
         }
 
-        /** A lost target connection: every member not yet answered fails, retry. */
+        /** A lost target connection: every member not yet answered fails, retry, and its target is backed off. */
         private void failRemaining(String error) {
             List<ProgressStore.Key> keys = new ArrayList<>();
             for (Unit unit : units) {
@@ -296,6 +303,7 @@ final class BatchRunner {
             run.sink().error(error);
             try {
                 ProgressStore.failures(ic, keys, error);
+                ProgressStore.backOff(ic, keys, run.backoff(), deadline.aborted());
             } catch (SQLException e) {
                 LOG.warnf("Cannot record a failure in the internal database: %s", SqlFailure.describe(e));
             }

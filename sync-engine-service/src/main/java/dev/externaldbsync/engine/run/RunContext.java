@@ -17,6 +17,7 @@ import dev.externaldbsync.engine.EngineMetrics;
 import dev.externaldbsync.engine.SyncEngine;
 import dev.externaldbsync.engine.errors.RunAbort;
 import dev.externaldbsync.engine.read.ChangeReader;
+import dev.externaldbsync.engine.store.ProgressStore;
 import dev.externaldbsync.engine.target.TargetPools;
 import dev.externaldbsync.engine.target.TargetSchema;
 import dev.externaldbsync.mapping.Mapping;
@@ -26,7 +27,8 @@ import dev.externaldbsync.mapping.Mapping;
  * Immutable apart from the counters (thread-safe sinks).
  */
 public record RunContext(TargetPools pools, TargetSchema schema, ChangeReader reader, EngineMetrics metrics,
-        int pageSize, int fetchRows, BooleanSupplier shuttingDown, Sink sink) {
+        int pageSize, int fetchRows, BooleanSupplier shuttingDown, Sink sink, RunWatchdog watchdog,
+        ProgressStore.Backoff backoff) {
 
     /** The run log: one logger for every line about a run (the MDC carries its tenancy and target). */
     static final Logger LOG = Logger.getLogger(SyncEngine.class);
@@ -40,10 +42,25 @@ public record RunContext(TargetPools pools, TargetSchema schema, ChangeReader re
         void error(String error);
     }
 
-    void checkRunning() {
+    /** Before each page: the engine is still running and the run is within its deadline. */
+    void checkRunning(RunWatchdog.Deadline deadline) {
         if (shuttingDown.getAsBoolean()) {
             throw new RunAbort.ShuttingDown();
         }
+        if (deadline.passed()) {
+            throw new RunAbort.DeadlineReached(UNFINISHED_BY_DEADLINE.formatted(watchdog.deadline()));
+        }
+    }
+
+    /** What a run stopped between pages by its deadline answers (a later request continues from its cursors). */
+    static final String UNFINISHED_BY_DEADLINE = "run deadline of %s reached between pages; a later request continues";
+
+    /** What a run whose connection the watchdog aborted fails with. */
+    static final String ABORTED_BY_WATCHDOG = "run deadline of %s passed inside a statement: the watchdog aborted the "
+            + "target connection; the target is backed off";
+
+    static TargetResult unfinished(Unit unit, Map<String, Long> applied, String why) {
+        return new TargetResult(unit.targetId(), Outcome.UNFINISHED, true, applied, why);
     }
 
     /** Every unit of {@code units} failed with the same error (retry). */

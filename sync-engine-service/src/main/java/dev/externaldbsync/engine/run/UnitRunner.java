@@ -42,12 +42,14 @@ final class UnitRunner {
     private final String targetId;
     private final Connection ic;
     private final ProgressStore.Batch progress;
+    private final RunWatchdog.Deadline deadline;
     private final Map<String, Long> applied = new LinkedHashMap<>();
     /** Mappings this run has finished (applied up to date, or recorded as failed). */
     private final Set<String> done = new HashSet<>();
     private String firstError;
 
-    UnitRunner(RunContext run, Unit unit, Connection ic, ProgressStore.Batch progress) {
+    UnitRunner(RunContext run, Unit unit, Connection ic, ProgressStore.Batch progress, RunWatchdog.Deadline deadline) {
+        this.deadline = deadline;
         this.run = run;
         this.unit = unit;
         this.tenancyId = unit.tenancyId();
@@ -85,6 +87,8 @@ final class UnitRunner {
             }
         } catch (RunAbort.ShuttingDown e) {
             return RunContext.failed(unit, applied, RunAbort.SHUTTING_DOWN);
+        } catch (RunAbort.DeadlineReached e) {
+            return RunContext.unfinished(unit, applied, e.getMessage());
         } catch (SQLException e) {
             failRemaining(session, e);
         }
@@ -130,11 +134,21 @@ final class UnitRunner {
         }
     }
 
+    /** The target itself failed (lost or aborted connection): the rest of the run fails and the target backs off. */
     private void failRemaining(TargetSession session, SQLException e) {
-        String error = "target " + session.url().redacted() + ": " + SqlFailure.describe(e);
+        String error = "target " + session.url().redacted() + ": " + (deadline.aborted()
+                ? RunContext.ABORTED_BY_WATCHDOG.formatted(run.watchdog().deadline())
+                : SqlFailure.describe(e));
         List<String> failed = Mappings.ALL.stream().map(Mapping::name).filter(n -> !done.contains(n)).toList();
         failed.forEach(name -> progress.markFailed(tenancyId, targetId, name));
         recordFailures(failed, error);
+        try {
+            ProgressStore.backOff(ic, Mappings.ALL.stream()
+                    .map(m -> new ProgressStore.Key(tenancyId, targetId, m.name())).toList(), run.backoff(),
+                    deadline.aborted());
+        } catch (SQLException x) {
+            LOG.warnf("Cannot record a target backoff in the internal database: %s", SqlFailure.describe(x));
+        }
         firstError = firstError == null ? error : firstError;
     }
 
@@ -176,7 +190,7 @@ final class UnitRunner {
         long run() throws SQLException {
             long total = 0;
             while (true) {
-                run.checkRunning();
+                run.checkRunning(deadline);
                 List<Row> page = run.reader().readPage(ic, tenancyId, mapping, cursor, pageSize);
                 if (page.isEmpty()) {
                     break;

@@ -40,6 +40,8 @@ public final class ProgressStore {
                 "rowsApplied" = p."rowsApplied" + EXCLUDED."rowsApplied",
                 "lastSuccessAt" = COALESCE(EXCLUDED."lastSuccessAt", p."lastSuccessAt"),
                 "failingSince" = CASE WHEN EXCLUDED."lastSuccessAt" IS NULL THEN p."failingSince" END,
+                "targetFailures" = CASE WHEN EXCLUDED."lastSuccessAt" IS NULL THEN p."targetFailures" ELSE 0 END,
+                "retryAt" = CASE WHEN EXCLUDED."lastSuccessAt" IS NULL THEN p."retryAt" END,
                 "updatedAt" = now()""";
 
     /** A failure of several (tenancy, target, mapping)s, one error text for all. */
@@ -52,7 +54,136 @@ public final class ProgressStore {
                 "lastErrorAt" = now(), "lastError" = EXCLUDED."lastError",
                 "failingSince" = COALESCE(p."failingSince", now()), "updatedAt" = now()""";
 
+    /**
+     * Consecutive target-level failures after which a target is backed off. One failure is often a blip (a restart,
+     * a failover) that the poller's own retry covers; a run the watchdog had to abort backs off at once.
+     */
+    public static final int FAILURES_BEFORE_BACKOFF = 2;
+
+    /**
+     * A target-level failure (lost or aborted connection, timeout) of several (tenancy, target, mapping)s: each
+     * (tenancy, target) counts a consecutive failure and, at once (parameter 1) or from
+     * {@link #FAILURES_BEFORE_BACKOFF} on, is backed off as a target, its delay doubling per consecutive failure from
+     * {@code base} up to {@code max}, the upper half of it random (targets that failed together are not retried
+     * together).
+     */
+    private static final String BACK_OFF = """
+            INSERT INTO "SyncEngineProgress" AS p ("tenancyId", "targetId", "mappingName", "targetFailures", "retryAt",
+                                                  "updatedAt")
+            SELECT x.t, x.g, x.m, 1,
+                   CASE WHEN ?::boolean OR 1 >= ?::int
+                        THEN now() + ?::bigint * interval '1 millisecond' * (0.5 + random() / 2) END, now()
+            FROM unnest(?::uuid[], ?::text[], ?::text[]) AS x(t, g, m)
+            ON CONFLICT ("tenancyId", "targetId", "mappingName") DO UPDATE SET
+                "targetFailures" = p."targetFailures" + 1,
+                "retryAt" = CASE WHEN ?::boolean OR p."targetFailures" + 1 >= ?::int
+                            THEN now() + least(?::bigint * power(2, least(p."targetFailures", 30)), ?::bigint)
+                                         * interval '1 millisecond' * (0.5 + random() / 2)
+                            ELSE p."retryAt" END,
+                "updatedAt" = now()""";
+
+    /** The backoff state of the given (tenancy, target)s that have one (primary-key lookups). */
+    private static final String BACKOFFS = """
+            SELECT p."tenancyId", p."targetId", max(p."retryAt")::text, max(p."retryAt") > now(),
+                   max(p."targetFailures"),
+                   greatest(0, ceil(extract(epoch FROM max(p."retryAt") - localtimestamp) * 1000))::bigint
+            FROM unnest(?::uuid[], ?::text[]) AS x(t, g)
+            JOIN "SyncEngineProgress" p ON p."tenancyId" = x.t AND p."targetId" = x.g
+            WHERE p."retryAt" IS NOT NULL
+            GROUP BY 1, 2""";
+
+    private static final String CLEAR_BACKOFF = """
+            UPDATE "SyncEngineProgress" p SET "targetFailures" = 0, "retryAt" = NULL
+            FROM unnest(?::uuid[], ?::text[]) AS x(t, g)
+            WHERE p."tenancyId" = x.t AND p."targetId" = x.g AND p."retryAt" IS NOT NULL""";
+
     private ProgressStore() {
+    }
+
+    /** A target's retry schedule after failures: {@code base} doubled per consecutive failure, at most {@code max}. */
+    public record Backoff(java.time.Duration base, java.time.Duration max) {
+    }
+
+    /** One (tenancy, target). */
+    public record Target(UUID tenancyId, String targetId) {
+    }
+
+    /**
+     * A (tenancy, target)'s backoff: {@code active} while {@code retryAt} is in the future (its runs are skipped);
+     * past it, the next run is the retry and a success clears it.
+     */
+    public record BackoffState(String retryAt, boolean active, int failures, long retryAfterMillis) {
+    }
+
+    /**
+     * Counts a target-level failure of every given (tenancy, target, mapping) and backs it off as described at
+     * {@link #BACK_OFF} ({@code now}: at once, whatever the count), in one statement.
+     */
+    public static void backOff(Connection c, List<Key> keys, Backoff backoff, boolean now) throws SQLException {
+        if (keys.isEmpty()) {
+            return;
+        }
+        List<Key> sorted = new ArrayList<>(keys);
+        Collections.sort(sorted);
+        try (PreparedStatement ps = c.prepareStatement(BACK_OFF)) {
+            ps.setBoolean(1, now);
+            ps.setInt(2, FAILURES_BEFORE_BACKOFF);
+            ps.setLong(3, backoff.base().toMillis());
+            ps.setArray(4, c.createArrayOf("uuid", sorted.stream().map(Key::tenancyId).toArray(UUID[]::new)));
+            ps.setArray(5, c.createArrayOf("text", sorted.stream().map(Key::targetId).toArray(String[]::new)));
+            ps.setArray(6, c.createArrayOf("text", sorted.stream().map(Key::mapping).toArray(String[]::new)));
+            ps.setBoolean(7, now);
+            ps.setInt(8, FAILURES_BEFORE_BACKOFF);
+            ps.setLong(9, backoff.base().toMillis());
+            ps.setLong(10, backoff.max().toMillis());
+            ps.executeUpdate();
+        }
+    }
+
+    /** The backoff state of those of {@code targets} that have one, in one statement. */
+    public static Map<Target, BackoffState> backoffs(Connection c, List<Target> targets) throws SQLException {
+        Map<Target, BackoffState> found = new HashMap<>();
+        if (targets.isEmpty()) {
+            return found;
+        }
+        try (PreparedStatement ps = c.prepareStatement(BACKOFFS)) {
+            ps.setArray(1, c.createArrayOf("uuid", targets.stream().map(Target::tenancyId).toArray(UUID[]::new)));
+            ps.setArray(2, c.createArrayOf("text", targets.stream().map(Target::targetId).toArray(String[]::new)));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    found.put(new Target(rs.getObject(1, UUID.class), rs.getString(2)),
+                            new BackoffState(rs.getString(3), rs.getBoolean(4), rs.getInt(5), rs.getLong(6)));
+                }
+            }
+        }
+        return found;
+    }
+
+    /** Ends the backoff of {@code targets} (they synced again), in one statement. */
+    public static void clearBackoff(Connection c, List<Target> targets) throws SQLException {
+        if (targets.isEmpty()) {
+            return;
+        }
+        try (PreparedStatement ps = c.prepareStatement(CLEAR_BACKOFF)) {
+            ps.setArray(1, c.createArrayOf("uuid", targets.stream().map(Target::tenancyId).toArray(UUID[]::new)));
+            ps.setArray(2, c.createArrayOf("text", targets.stream().map(Target::targetId).toArray(String[]::new)));
+            ps.executeUpdate();
+        }
+    }
+
+    private static final String BACKED_OFF = """
+            SELECT count(*) FROM (SELECT DISTINCT "tenancyId", "targetId" FROM "SyncEngineProgress"
+                                  WHERE "retryAt" IS NOT NULL AND "retryAt" > now() ORDER BY 1, 2 LIMIT ?) AS b""";
+
+    /** (tenancy, target)s backed off now, counted through their partial index up to {@code cap} + 1. */
+    public static long backedOff(Connection c, int cap) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(BACKED_OFF)) {
+            ps.setInt(1, cap + 1);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getLong(1);
+            }
+        }
     }
 
     /** One row of the mirror. */
@@ -177,7 +308,7 @@ public final class ProgressStore {
 
     private static final String OF_TENANCY = """
             SELECT "targetId", "mappingName", "cursor", "rowsApplied", "lastSuccessAt"::text, "lastErrorAt"::text,
-                   "lastError", "failingSince"::text
+                   "lastError", "failingSince"::text, CASE WHEN "retryAt" > now() THEN "retryAt"::text END
             FROM "SyncEngineProgress" WHERE "tenancyId" = ? ORDER BY "targetId", "mappingName\"""";
 
     /** Every mapping's progress of one tenancy, by target id (in target order), errors redacted. */
@@ -189,7 +320,8 @@ public final class ProgressStore {
                 while (rs.next()) {
                     progress.computeIfAbsent(rs.getString(1), k -> new ArrayList<>()).add(new MappingProgress(
                             rs.getString(2), rs.getLong(3), rs.getLong(4), rs.getString(5), rs.getString(6),
-                            rs.getString(7) == null ? null : PostgresUrl.redact(rs.getString(7)), rs.getString(8)));
+                            rs.getString(7) == null ? null : PostgresUrl.redact(rs.getString(7)), rs.getString(8),
+                            rs.getString(9)));
                 }
             }
         }
