@@ -13,7 +13,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.LockSupport;
 
 import org.awaitility.Awaitility;
@@ -67,8 +66,7 @@ final class HostileTenancies {
     /** The one well-formed target of {@link #badIds}: it is synced while its badly named siblings are refused. */
     TestDatabase badIdsGoodTarget;
 
-    private final AtomicBoolean churning = new AtomicBoolean();
-    private Thread churn;
+    private volatile boolean hostileStarted;
 
     HostileTenancies(Pipeline pipeline) {
         this.pipeline = pipeline;
@@ -87,7 +85,10 @@ final class HostileTenancies {
         pipeline.awaitQuiescent(converged);
     }
 
-    /** Configures every hostile tenancy, each with a first user, and keeps them changing until {@link #stop}. */
+    /**
+     * Configures every hostile tenancy. From then on each measurement round changes every hostile tenancy just before
+     * the ordinary ones, so that the sequencer and the poller put them into the same requests, as in production.
+     */
     void startHostile() {
         hanging = pipeline.fixtures.createTenancy();
         Map<String, String> hangingUrls = new LinkedHashMap<>();
@@ -131,35 +132,18 @@ final class HostileTenancies {
         ids.put("control\\u0001id", hostileUrl(badIdsGoodTarget));
         pipeline.fixtures.configureTargets(badIds, ids);
 
+        hostileStarted = true;
+    }
+
+    /** One new user in every hostile tenancy: something for the engine to write to their targets. */
+    void changeHostile(String label) {
         for (Tenancy t : hostile()) {
-            pipeline.fixtures.createUser(t, "hostile first", null);
+            pipeline.fixtures.createUser(t, label, null);
         }
-        churning.set(true);
-        churn = new Thread(() -> {
-            while (churning.get()) {
-                for (Tenancy t : hostile()) {
-                    pipeline.fixtures.createUser(t, "hostile churn", null);
-                }
-                LockSupport.parkNanos(Duration.ofSeconds(1).toNanos());
-            }
-        }, "hostile-churn");
-        churn.setDaemon(true);
-        churn.start();
     }
 
     List<Tenancy> hostile() {
         return List.of(hanging, hugeError, internalAsTarget, parameterOverride, tooMany, badIds);
-    }
-
-    void stop() {
-        churning.set(false);
-        if (churn != null) {
-            try {
-                churn.join(Duration.ofSeconds(10).toMillis());
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
     }
 
     /**
@@ -178,6 +162,9 @@ final class HostileTenancies {
                         "SELECT id, display_name FROM users WHERE id = ANY(?)")) {
             while (System.nanoTime() < end) {
                 round++;
+                if (hostileStarted) {
+                    changeHostile("hostile round " + round);
+                }
                 Map<UUID, String> expected = new HashMap<>();
                 Map<UUID, Long> committedAt = new HashMap<>();
                 for (UUID user : ordinaryUser.values()) {

@@ -21,19 +21,15 @@ class HostileTenanciesBenchmark {
         Duration bound = Duration.ofSeconds(Integer.getInteger("hostile.bound-seconds", 300));
         try (Pipeline pipeline = Pipeline.start(1, 1, 1, HostileTenancies.ENGINE_ALLOWANCES)) {
             HostileTenancies scenario = new HostileTenancies(pipeline);
-            try {
-                scenario.startOrdinary(Duration.ofMinutes(2));
-                List<Long> alone = scenario.measureOrdinaryLagMillis(phase, bound);
-                scenario.startHostile();
-                List<Long> hostile = scenario.measureOrdinaryLagMillis(phase, bound);
+            scenario.startOrdinary(Duration.ofMinutes(2));
+            List<Long> alone = scenario.measureOrdinaryLagMillis(phase, bound);
+            scenario.startHostile();
+            List<Long> hostile = scenario.measureOrdinaryLagMillis(phase, bound);
 
-                print("without hostile tenancies", alone);
-                print("with hostile tenancies", hostile);
-                assertThat(alone).isNotEmpty();
-                assertThat(hostile).isNotEmpty();
-            } finally {
-                scenario.stop();
-            }
+            print("without hostile tenancies", alone);
+            print("with hostile tenancies", hostile);
+            assertThat(alone).isNotEmpty();
+            assertThat(hostile).isNotEmpty();
         }
     }
 

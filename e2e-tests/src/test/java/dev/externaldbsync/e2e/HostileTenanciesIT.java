@@ -13,8 +13,13 @@ import java.util.Set;
 import org.awaitility.Awaitility;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
+
+import dev.externaldbsync.contract.status.ErrorText;
 
 /**
  * Issue #16 against the packaged services: with hanging, huge-error, curious and misconfigured tenancies running,
@@ -22,6 +27,7 @@ import org.junit.jupiter.api.TestInstance;
  * clear, redacted, per-target error that unauthenticated status does not quote.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class HostileTenanciesIT {
 
     /**
@@ -49,15 +55,14 @@ class HostileTenanciesIT {
 
     @AfterAll
     void stop() {
-        if (scenario != null) {
-            scenario.stop();
-        }
         if (pipeline != null) {
             pipeline.close();
         }
     }
 
+    /** First, so that it spans the hostile tenancies' first attempts, when hanging targets catch the most requests. */
     @Test
+    @Order(1)
     void ordinaryTenanciesChangesKeepArrivingWhileHostileTenanciesRun() throws Exception {
         List<Long> lags = scenario.measureOrdinaryLagMillis(MEASURED, LAG_BOUND);
 
@@ -103,6 +108,7 @@ class HostileTenanciesIT {
 
     @Test
     void badTargetIdsAreRefusedOneByOneWhileTheWellNamedTargetSyncs() {
+        scenario.changeHostile("bad ids check");
         Awaitility.await("the well-named target of the bad-ids tenancy syncs").atMost(ANSWERED)
                 .until(() -> Oracle.tableExists(scenario.badIdsGoodTarget, "users")
                         && scenario.badIdsGoodTarget.queryLong("SELECT count(*) FROM users") > 0);
@@ -115,18 +121,18 @@ class HostileTenanciesIT {
 
     @Test
     void aTwentyMegabyteTargetErrorIsStoredAndAnsweredInAFewKilobytes() {
-        String answer = scenario.resultOf(scenario.hugeError, ANSWERED);
+        scenario.changeHostile("huge error check");
+        String[] answer = new String[1];
+        Awaitility.await("the engine answers the huge error cut and marked").atMost(ANSWERED)
+                .pollInterval(Duration.ofSeconds(2)).until(() -> {
+                    answer[0] = scenario.resultOf(scenario.hugeError, ANSWERED);
+                    return answer[0].contains(ErrorText.TRUNCATED_MARK);
+                });
 
-        assertThat(answer.length()).as("the engine's answer for the huge-error tenancy").isLessThan(64 * 1024);
-        Awaitility.await("the huge error is recorded, cut and marked").atMost(ANSWERED)
-                .until(() -> pipeline.internal.queryLong("""
-                        SELECT count(*) FROM (
-                          SELECT "lastError" AS e FROM "SyncEngineProgress" WHERE "tenancyId" = ?
-                          UNION ALL SELECT "error" FROM "SyncEnginePoisonRow" WHERE "tenancyId" = ?) AS stored
-                        WHERE e LIKE '%[truncated]%'""", scenario.hugeError.id(), scenario.hugeError.id()) > 0);
+        assertThat(answer[0].length()).as("the engine's answer for the huge-error tenancy").isLessThan(64 * 1024);
         assertThat(pipeline.internal.queryLong("""
                 SELECT coalesce(max(length("lastError")), 0) FROM "SyncEngineProgress" WHERE "tenancyId" = ?""",
-                scenario.hugeError.id())).as("the progress mirror's lastError").isLessThanOrEqualTo(8192);
+                scenario.hugeError.id())).as("the progress mirror's lastError").isPositive().isLessThanOrEqualTo(8192);
         assertThat(pipeline.internal.queryLong("""
                 SELECT coalesce(max(length("error")), 0) FROM "SyncEnginePoisonRow" WHERE "tenancyId" = ?""",
                 scenario.hugeError.id())).as("dead letters' error").isLessThanOrEqualTo(8192);
