@@ -139,6 +139,14 @@ class HostileTenanciesIT {
         assertThat(pipeline.internal.queryLong("""
                 SELECT coalesce(max(length("lastError")), 0) FROM "OutgoingRequest" WHERE "tenancyId" = ?""",
                 scenario.hugeError.id())).as("the poller's queue").isLessThanOrEqualTo(8192);
+        for (ServiceProcess service : pipeline.all()) {
+            try (var lines = java.nio.file.Files.lines(service.log())) {
+                assertThat(lines.mapToInt(String::length).max().orElse(0)).as(service.name + "'s longest log line")
+                        .isLessThan(16 * 1024);
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        }
     }
 
     @Test
