@@ -6,22 +6,28 @@ import java.util.Map;
 
 import jakarta.inject.Inject;
 import jakarta.ws.rs.GET;
+import jakarta.ws.rs.HeaderParam;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.core.HttpHeaders;
 import jakarta.ws.rs.core.MediaType;
 
 import dev.externaldbsync.contract.status.CappedCount;
+import dev.externaldbsync.contract.status.ErrorText;
 import dev.externaldbsync.contract.status.SequencerLastBatch;
 import dev.externaldbsync.contract.status.SequencerLastError;
 import dev.externaldbsync.contract.status.SequencerStatus;
 import dev.externaldbsync.schema.SourceTable;
+import dev.externaldbsync.service.AdminAuthFilter;
+import dev.externaldbsync.service.AdminConfig;
 import dev.externaldbsync.service.Fusebox;
 import dev.externaldbsync.service.InstanceId;
 import io.quarkus.runtime.annotations.RegisterForReflection;
 
 /**
- * {@code GET /api/v1/status}: what the sequencer is doing ({@link SequencerStatus}). Open (no authentication): it
- * carries counts and timings only, never tenant data. Costs one fusebox read, one sequence read and one capped count
+ * {@code GET /api/v1/status}: what the sequencer is doing ({@link SequencerStatus}). Open (no authentication) for
+ * counts and timings; the last error's text (a driver message naming hosts, users and databases) needs the admin
+ * token, without it the message is only the error's class ({@link ErrorText#classOf}). Costs one fusebox read, one sequence read and one capped count
  * per table through the partial flag indexes, so it answers live even while the loop is paused.
  */
 @Path("/api/v1/status")
@@ -36,8 +42,21 @@ public class StatusResource {
     @Inject
     Fusebox fusebox;
 
+    @Inject
+    AdminConfig admin;
+
     @GET
-    public SequencerStatus status() {
+    public SequencerStatus status(@HeaderParam(HttpHeaders.AUTHORIZATION) String authorization) {
+        SequencerStatus s = status();
+        if (s.lastError() == null || AdminAuthFilter.accepts(admin, authorization)) {
+            return s;
+        }
+        return new SequencerStatus(s.instanceId(), s.paused(), s.running(), s.listening(), s.waitingRows(),
+                s.waitingCounts(), s.stampsIssued(), s.lastBatch(), s.batchesSinceStart(), s.rowsStampedSinceStart(),
+                new SequencerLastError(ErrorText.classOf(s.lastError().message()), s.lastError().at()));
+    }
+
+    SequencerStatus status() {
         SequencerLoop loop = service.loop();
         Sequencer sequencer = service.sequencer();
         if (loop == null || sequencer == null) {
@@ -49,7 +68,7 @@ public class StatusResource {
         Map<SourceTable, Long> counts;
         Long stamps = null;
         SequencerLastError lastError = stats.lastError() == null ? null
-                : new SequencerLastError(stats.lastError().message(), stats.lastError().at());
+                : new SequencerLastError(ErrorText.bounded(stats.lastError().message()), stats.lastError().at());
         try {
             paused = !fusebox.read().sequencerEnabled();
             counts = sequencer.waitingRows(Sequencer.WAITING_CAP);
@@ -58,7 +77,7 @@ public class StatusResource {
             // Database unreachable: answer from what the loop last saw rather than fail the status call.
             paused = stats.paused();
             counts = loop.waitingRows();
-            lastError = new SequencerLastError("status: " + e.getMessage(), null);
+            lastError = new SequencerLastError(ErrorText.bounded("status: " + e.getMessage()), null);
         }
         Map<String, String> waiting = new LinkedHashMap<>();
         Map<String, CappedCount> typed = new LinkedHashMap<>();

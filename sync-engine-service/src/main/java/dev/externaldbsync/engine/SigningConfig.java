@@ -19,4 +19,12 @@ public interface SigningConfig {
     /** {@code SYNC_SIGNING_TOLERANCE}: how far a request's timestamp may be from now before it is stale. */
     @WithDefault("300s")
     Duration signingTolerance();
+
+    /**
+     * {@code SYNC_MAX_TENANCIES_PER_REQUEST}: the most tenancy ids a sync request may carry; it sizes the body limit
+     * ({@link dev.externaldbsync.engine.api.SyncRequestGate#maxBodyBytes}), so keep it at least the poller's
+     * {@code poller.tenancies-per-request}. A larger body is refused with 413 before it is buffered.
+     */
+    @WithDefault("1000")
+    int maxTenanciesPerRequest();
 }

@@ -12,6 +12,7 @@ import dev.externaldbsync.config.PostgresUrl;
 import dev.externaldbsync.contract.status.CappedCount;
 import dev.externaldbsync.contract.status.EngineFigures;
 import dev.externaldbsync.contract.status.EngineStatus;
+import dev.externaldbsync.contract.status.ErrorText;
 import dev.externaldbsync.contract.status.RowsBehind;
 import dev.externaldbsync.contract.status.RowsBehindRequest;
 import dev.externaldbsync.contract.status.TenancyView;
@@ -37,10 +38,10 @@ public final class EngineClient {
 
     /** {@code GET /api/v1/status}, the engine's typed {@link EngineStatus}: the one place that reads it. */
     Status status() throws ServiceClient.Unavailable {
-        EngineStatus s = http.get("/api/v1/status", false, http.type(EngineStatus.class));
+        EngineStatus s = http.getOpen("/api/v1/status", http.type(EngineStatus.class));
         EngineFigures figures = s.figures();
         return new Status(s.state(), (long) s.activeRuns(), s.instanceId(), s.rowsAppliedSinceStart(),
-                s.lastError() == null ? null : PostgresUrl.redact(s.lastError()), s.lastErrorAt(),
+                s.lastError() == null ? null : ErrorText.bounded(PostgresUrl.redact(s.lastError())), s.lastErrorAt(),
                 figures == null ? null : figures.failingTargets(),
                 figures == null ? null : figures.oldestFailingSince(),
                 figures == null ? null : figures.poisonRows());

@@ -21,6 +21,6 @@ final class SequencerClient {
     }
 
     SequencerStatus status() throws ServiceClient.Unavailable {
-        return http.get("/api/v1/status", false, http.type(SequencerStatus.class));
+        return http.getOpen("/api/v1/status", http.type(SequencerStatus.class));
     }
 }

@@ -75,6 +75,15 @@ final class ServiceClient {
         return read(path, send("GET", path, admin, null), type);
     }
 
+    /**
+     * {@code GET path} of an open route that shows more to the operator (status: error texts instead of classes),
+     * with the admin token when one is set, without it otherwise.
+     */
+    <T> T getOpen(String path, JavaType type) throws Unavailable {
+        boolean token = adminToken.isPresent() && !adminToken.get().isBlank();
+        return read(path, send("GET", path, token, null), type);
+    }
+
     /** {@code POST path} of {@code body} as JSON (an admin call) answered 200 and read as {@code type}. */
     <T> T post(String path, Object body, Class<T> type) throws Unavailable {
         byte[] json;

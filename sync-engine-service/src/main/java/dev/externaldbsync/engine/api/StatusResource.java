@@ -19,12 +19,12 @@ import jakarta.ws.rs.core.HttpHeaders;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
 
-import dev.externaldbsync.config.PostgresUrl;
 import dev.externaldbsync.contract.status.CappedCount;
 import dev.externaldbsync.contract.status.EnginePoisonRow;
 import dev.externaldbsync.contract.status.EngineStatus;
 import dev.externaldbsync.contract.status.EngineTargetStatus;
 import dev.externaldbsync.contract.status.EngineTenancyStatus;
+import dev.externaldbsync.contract.status.ErrorText;
 import dev.externaldbsync.contract.status.MappingProgress;
 import dev.externaldbsync.engine.EngineConfig;
 import dev.externaldbsync.engine.SyncEngine;
@@ -46,7 +46,9 @@ import io.smallrye.common.annotation.Blocking;
  * The engine's status, from memory and the internal progress mirror only (never opens an external database), each
  * figure an index range stopped at a cap or a table statistic, so a call stays cheap with millions of tenancies
  * (counts say when they are capped or estimated).
- * {@code GET /api/v1/status}: global figures ({@link EngineStatus}), open. Per-tenancy detail
+ * {@code GET /api/v1/status}: global figures ({@link EngineStatus}), open; without the admin token its error fields
+ * carry only the error's class ({@link ErrorText#classOf}), because a text names target hosts, users, databases and
+ * URL parameters; with the token, the redacted, bounded texts. Per-tenancy detail
  * ({@link EngineTenancyStatus}: cursor per mapping, last success, last error, poison rows) is tenant data:
  * {@code GET /api/v1/status/tenancies/{id}} is {@link AdminOnly}, and {@code GET /api/v1/status?tenancy=ID} answers
  * the same after the same bearer check (JAX-RS cannot bind a filter to a query parameter, so that variant checks the
@@ -93,10 +95,11 @@ public class StatusResource {
             }
             return tenancy(tenancy);
         }
-        return Response.ok(global()).build();
+        return Response.ok(global(AdminAuthFilter.accepts(admin, authorization))).build();
     }
 
-    EngineStatus global() {
+    /** @param texts whether the caller may read error texts (holds the admin token); else only their classes */
+    EngineStatus global(boolean texts) {
         Long tracked = null;
         Boolean estimate = null;
         CappedCount failing = null;
@@ -117,7 +120,7 @@ public class StatusResource {
             paused = Pauses.count(c, COUNT_CAP);
             backedOff = CappedCount.of(ProgressStore.backedOff(c, COUNT_CAP), COUNT_CAP);
         } catch (SQLException e) {
-            internalError = SqlFailure.describe(e);
+            internalError = texts ? SqlFailure.describe(e) : "internal-database";
         }
         return new EngineStatus("sync-engine", engine.isShuttingDown() ? "shutting-down" : "running",
                 engine.activeRuns(), engine.completedRuns(), pools.openPools(), config.pageSize(),
@@ -126,7 +129,8 @@ public class StatusResource {
                 failing == null ? null : failing.capped(), oldest, poison == null ? null : poison.value(),
                 poison == null ? null : poison.capped(), paused == null ? null : paused.value(),
                 paused == null ? null : paused.capped(), internalError,
-                engine.lastError() == null ? null : PostgresUrl.redact(engine.lastError()),
+                engine.lastError() == null ? null
+                        : texts ? SqlFailure.redactBounded(engine.lastError()) : ErrorText.classOf(engine.lastError()),
                 engine.lastErrorAt() == null ? null : engine.lastErrorAt().toString(),
                 backedOff == null ? null : backedOff.value(), backedOff == null ? null : backedOff.capped());
     }

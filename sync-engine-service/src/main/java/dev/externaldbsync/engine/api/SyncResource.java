@@ -1,6 +1,7 @@
 package dev.externaldbsync.engine.api;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.time.Clock;
 import java.util.Map;
 
@@ -27,7 +28,9 @@ import dev.externaldbsync.engine.errors.RunAbort;
 import io.smallrye.common.annotation.Blocking;
 
 /**
- * {@code POST /api/v1/sync} (see {@link SyncContract}): verifies the signature over the exact body bytes before
+ * {@code POST /api/v1/sync} (see {@link SyncContract}): {@link SyncRequestGate} refuses missing, malformed or stale
+ * signature headers and a declared oversized body before the body is read; this resource then reads at most
+ * {@link SyncRequestGate#maxBodyBytes} (413 beyond) and verifies the signature over the exact body bytes before
  * anything else (401 and no work otherwise), then syncs every named tenancy and answers per tenancy and target.
  * 400 for a body that is not a sync request, 503 while shutting down. Runs on a worker thread (blocking JDBC).
  */
@@ -61,17 +64,23 @@ public class SyncResource {
 
     @POST
     @Blocking
+    @SignedSync
     @Consumes(MediaType.WILDCARD)
     @Produces(MediaType.APPLICATION_JSON)
     public Response sync(@HeaderParam(SyncContract.TIMESTAMP_HEADER) String timestamp,
-            @HeaderParam(SyncContract.SIGNATURE_HEADER) String signature, byte[] body) {
+            @HeaderParam(SyncContract.SIGNATURE_HEADER) String signature, InputStream stream) throws IOException {
         if (engine.isShuttingDown()) {
             return error(Response.Status.SERVICE_UNAVAILABLE, RunAbort.SHUTTING_DOWN);
         }
         if (signer == null) {
             return error(Response.Status.UNAUTHORIZED, "signing secret not configured");
         }
-        RequestSigner.Verification verification = signer.verify(timestamp, signature, body == null ? new byte[0] : body);
+        // A chunked body declares no length: the gate could not refuse it, so the read itself is bounded.
+        byte[] body = SyncRequestGate.readBounded(stream, SyncRequestGate.maxBodyBytes(signing));
+        if (body == null) {
+            return SyncRequestGate.tooLarge(signing);
+        }
+        RequestSigner.Verification verification = signer.verify(timestamp, signature, body);
         if (verification != RequestSigner.Verification.VALID) {
             return error(Response.Status.UNAUTHORIZED, "signature " + verification.name().toLowerCase());
         }

@@ -4,6 +4,7 @@ import java.sql.SQLException;
 import java.util.Set;
 
 import dev.externaldbsync.config.PostgresUrl;
+import dev.externaldbsync.contract.status.ErrorText;
 
 /**
  * The one classification of SQL failures, by SQLState class: it decides whether a rejected page is bisected, a
@@ -41,9 +42,22 @@ public enum SqlFailure {
         return of(e) == CONNECTION;
     }
 
-    /** A driver message with any connection-string password removed, plus its SQLState. */
+    /**
+     * A driver message with any connection-string password removed, cut to {@link ErrorText#MAX_CHARS} (a target
+     * writes its own error messages, of any size), plus its SQLState. Every error text of a target that is logged,
+     * stored, answered to the poller or shown passes through here.
+     */
     public static String describe(SQLException e) {
-        String message = PostgresUrl.redact(String.valueOf(e.getMessage()));
-        return e.getSQLState() == null ? message : message + " [SQLState " + e.getSQLState() + "]";
+        String state = e.getSQLState() == null ? "" : " [SQLState " + e.getSQLState() + "]";
+        return ErrorText.bounded(redactBounded(e.getMessage()), ErrorText.MAX_CHARS - state.length()) + state;
+    }
+
+    /**
+     * {@code text} redacted and cut to {@link ErrorText#MAX_CHARS}: cut generously first so the redaction never reads
+     * megabytes, then redacted, then cut to size, so a credential straddling the first cut is still masked.
+     */
+    public static String redactBounded(String text) {
+        String head = ErrorText.bounded(String.valueOf(text), 2 * ErrorText.MAX_CHARS);
+        return ErrorText.bounded(PostgresUrl.redact(head));
     }
 }
