@@ -35,9 +35,6 @@ public class StatusResource {
         if (s.lastError() == null || AdminAuthFilter.accepts(admin, authorization)) {
             return s;
         }
-        return new PollerStatus(s.instanceId(), s.running(), s.paused(), s.pending(), s.inFlight(), s.backingOff(),
-                s.parked(), s.oldestPendingAgeSeconds(), s.deliveriesPerSecond(), s.postsInFlight(),
-                s.engineRetryAt(), ErrorText.classOf(s.lastError()), s.lastErrorAt(), s.endToEndLag(),
-                s.deliveredSinceStart());
+        return s.withLastError(ErrorText.classOf(s.lastError()));
     }
 }

@@ -27,4 +27,11 @@ public record PollerStatus(String instanceId, boolean running, boolean paused, l
         long backingOff, long parked, Double oldestPendingAgeSeconds, double deliveriesPerSecond, long postsInFlight,
         Instant engineRetryAt, String lastError, Instant lastErrorAt, PollerLag endToEndLag,
         long deliveredSinceStart, UpstreamSyncSighting upstreamSync) {
+
+    /** The same status with {@code lastError} replaced (the open route shows an error's class, not its text). */
+    public PollerStatus withLastError(String error) {
+        return new PollerStatus(instanceId, running, paused, pending, inFlight, backingOff, parked,
+                oldestPendingAgeSeconds, deliveriesPerSecond, postsInFlight, engineRetryAt, error, lastErrorAt,
+                endToEndLag, deliveredSinceStart, upstreamSync);
+    }
 }
