@@ -31,6 +31,8 @@ import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
 
+import org.jboss.logging.Logger;
+
 import dev.externaldbsync.config.PostgresUrl;
 import dev.externaldbsync.config.TargetConfigError;
 import dev.externaldbsync.config.TargetConfigs;
@@ -64,6 +66,8 @@ import io.quarkus.runtime.ShutdownEvent;
  */
 @ApplicationScoped
 public class SyncEngine {
+
+    private static final Logger LOG = Logger.getLogger(SyncEngine.class);
 
     /** MDC keys set around each tenancy and target run, so structured logs carry them on every line. */
     public static final String MDC_TENANCY = "tenancyId";
@@ -247,8 +251,10 @@ public class SyncEngine {
             List<TargetResult> errors = new ArrayList<>();
             for (TargetConfigError error : targets.errors()) {
                 metrics.failure("invalid_config");
-                errors.add(new TargetResult(error.targetId(), Outcome.INVALID_CONFIG, false, Map.of(),
-                        PostgresUrl.redact(error.message())));
+                String message = PostgresUrl.redact(error.message());
+                // The id is the parser's printable form: a tenant's newline or NUL never reaches the log line.
+                LOG.warnf("Tenancy %s, target %s: invalid target config: %s", id, error.targetId(), message);
+                errors.add(new TargetResult(error.targetId(), Outcome.INVALID_CONFIG, false, Map.of(), message));
             }
             configErrors.put(id, errors);
             unitsOf.put(id, targets.targets().stream().map(t -> new Unit(id, t)).toList());

@@ -51,7 +51,7 @@ class LockedDownTargetsTest {
     }
 
     @Test
-    void aHostNameResolvingToADeniedAddressIsRefusedAtConnectAndTheAllowedTargetsSync() {
+    void aHostNameResolvingToADeniedAddressIsAConfigErrorAtConnectAndTheAllowedTargetsSync() {
         StackAuthFixtures fixtures = new StackAuthFixtures(internal);
         TestDatabase behindName = TestPostgres.createDatabase("locked_behind_name");
         TestDatabase good = TestPostgres.createDatabase("locked_good");
@@ -70,7 +70,7 @@ class LockedDownTargetsTest {
 
         JsonPath result = sync(tenancy.id(), bystander.id());
 
-        assertThat(outcomes(result, 0)).containsEntry("by-name", "FAILED/true")
+        assertThat(outcomes(result, 0)).containsEntry("by-name", "INVALID_CONFIG/false")
                 .containsEntry("literal", "INVALID_CONFIG/false").containsEntry("good", "SYNCED/false");
         assertThat(error(result, 0, "by-name")).contains("refused by the engine's connection policy",
                 "localhost (resolved to 127.0.0.1) is a loopback address, not in engine.targets.allow", ":***@");

@@ -26,6 +26,7 @@ import dev.externaldbsync.engine.read.Row;
 import dev.externaldbsync.engine.store.DeadLetters;
 import dev.externaldbsync.engine.store.ProgressStore;
 import dev.externaldbsync.engine.target.TargetCursors;
+import dev.externaldbsync.engine.target.TargetPools;
 import dev.externaldbsync.engine.target.TargetSession;
 import dev.externaldbsync.mapping.Mapping;
 import dev.externaldbsync.mapping.Mappings;
@@ -132,6 +133,10 @@ final class BatchRunner {
                 units.forEach(u -> results.putIfAbsent(u, RunContext.failed(u, Map.of(), RunAbort.SHUTTING_DOWN)));
             } catch (RunAbort.DeadlineReached e) {
                 units.forEach(u -> results.putIfAbsent(u, RunContext.unfinished(u, Map.of(), e.getMessage())));
+            } catch (TargetPools.Refused e) {
+                String error = "target " + url.redacted() + ": " + SqlFailure.describe(e);
+                LOG.warnf("Invalid target config (%d tenancies): %s", units.size(), error);
+                units.forEach(u -> results.putIfAbsent(u, RunContext.invalidConfig(u, error)));
             } catch (SQLException e) {
                 failRemaining("target " + url.redacted() + ": " + (deadline.aborted()
                         ? RunContext.ABORTED_BY_WATCHDOG.formatted(run.watchdog().deadline())

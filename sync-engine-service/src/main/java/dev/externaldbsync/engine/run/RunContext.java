@@ -70,6 +70,11 @@ public record RunContext(TargetPools pools, TargetSchema schema, ChangeReader re
         return results;
     }
 
+    /** The target's config is unusable as written (e.g. its address is refused); no retry until the config changes. */
+    static TargetResult invalidConfig(Unit unit, String error) {
+        return new TargetResult(unit.targetId(), Outcome.INVALID_CONFIG, false, Map.of(), error);
+    }
+
     static TargetResult failed(Unit unit, Map<String, Long> applied, String error) {
         return new TargetResult(unit.targetId(), Outcome.FAILED, true, applied, error);
     }

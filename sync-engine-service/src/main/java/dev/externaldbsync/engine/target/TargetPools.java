@@ -141,7 +141,7 @@ public class TargetPools {
     public Lease lease(PostgresUrl url) throws SQLException {
         String refusal = policy().refusal(new TargetConfig("-", TargetConfigParser.POSTGRES, url));
         if (refusal != null) {
-            throw new SQLException("refused by the engine's connection policy: " + refusal, REFUSED_STATE);
+            throw new Refused(refusal, null);
         }
         Key key = new Key(url.jdbcUrl(), url.user(), url.password(), url.redacted());
         Lease lease;
@@ -212,13 +212,22 @@ public class TargetPools {
     /** SQLState 08004, "the server rejected the connection": here the engine did, before connecting. */
     static final String REFUSED_STATE = "08004";
 
+    /**
+     * The engine's connection policy refused the target (before connecting, or at the socket after DNS): the tenant's
+     * config names a place it may not go, so the run answers a config error rather than a retryable failure.
+     */
+    public static final class Refused extends SQLException {
+        Refused(String reason, Throwable cause) {
+            super("refused by the engine's connection policy: " + reason, REFUSED_STATE, cause);
+        }
+    }
+
     /** The policy's reason when pgjdbc failed because a socket was refused (it wraps the reason away). */
     static SQLException refusedOr(SQLException e) {
         for (Throwable t = e; t != null; t = t.getCause()) {
             // By name: pgjdbc may have loaded the socket factory (and so this exception) in another class loader.
             if (t.getClass().getName().equals(TargetRefusedException.class.getName())) {
-                return new SQLException("refused by the engine's connection policy: " + t.getMessage(),
-                        REFUSED_STATE, t);
+                return new Refused(t.getMessage(), t);
             }
         }
         return e;
