@@ -122,6 +122,15 @@ final class Pipeline implements AutoCloseable {
         }
     }
 
+    /** Flips the global poller switch through the admin API, as an operator would. */
+    void setPollerEnabled(boolean enabled) {
+        var response = sequencers.get(0).put("/api/v1/admin/fusebox", "{\"pollerEnabled\": " + enabled + "}",
+                ADMIN_TOKEN);
+        if (response.statusCode() != 200) {
+            throw new AssertionError("fusebox PUT answered " + response.statusCode() + ": " + response.body());
+        }
+    }
+
     /** Waits until every marked row is stamped and no request is pending or in flight: the pipeline is idle. */
     void awaitQuiescent(Duration timeout) {
         org.awaitility.Awaitility.await("pipeline quiescent").atMost(timeout).pollInterval(Duration.ofMillis(100))
