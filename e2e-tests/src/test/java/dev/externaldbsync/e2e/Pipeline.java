@@ -66,17 +66,20 @@ final class Pipeline implements AutoCloseable {
         return start(sequencers, pollers, engines, Map.of());
     }
 
+    /**
+     * What every engine of the suite needs: targets are databases on the internal database's embedded server
+     * (loopback, no TLS), all three of which production refuses by default.
+     */
+    static final Map<String, String> LOCAL_TARGETS = Map.of("ENGINE_TARGETS_ALLOW_LOOPBACK", "true",
+            "ENGINE_TARGETS_ALLOW_INTERNAL_SERVER", "true", "ENGINE_TARGETS_MIN_SSLMODE", "disable");
+
     private Map<String, String> env(ServiceProcess engine, Map<String, String> extraEnv) {
         Map<String, String> env = ServiceProcess.env(
                 "INTERNAL_DATABASE_URL", internal.postgresUrl(),
                 "SYNC_SIGNING_SECRET", secret,
                 "ADMIN_TOKEN", ADMIN_TOKEN,
-                "SYNC_MIGRATE_AT_START", "none",
-                // Targets are databases on the internal database's embedded server (loopback, no TLS); production
-                // refuses all three by default.
-                "ENGINE_TARGETS_ALLOW_LOOPBACK", "true",
-                "ENGINE_TARGETS_ALLOW_INTERNAL_SERVER", "true",
-                "ENGINE_TARGETS_MIN_SSLMODE", "disable");
+                "SYNC_MIGRATE_AT_START", "none");
+        env.putAll(LOCAL_TARGETS);
         if (engine != null) {
             env.put("SYNC_ENGINE_URL", engine.url());
         }

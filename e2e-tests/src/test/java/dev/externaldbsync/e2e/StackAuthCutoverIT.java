@@ -157,6 +157,7 @@ class StackAuthCutoverIT {
                 "SYNC_SIGNING_SECRET", "e2e-cutover-secret-" + UUID.randomUUID(),
                 "ADMIN_TOKEN", Pipeline.ADMIN_TOKEN,
                 "SYNC_MIGRATE_AT_START", "sync");
+        env.putAll(Pipeline.LOCAL_TARGETS);
         ServiceProcess engine = ServiceProcess.start(Kind.ENGINE, "cutover-engine", env);
         services.add(engine);
         engine.awaitReady(Duration.ofSeconds(90));
