@@ -36,12 +36,12 @@ class FaultToleranceIT {
         TestDatabase target = pipeline.newExternal();
         insertUsers(internal, tenancy, 100_000);
         pipeline.fixtures.configureTargets(tenancy, Map.of("main", target.postgresUrl()));
+        long unstampedAtStart = unstampedUsers(internal);
 
         for (ServiceProcess victim : List.of(pipeline.engines.get(0), pipeline.pollers.get(0), pipeline.sequencers.get(0))) {
             long before = usersIn(target);
             Awaitility.await(victim.name + " makes progress before it is killed").atMost(CONVERGED)
-                    .until(() -> usersIn(target) > before || internal.queryLong(
-                            "SELECT count(*) FROM \"ProjectUser\" WHERE \"shouldUpdateSequenceId\"") < 100_000);
+                    .until(() -> usersIn(target) > before || unstampedUsers(internal) < unstampedAtStart);
             victim.kill();
             internal.update("UPDATE \"ProjectUser\" SET \"displayName\" = 'changed while " + victim.name
                     + " was down' WHERE \"projectUserId\" IN (SELECT \"projectUserId\" FROM \"ProjectUser\" WHERE \"tenancyId\" = ? LIMIT 100)",
@@ -53,11 +53,13 @@ class FaultToleranceIT {
         Oracle.awaitMirrors(internal, target, List.of(tenancy.id()), CONVERGED);
         assertThat(usersIn(target)).isEqualTo(100_000);
         assertThat(target.queryLong("SELECT last_synced_sequence_id FROM _stack_sync_metadata WHERE tenancy_id = ? AND mapping_name = 'users'",
-                tenancy.id())).isEqualTo(internal.queryLong(
-                        "SELECT max(\"sequenceId\") FROM \"ProjectUser\" WHERE \"tenancyId\" = ?", tenancy.id()));
+                tenancy.id())).isEqualTo(internal.queryLong("""
+                        SELECT max("sequenceId") FROM "SyncChange" WHERE "tenancyId" = ? AND "tableName" = 'ProjectUser'""",
+                        tenancy.id()));
         assertThat(target.queryLong("SELECT last_synced_sequence_id FROM _stack_sync_metadata WHERE tenancy_id = ? AND mapping_name = 'contact_channels'",
-                tenancy.id())).isEqualTo(internal.queryLong(
-                        "SELECT max(\"sequenceId\") FROM \"ContactChannel\" WHERE \"tenancyId\" = ?", tenancy.id()));
+                tenancy.id())).isEqualTo(internal.queryLong("""
+                        SELECT max("sequenceId") FROM "SyncChange" WHERE "tenancyId" = ? AND "tableName" = 'ContactChannel'""",
+                        tenancy.id()));
     }
 
     @Test
@@ -74,8 +76,7 @@ class FaultToleranceIT {
         try {
             pipeline.fixtures.createUser(tenancy, "During the outage", "during@example.com");
             Awaitility.await("the change is stamped and handed to the engine while the target is down")
-                    .atMost(Duration.ofSeconds(30)).until(() -> internal.queryLong(
-                            "SELECT count(*) FROM \"ProjectUser\" WHERE \"shouldUpdateSequenceId\"") == 0);
+                    .atMost(Duration.ofSeconds(30)).until(() -> unstampedUsers(internal) == 0);
         } finally {
             refuseConnections(target, false);
         }
@@ -134,5 +135,11 @@ class FaultToleranceIT {
         if (refuse) {
             admin.queryRows("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ?", target.name());
         }
+    }
+
+    /** Change-log entries of users still waiting for their stamp. */
+    private static long unstampedUsers(TestDatabase internal) {
+        return internal.queryLong("""
+                SELECT count(*) FROM "SyncChange" WHERE "sequenceId" IS NULL AND "tableName" = 'ProjectUser'""");
     }
 }

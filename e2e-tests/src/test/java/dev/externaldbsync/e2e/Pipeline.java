@@ -134,13 +134,11 @@ final class Pipeline implements AutoCloseable {
         }
     }
 
-    /** Waits until every marked row is stamped and no request is pending or in flight: the pipeline is idle. */
+    /** Waits until every change-log entry is stamped and no request is pending or in flight: the pipeline is idle. */
     void awaitQuiescent(Duration timeout) {
         org.awaitility.Awaitility.await("pipeline quiescent").atMost(timeout).pollInterval(Duration.ofMillis(100))
                 .until(() -> internal.queryLong("""
-                        SELECT (SELECT count(*) FROM "ProjectUser" WHERE "shouldUpdateSequenceId")
-                             + (SELECT count(*) FROM "ContactChannel" WHERE "shouldUpdateSequenceId")
-                             + (SELECT count(*) FROM "DeletedRow" WHERE "shouldUpdateSequenceId")
+                        SELECT (SELECT count(*) FROM "SyncChange" WHERE "sequenceId" IS NULL)
                              + (SELECT count(*) FROM "OutgoingRequest")""") == 0);
     }
 

@@ -153,7 +153,8 @@ class UsersAndContactChannelsIT {
 
         assertThat(first).isPositive();
         assertThat(cursor(target, tenancy, "users")).isGreaterThan(first)
-                .isEqualTo(internal.queryLong("SELECT max(\"sequenceId\") FROM \"ProjectUser\" WHERE \"tenancyId\" = ?",
+                .isEqualTo(internal.queryLong("""
+                        SELECT max("sequenceId") FROM "SyncChange" WHERE "tenancyId" = ? AND "tableName" = 'ProjectUser'""",
                         tenancy.id()));
     }
 

@@ -250,9 +250,8 @@ class BatchSyncTest {
                     SELECT last_synced_sequence_id FROM _stack_sync_metadata
                     WHERE tenancy_id = ? AND mapping_name = 'users'""", ids[i]);
             Long newest = (Long) internal.queryValue("""
-                    SELECT max(s) FROM (SELECT "sequenceId" s FROM "ProjectUser" WHERE "tenancyId" = ?
-                                        UNION ALL SELECT "sequenceId" FROM "DeletedRow"
-                                        WHERE "tenancyId" = ? AND "tableName" = 'ProjectUser') x""", ids[i], ids[i]);
+                    SELECT max("sequenceId") FROM "SyncChange" WHERE "tenancyId" = ? AND "tableName" = 'ProjectUser'""",
+                    ids[i]);
             assertThat(cursor).as("tenancy %d", i).isEqualTo(newest);
         }
         assertSharedMirrors(internal, List.of(ids), shared);

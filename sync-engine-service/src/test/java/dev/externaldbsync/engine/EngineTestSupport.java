@@ -17,7 +17,6 @@ import dev.externaldbsync.contract.RequestSigner;
 import dev.externaldbsync.contract.SyncContract;
 import dev.externaldbsync.mapping.Mapping;
 import dev.externaldbsync.mapping.Mappings;
-import dev.externaldbsync.schema.SourceTable;
 import dev.externaldbsync.testing.TestDatabase;
 import io.restassured.path.json.JsonPath;
 import io.restassured.response.Response;
@@ -31,20 +30,16 @@ final class EngineTestSupport {
     }
 
     /**
-     * Stamps every marked row exactly as the sequencer does: one transaction, the sequencer's advisory lock, then
-     * each source table in catalog order (DeletedRow last), only the rows the sequencer claims (its row filter: team
-     * invitations of "VerificationCode", never other code types), notifications suppressed.
+     * Stamps every unstamped change-log entry as the sequencer does: one transaction, the sequencer's advisory lock
+     * before the first {@code nextval}.
      */
     static void stamp(TestDatabase internal) {
         try (Connection c = internal.connect(); Statement st = c.createStatement()) {
             c.setAutoCommit(false);
             st.execute("SELECT pg_advisory_xact_lock(1)");
-            st.execute("SET LOCAL external_db_sync.sequencer = 'on'");
-            for (SourceTable table : SourceTable.values()) {
-                st.executeUpdate("UPDATE " + table.quotedName()
-                        + " SET \"sequenceId\" = nextval('global_seq_id'), \"shouldUpdateSequenceId\" = false"
-                        + " WHERE \"shouldUpdateSequenceId\" AND " + table.rowFilter());
-            }
+            st.executeUpdate("""
+                    UPDATE "SyncChange" SET "sequenceId" = nextval('global_seq_id')
+                    WHERE "id" IN (SELECT "id" FROM "SyncChange" WHERE "sequenceId" IS NULL ORDER BY "id")""");
             c.commit();
         } catch (SQLException e) {
             throw new IllegalStateException("stamping failed: " + e.getMessage(), e);

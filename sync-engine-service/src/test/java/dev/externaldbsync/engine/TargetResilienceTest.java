@@ -150,8 +150,9 @@ class TargetResilienceTest {
         assertThat(target.queryLong("SELECT count(*) FROM users WHERE id = ?", evil)).isZero();
         assertThat(target.queryLong("SELECT count(*) FROM contact_channels WHERE user_id = ?", evil))
                 .as("the other mapping is not blocked").isEqualTo(1);
-        long evilSequence = internal.queryLong("SELECT \"sequenceId\" FROM \"ProjectUser\" WHERE \"projectUserId\" = ?",
-                evil);
+        long evilSequence = internal.queryLong("""
+                SELECT max("sequenceId") FROM "SyncChange"
+                WHERE "tableName" = 'ProjectUser' AND "primaryKey" ->> 'projectUserId' = ?""", evil.toString());
         assertThat(strings(internal, """
                 SELECT "mappingName", "rowKey"::text, "sequenceId" FROM "SyncEnginePoisonRow" WHERE "tenancyId" = ?""",
                 tenancy.id())).containsExactly("users|{\"id\": \"" + evil + "\"}|" + evilSequence);
