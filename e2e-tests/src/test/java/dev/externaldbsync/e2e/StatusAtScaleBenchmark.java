@@ -119,6 +119,15 @@ class StatusAtScaleBenchmark {
                     SELECT id, "user", gen_random_uuid(), now(), 'EMAIL', 'TRUE', true, 'u' || n || '@example.com',
                            'TRUE', n * 2 + 1, false
                     FROM bench_tenancy""");
+            st.execute("""
+                    INSERT INTO "SyncChange" ("tenancyId", "tableName", "primaryKey", "sequenceId")
+                    SELECT id, 'ProjectUser', jsonb_build_object('tenancyId', id, 'projectUserId', "user"),
+                           CASE WHEN n <= %1$d THEN NULL ELSE n * 2 END
+                    FROM bench_tenancy
+                    UNION ALL
+                    SELECT c."tenancyId", 'ContactChannel', jsonb_build_object('tenancyId', c."tenancyId",
+                               'projectUserId', c."projectUserId", 'id', c."id"), t.n * 2 + 1
+                    FROM bench_tenancy t JOIN "ContactChannel" c ON c."tenancyId" = t.id""".formatted(marked));
             st.execute("SELECT setval('global_seq_id', %d)".formatted(2L * tenancies + 10));
             st.execute("""
                     INSERT INTO "SyncEngineProgress" ("tenancyId", "targetId", "mappingName", "cursor", "rowsApplied",

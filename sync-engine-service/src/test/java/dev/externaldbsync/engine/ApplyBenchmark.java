@@ -128,6 +128,7 @@ class ApplyBenchmark {
                         "isVerified", "value", "usedForAuth", "sequenceId", "shouldUpdateSequenceId")
                     SELECT id, u, gen_random_uuid(), now(), 'EMAIL', 'TRUE', true, u || '@small.example', 'TRUE',
                            nextval('global_seq_id'), false FROM bench_t""");
+            stampLiveRows(st, "SELECT id FROM bench_t");
             try (var rs = st.executeQuery("SELECT id FROM bench_t")) {
                 while (rs.next()) {
                     ids.add((UUID) rs.getObject(1));
@@ -243,7 +244,8 @@ class ApplyBenchmark {
                                nextval('global_seq_id'), false FROM u""".formatted(tenancy.id(), tenancy.projectId(),
                         from, to));
             }
-            st.execute("ANALYZE \"ProjectUser\"; ANALYZE \"ContactChannel\"; ANALYZE \"DeletedRow\"");
+            stampLiveRows(st, "'" + tenancy.id() + "'");
+            st.execute("ANALYZE \"ProjectUser\"; ANALYZE \"ContactChannel\"; ANALYZE \"SyncChange\"");
         }
     }
 
@@ -282,5 +284,23 @@ class ApplyBenchmark {
             dst.commit();
         }
         return rows;
+    }
+
+    /**
+     * The stamped change-log entries the sequencer would leave for the users and channels of the tenancies in
+     * {@code tenancies} (this benchmark's own SQL: a literal or a query).
+     */
+    private static void stampLiveRows(Statement st, String tenancies) throws SQLException {
+        st.execute("""
+                INSERT INTO "SyncChange" ("tenancyId", "tableName", "primaryKey", "sequenceId")
+                SELECT "tenancyId", 'ProjectUser',
+                       jsonb_build_object('tenancyId', "tenancyId", 'projectUserId', "projectUserId"),
+                       nextval('global_seq_id')
+                FROM "ProjectUser" WHERE "tenancyId" IN (%1$s)
+                UNION ALL
+                SELECT "tenancyId", 'ContactChannel',
+                       jsonb_build_object('tenancyId', "tenancyId", 'projectUserId', "projectUserId", 'id', "id"),
+                       nextval('global_seq_id')
+                FROM "ContactChannel" WHERE "tenancyId" IN (%1$s)""".formatted(tenancies));
     }
 }

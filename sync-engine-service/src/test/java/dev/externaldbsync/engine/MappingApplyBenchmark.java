@@ -135,9 +135,11 @@ class MappingApplyBenchmark {
 
     private void generate(String sql) throws SQLException {
         try (Connection c = internal.connect(); Statement st = c.createStatement()) {
-            // Bench data only: rows are written already stamped, as the sequencer would leave them.
-            st.execute("SET session_replication_role = replica");
+            // The capture triggers write the change-log entries; they are stamped as the sequencer would.
             st.execute(sql);
+        }
+        EngineTestSupport.stamp(internal);
+        try (Connection c = internal.connect(); Statement st = c.createStatement()) {
             st.execute("ANALYZE");
         }
     }
