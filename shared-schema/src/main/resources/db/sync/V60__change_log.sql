@@ -17,9 +17,11 @@
 -- evaluated without calling a function, which is what keeps an unmapped update free; a statement-level UPDATE trigger
 -- would capture both transition tables and run a join for every UPDATE, mapped or not.
 --
--- Upstream's columns ("sequenceId", "shouldUpdateSequenceId") and "DeletedRow" stay, unread and unwritten. A writer
--- that still sets "shouldUpdateSequenceId" = TRUE on a row whose flag is false (the upstream application, or a script
--- that wants a row re-synced) is captured as a change by that rise alone.
+-- Upstream's columns ("sequenceId", "shouldUpdateSequenceId") and "DeletedRow" stay and nothing reads them. A writer
+-- that still sets "shouldUpdateSequenceId" = TRUE (the upstream application, or a script that wants a row re-synced)
+-- is captured by that alone: a BEFORE UPDATE trigger, called only when the new row carries the flag, writes the entry
+-- and clears the flag, so that the flag is false at rest (new rows default to false) and the next explicit mark is
+-- seen again. A row that still carries upstream's TRUE is captured once, at its next update, and cleared.
 --
 -- Locking: this migration runs in one transaction and takes each source table's trigger lock (SHARE ROW EXCLUSIVE)
 -- only for the time it takes to swap triggers; lock_timeout makes it fail fast (and roll back whole) rather than
@@ -39,13 +41,17 @@ CREATE TABLE IF NOT EXISTS "SyncChange" (
     "sequenceId" BIGINT,
     CONSTRAINT "SyncChange_pkey" PRIMARY KEY ("id")
 );
--- What the sequencer looks for; holds only unstamped entries, so it stays small and a poll of an idle log is cheap.
-CREATE INDEX IF NOT EXISTS "SyncChange_unstamped_idx" ON "SyncChange" ("tenancyId") WHERE "sequenceId" IS NULL;
--- One key's entries: the sequencer's compaction (only a key's newest entry matters to any cursor) and the verifier's
--- "is this key pending" probe.
-CREATE INDEX IF NOT EXISTS "SyncChange_key_idx" ON "SyncChange" ("tenancyId", "tableName", "primaryKey", "sequenceId");
--- The engine's page read: one tenancy's stamped entries of one table above a cursor. Partial, so writers' inserts
--- (unstamped) never touch it; readers must say "sequenceId" IS NOT NULL.
+-- The one index writers pay for besides the primary key. Holds only unstamped entries, so it stays small and a poll
+-- of an idle log reads one page; it is what the sequencer looks for (by tenancy) and what the verifier's "is this key
+-- pending" probe uses (by key).
+CREATE INDEX IF NOT EXISTS "SyncChange_unstamped_idx" ON "SyncChange" ("tenancyId", "tableName", "primaryKey")
+    WHERE "sequenceId" IS NULL;
+-- One key's stamped entries: the sequencer's compaction (only a key's newest entry matters to any cursor) and the
+-- verifier's "newest stamp of this key". Partial, like the next one: written by stamping, never by writers; readers
+-- must say "sequenceId" IS NOT NULL.
+CREATE INDEX IF NOT EXISTS "SyncChange_key_idx" ON "SyncChange" ("tenancyId", "tableName", "primaryKey", "sequenceId")
+    WHERE "sequenceId" IS NOT NULL;
+-- The engine's page read: one tenancy's stamped entries of one table above a cursor.
 CREATE INDEX IF NOT EXISTS "SyncChange_stamped_idx" ON "SyncChange" ("tenancyId", "tableName", "sequenceId")
     WHERE "sequenceId" IS NOT NULL;
 
@@ -162,8 +168,7 @@ BEGIN
             spec.table_name || '_sync_change_delete', spec.table_name, 'sync_change_' || spec.table_name || '_rows');
         EXECUTE format($f$
             CREATE OR REPLACE TRIGGER %I AFTER UPDATE ON %I FOR EACH ROW
-                WHEN ((%s) IS DISTINCT FROM (%s)
-                      OR (NEW."shouldUpdateSequenceId" AND NOT OLD."shouldUpdateSequenceId"))
+                WHEN ((%s) IS DISTINCT FROM (%s))
                 EXECUTE FUNCTION %I()$f$,
             spec.table_name || '_sync_change_update', spec.table_name, watched_old, watched_new,
             'sync_change_' || spec.table_name || '_update');
@@ -195,8 +200,7 @@ BEGIN
         OLD."usedForAuth", OLD."createdAt")
        IS DISTINCT FROM
        (NEW."tenancyId", NEW."projectUserId", NEW."id", NEW."type", NEW."value", NEW."isPrimary", NEW."isVerified",
-        NEW."usedForAuth", NEW."createdAt")
-       OR (NEW."shouldUpdateSequenceId" AND NOT OLD."shouldUpdateSequenceId") THEN
+        NEW."usedForAuth", NEW."createdAt") THEN
         INSERT INTO "SyncChange" ("tenancyId", "tableName", "primaryKey")
         VALUES (NEW."tenancyId", 'ContactChannel',
                 jsonb_build_object('tenancyId', NEW."tenancyId", 'projectUserId', NEW."projectUserId", 'id', NEW."id"));
@@ -231,8 +235,7 @@ CREATE OR REPLACE TRIGGER "ContactChannel_sync_change_update" AFTER UPDATE ON "C
            OLD."usedForAuth", OLD."createdAt")
           IS DISTINCT FROM
           (NEW."tenancyId", NEW."projectUserId", NEW."id", NEW."type", NEW."value", NEW."isPrimary", NEW."isVerified",
-           NEW."usedForAuth", NEW."createdAt")
-          OR (NEW."shouldUpdateSequenceId" AND NOT OLD."shouldUpdateSequenceId"))
+           NEW."usedForAuth", NEW."createdAt"))
     EXECUTE FUNCTION sync_change_contact_channel_update();
 
 -- ---------------------------------------------------------------------------------------------------------
@@ -272,8 +275,7 @@ CREATE OR REPLACE TRIGGER "VerificationCode_sync_change_update" AFTER UPDATE ON 
                 OLD."createdAt")
                IS DISTINCT FROM
                (NEW."projectId", NEW."branchId", NEW."id", NEW."type", NEW."data", NEW."method", NEW."expiresAt",
-                NEW."createdAt")
-               OR (NEW."shouldUpdateSequenceId" AND NOT OLD."shouldUpdateSequenceId")))
+                NEW."createdAt")))
     EXECUTE FUNCTION sync_change_invitation_update();
 
 -- ---------------------------------------------------------------------------------------------------------
@@ -327,6 +329,55 @@ CREATE OR REPLACE TRIGGER "Team_sync_change_update" AFTER UPDATE ON "Team" FOR E
           IS DISTINCT FROM
           (NEW."tenancyId", NEW."teamId", NEW."mirroredProjectId", NEW."mirroredBranchId", NEW."displayName",
            NEW."profileImageUrl", NEW."createdAt", NEW."clientMetadata", NEW."clientReadOnlyMetadata",
-           NEW."serverMetadata")
-          OR (NEW."shouldUpdateSequenceId" AND NOT OLD."shouldUpdateSequenceId"))
+           NEW."serverMetadata"))
     EXECUTE FUNCTION sync_change_team_update();
+
+-- ---------------------------------------------------------------------------------------------------------
+-- An explicit mark ("shouldUpdateSequenceId" = TRUE in an UPDATE; see the top of this file). Rare, so one generic
+-- function serves every table: TG_ARGV[0] is the entry's "tableName", TG_ARGV[1..] its key columns.
+CREATE OR REPLACE FUNCTION sync_change_explicit_mark() RETURNS TRIGGER
+    LANGUAGE plpgsql AS $$
+DECLARE
+    r JSONB := to_jsonb(NEW);
+BEGIN
+    NEW."shouldUpdateSequenceId" := false;
+    IF TG_ARGV[0] = 'VerificationCode_TEAM_INVITATION' THEN
+        INSERT INTO "SyncChange" ("tenancyId", "tableName", "primaryKey")
+        SELECT tn."id", TG_ARGV[0], jsonb_build_object('id', r -> 'id')
+        FROM "Tenancy" tn
+        WHERE tn."projectId" = r ->> 'projectId' AND tn."branchId" = r ->> 'branchId' AND r ->> 'type' = 'TEAM_INVITATION';
+    ELSE
+        INSERT INTO "SyncChange" ("tenancyId", "tableName", "primaryKey")
+        SELECT (r ->> 'tenancyId')::uuid, TG_ARGV[0], jsonb_object_agg(k, r -> k) FROM unnest(TG_ARGV[1:]) AS k;
+    END IF;
+    RETURN NEW;
+END $$;
+
+DO $do$
+DECLARE
+    spec RECORD;
+BEGIN
+    FOR spec IN SELECT * FROM (VALUES
+            ('ProjectUser', 'ProjectUser', ARRAY['tenancyId', 'projectUserId']),
+            ('ContactChannel', 'ContactChannel', ARRAY['tenancyId', 'projectUserId', 'id']),
+            ('Team', 'Team', ARRAY['tenancyId', 'teamId']),
+            ('TeamMember', 'TeamMember', ARRAY['tenancyId', 'projectUserId', 'teamId']),
+            ('TeamMemberDirectPermission', 'TeamMemberDirectPermission',
+             ARRAY['tenancyId', 'projectUserId', 'teamId', 'permissionId']),
+            ('VerificationCode', 'VerificationCode_TEAM_INVITATION', ARRAY['id']),
+            ('EmailOutbox', 'EmailOutbox', ARRAY['id']),
+            ('ProjectUserDirectPermission', 'ProjectUserDirectPermission', ARRAY['tenancyId', 'projectUserId', 'permissionId']),
+            ('UserNotificationPreference', 'UserNotificationPreference', ARRAY['tenancyId', 'id']),
+            ('ProjectUserRefreshToken', 'ProjectUserRefreshToken', ARRAY['tenancyId', 'id']),
+            ('ProjectUserOAuthAccount', 'ProjectUserOAuthAccount', ARRAY['tenancyId', 'id']))
+            AS s(table_name, entry_name, key_columns)
+    LOOP
+        EXECUTE format('ALTER TABLE %I ALTER COLUMN "shouldUpdateSequenceId" SET DEFAULT false', spec.table_name);
+        EXECUTE format($f$
+            CREATE OR REPLACE TRIGGER %I BEFORE UPDATE ON %I FOR EACH ROW
+                WHEN (NEW."shouldUpdateSequenceId")
+                EXECUTE FUNCTION sync_change_explicit_mark(%s)$f$,
+            spec.table_name || '_sync_change_explicit_mark', spec.table_name,
+            (SELECT string_agg(quote_literal(a), ', ') FROM unnest(spec.entry_name || spec.key_columns) AS a));
+    END LOOP;
+END $do$;
