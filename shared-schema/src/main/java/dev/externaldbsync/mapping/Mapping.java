@@ -108,6 +108,12 @@ public record Mapping(String name, String sourceTable, String tombstoneTable, Li
         }
     }
 
+    /** A mapping that declares no source columns (for example a test's stand-in that is never captured). */
+    public Mapping(String name, String sourceTable, String tombstoneTable, List<String> keyColumns,
+            List<TargetColumn> columns, List<String> ddl, Fetch fetch, String projectionSql) {
+        this(name, sourceTable, tombstoneTable, keyColumns, columns, ddl, fetch, projectionSql, Map.of());
+    }
+
     /** Composes a mapping from its fetch; the DDL is generated from the columns (see {@link #withCreateTable}). */
     public static Mapping of(String name, String sourceTable, String tombstoneTable, List<String> keyColumns,
             List<TargetColumn> columns, Fetch fetch) {
