@@ -142,6 +142,32 @@ class ChangeReaderTest {
     }
 
     @Test
+    void aPageMadeShortByOneKeysSeveralEntriesIsReadOnUntilFullInBothReads() throws Exception {
+        Tenancy tenancy = fixtures.createTenancy();
+        List<String> keys = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            keys.add("{\"tenancyId\": \"" + tenancy.id() + "\", \"projectUserId\": \"" + UUID.randomUUID() + "\"}");
+        }
+        entry(tenancy, "ProjectUser", keys.get(0));
+        long again = entry(tenancy, "ProjectUser", keys.get(0));
+        long second = entry(tenancy, "ProjectUser", keys.get(1));
+        long third = entry(tenancy, "ProjectUser", keys.get(2));
+        try (Connection c = db.connect()) {
+            for (int limit : new int[] { 2, 3 }) {
+                List<Row> single = READER.readPage(c, tenancy.id(), Mappings.USERS, -1, limit);
+                List<Long> expected = limit == 2 ? List.of(again, second) : List.of(again, second, third);
+                assertThat(single).as("limit " + limit).extracting(Row::sequenceId).isEqualTo(expected);
+                ChangeReader.Request request = request(tenancy.id(), "main", Long.MAX_VALUE);
+                request.cursors()[0] = -1;
+                assertThat(text(READER.readBatch(c, List.of(request), limit).get(0).page(0))).as("limit " + limit)
+                        .isEqualTo(text(single));
+            }
+            assertThat(READER.readPage(c, tenancy.id(), Mappings.USERS, -1, 4)).as("the range ends: short is final")
+                    .hasSize(3);
+        }
+    }
+
+    @Test
     void aKeyDeletedAndReCreatedWithinAPageEndsPresent() throws Exception {
         Tenancy tenancy = fixtures.createTenancy();
         UUID user = fixtures.createUser(tenancy, "Before", "before@example.com");
