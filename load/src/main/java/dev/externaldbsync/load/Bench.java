@@ -286,21 +286,27 @@ public final class Bench implements Callable<Integer> {
             }
         }
         if (selected.contains("backfill")) {
-            // Two clocks, because they are two different jobs: stamping is the sequencer's (every marked row of
-            // the tenancy gets its sequence id, poller paused), the backfill proper is what a tenant sees when it
-            // connects a target to data that already exists: the queued request delivered, every row pulled
-            // above cursor 0 and applied. The ratio to the COPY ceiling compares like with like: moving rows.
-            out.println("phase stamp: sequencer on, poller off; clock = fusebox PUT until no row of the tenancy is "
-                    + "marked (polled every 100 ms)");
+            // Two clocks, because they are two different jobs: stamping is the sequencer's (every unstamped
+            // change-log entry of the tenancy gets its sequence id, poller paused), the backfill proper is what a
+            // tenant sees when it connects a target to data that already exists: the queued request delivered,
+            // every row pulled above cursor 0 and applied. The ratio to the COPY ceiling compares like with like.
+            long entries = unstampedEntries(internal, tenancy);
+            out.println("phase stamp: sequencer on, poller off; clock = fusebox PUT until no change-log entry of the "
+                    + "tenancy is unstamped (polled every 100 ms); " + entries + " entries to stamp");
             long stampStarted = System.nanoTime();
             services.setFusebox(true, false);
-            awaitUnmarked(internal, tenancy, services, Duration.ofMinutes(quick ? 10 : 30), stampStarted);
+            awaitStamped(internal, tenancy, services, Duration.ofMinutes(quick ? 10 : 30), stampStarted);
             long stampElapsed = System.nanoTime() - stampStarted;
-            out.printf(Locale.ROOT, "phase stamp: %d users stamped (with their channels and auth rows) in %.1f s%n",
-                    users, stampElapsed / 1e9);
-            report.put("stamp", "stamp_s", stampElapsed / 1e9, "sequencer: every marked row of the tenancy stamped");
+            out.printf(Locale.ROOT, "phase stamp: %d change-log entries of %d users stamped in %.1f s%n",
+                    entries, users, stampElapsed / 1e9);
+            report.put("stamp", "stamp_s", stampElapsed / 1e9,
+                    "sequencer: every unstamped change-log entry of the tenancy stamped");
             report.put("stamp", "stamp_users_per_s", users * 1e9 / stampElapsed,
-                    "a user = 4 sequenced rows (ProjectUser, ContactChannel, AuthMethod, PasswordAuthMethod)");
+                    "a fixture user leaves 3 entries: ProjectUser, ContactChannel and the channel's derived ProjectUser");
+            report.put("stamp", "stamp_entries", entries, "unstamped entries of the tenancy when the sequencer started");
+            report.put("stamp", "stamp_entries_per_s", entries * 1e9 / stampElapsed, null);
+            report.put("stamp", "stamp_ratio", rows * 1e9 / stampElapsed / copyRate,
+                    "synced rows (users + channels) stamped per s / copy ceiling (goal >= 0.5)");
 
             out.println("phase backfill: poller on; clock = fusebox PUT until no queued request for the tenancy "
                     + "(delivery + fetch above cursor 0 + apply of every row)");
@@ -330,7 +336,7 @@ public final class Bench implements Callable<Integer> {
         fixture.targetUrl = fanoutTarget.reactiveUri();
         Fixture.Result loaded = fixture.run(indented());
         phaseDone("fixture", tenancies + " one-user tenancies sharing one target, " + loaded.totalRows() + " rows", t);
-        out.println("phase fanout: enabling the pipeline; clock = fusebox PUT until nothing is marked or queued");
+        out.println("phase fanout: enabling the pipeline; clock = fusebox PUT until no change-log entry is unstamped and nothing is queued");
         long started = System.nanoTime();
         services.setPipelineEnabled(true);
         awaitQuiescent(internal, null, services, Duration.ofMinutes(quick ? 10 : 30), started);
@@ -425,11 +431,21 @@ public final class Bench implements Callable<Integer> {
         for (TriggerOverhead.Ratio r : ratios) {
             report.put("trigger", "trigger_tps_base_" + r.script(), r.baseTps(), "pgbench -c 4 -M prepared, synchronous_commit=off");
             report.put("trigger", "trigger_tps_sync_" + r.script(), r.syncTps(), null);
+            String goal = switch (r.script()) {
+                case "users", "teams" -> "; goal >= 0.85";
+                case TriggerOverhead.UNMAPPED_SCRIPT -> "; goal >= 0.95";
+                default -> "";
+            };
             report.put("trigger", "trigger_ratio_" + r.script(), r.ratio(), String.format(Locale.ROOT,
-                    "median of %d rounds of sync/base tps (means: %.2f; goal >= 0.85)", rounds, r.syncTps() / r.baseTps()));
+                    "median of %d rounds of sync/base tps (means: %.2f%s)", rounds, r.syncTps() / r.baseTps(), goal));
             report.put("trigger", "trigger_cpu_ratio_" + r.script(), r.cpuRatio(),
                     "server CPU per transaction, base/sync (robust to a busy machine)");
+            report.put("trigger", "trigger_entries_per_tx_" + r.script(), r.entriesPerTransaction(),
+                    r.entriesWritten() + " change-log entries over " + r.syncTransactions() + " sync transactions");
         }
+        ratios.stream().filter(r -> r.script().equals(TriggerOverhead.UNMAPPED_SCRIPT)).findFirst().ifPresent(r ->
+                report.put("trigger", "trigger_entries_" + r.script(), r.entriesWritten(),
+                        "an update of an unmapped column: nothing is synced (the run fails otherwise)"));
         report.put("trigger", "trigger_overhead", Report.format(1 - ratios.stream()
                 .mapToDouble(TriggerOverhead.Ratio::ratio).min().orElse(Double.NaN)), "worst script: 1 - tps ratio");
         phaseDone("trigger", "pgbench " + rounds + " rounds x " + seconds + " s per side and script", t);
@@ -464,25 +480,39 @@ public final class Bench implements Callable<Integer> {
         return fixture;
     }
 
-    /** Waits until nothing is marked or queued (for one tenancy, or anywhere); returns when it first holds. */
+    /**
+     * Waits until no change-log entry is unstamped and nothing is queued (for one tenancy, or anywhere); returns when
+     * it first holds. The sequencer enqueues a tenancy in the transaction that stamps its entries, so "nothing
+     * unstamped, nothing queued" means every change was delivered.
+     */
     private void awaitQuiescent(PostgresUrl internal, UUID tenancy, Services services, Duration timeout, long since)
             throws Exception {
         String filter = tenancy == null ? "" : " AND \"tenancyId\" = '" + tenancy + "'";
         awaitNone(internal, """
-                SELECT EXISTS (SELECT 1 FROM "ProjectUser" WHERE "shouldUpdateSequenceId"%1$s)
-                    OR EXISTS (SELECT 1 FROM "ContactChannel" WHERE "shouldUpdateSequenceId"%1$s)
-                    OR EXISTS (SELECT 1 FROM "DeletedRow" WHERE "shouldUpdateSequenceId"%1$s)
+                SELECT EXISTS (SELECT 1 FROM "SyncChange" WHERE "sequenceId" IS NULL%1$s)
                     OR EXISTS (SELECT 1 FROM "OutgoingRequest" WHERE true%1$s)""", filter, services, timeout, since,
                 "pipeline not quiescent");
     }
 
-    /** Waits until no row of the tenancy is marked for the sequencer (stamping done; the poller may be off). */
-    private void awaitUnmarked(PostgresUrl internal, UUID tenancy, Services services, Duration timeout, long since)
+    /** Waits until no change-log entry of the tenancy is unstamped (stamping done; the poller may be off). */
+    private void awaitStamped(PostgresUrl internal, UUID tenancy, Services services, Duration timeout, long since)
             throws Exception {
         awaitNone(internal, """
-                SELECT EXISTS (SELECT 1 FROM "ProjectUser" WHERE "shouldUpdateSequenceId"%1$s)
-                    OR EXISTS (SELECT 1 FROM "ContactChannel" WHERE "shouldUpdateSequenceId"%1$s)""",
-                " AND \"tenancyId\" = '" + tenancy + "'", services, timeout, since, "rows still marked");
+                SELECT EXISTS (SELECT 1 FROM "SyncChange" WHERE "sequenceId" IS NULL%1$s)""",
+                " AND \"tenancyId\" = '" + tenancy + "'", services, timeout, since, "entries still unstamped");
+    }
+
+    /** The tenancy's unstamped change-log entries (what the stamp phase is about to stamp). */
+    private static long unstampedEntries(PostgresUrl internal, UUID tenancy) throws SQLException {
+        try (Connection c = Db.connect(internal.reactiveUri());
+                PreparedStatement ps = c.prepareStatement(
+                        "SELECT count(*) FROM \"SyncChange\" WHERE \"sequenceId\" IS NULL AND \"tenancyId\" = ?")) {
+            ps.setObject(1, tenancy);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getLong(1);
+            }
+        }
     }
 
     /**
@@ -517,10 +547,10 @@ public final class Bench implements Callable<Integer> {
 
     private static String progress(Statement st, String filter) throws SQLException {
         try (ResultSet rs = st.executeQuery("""
-                SELECT (SELECT count(*) FROM "ProjectUser" WHERE "shouldUpdateSequenceId"%1$s),
+                SELECT (SELECT count(*) FROM "SyncChange" WHERE "sequenceId" IS NULL%1$s),
                        (SELECT count(*) FROM "OutgoingRequest" WHERE true%1$s)""".formatted(filter))) {
             rs.next();
-            return rs.getLong(1) + " users still marked, " + rs.getLong(2) + " requests queued";
+            return rs.getLong(1) + " change-log entries unstamped, " + rs.getLong(2) + " requests queued";
         }
     }
 

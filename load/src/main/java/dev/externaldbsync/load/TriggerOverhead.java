@@ -25,27 +25,43 @@ import java.util.regex.Pattern;
 /**
  * Writer throughput with the sync layer divided by without it, measured with {@code pgbench} on two databases of the
  * same server: one with the base (Stack Auth) tables only, one with base tables and the sync layer. Both are seeded
- * with the same one-user tenancies by {@link Fixture} (the sync one then stamped, as the sequencer would leave it).
+ * with the same one-user tenancies by {@link Fixture} (the sync one's change log then stamped and compacted, as the
+ * sequencer would leave it).
  * After a one-second warm-up per side, rounds alternate base/sync back to back so that a noisy neighbour hits both
  * sides alike; the ratio is the median over rounds of sync tps / base tps. When the server runs on this machine, the
  * server CPU per transaction (the backends' CPU, reaped by the postmaster) gives a second ratio, base CPU / sync CPU
- * per transaction, which a busy neighbour disturbs far less than throughput. Two scripts, each a Stack-shaped writer:
+ * per transaction, which a busy neighbour disturbs far less than throughput. Four scripts, each a Stack-shaped writer:
  * <ul>
  * <li>{@code users}: a sign-up (user + primary email channel in one transaction), then a display-name update;</li>
- * <li>{@code teams}: a team created and the tenancy's user added as its member, in one transaction.</li>
+ * <li>{@code teams}: a team created and the tenancy's user added as its member, in one transaction;</li>
+ * <li>{@code lastactive}: the activity bump, an update of {@code "ProjectUser"."lastActiveAt"}, a column no mapping
+ * reads: it must write no change-log entry (checked by counting the sync side's entries around its runs);</li>
+ * <li>{@code signin}: a sign-in, a refresh token inserted for the tenancy's user and that user's activity bumped, in
+ * one transaction.</li>
  * </ul>
  * Sessions run with {@code synchronous_commit=off}: with a WAL flush per commit the disk, not the triggers, would
  * bound both sides and hide the overhead. Not thread-safe; one instance per measurement.
  */
 final class TriggerOverhead {
 
-    /** One script's outcome. */
-    record Ratio(String script, double baseTps, double syncTps, double medianRoundRatio, double cpuRatio) {
+    /**
+     * One script's outcome. {@code entriesWritten} is how many change-log entries the sync side gained over all of the
+     * script's sync runs (warm-up included), {@code syncTransactions} how many transactions those runs committed.
+     */
+    record Ratio(String script, double baseTps, double syncTps, double medianRoundRatio, double cpuRatio,
+            long entriesWritten, long syncTransactions) {
         /** The median over rounds of sync tps / base tps: on a shared machine one burst skews a mean. */
         double ratio() {
             return medianRoundRatio;
         }
+
+        double entriesPerTransaction() {
+            return syncTransactions == 0 ? Double.NaN : (double) entriesWritten / syncTransactions;
+        }
     }
+
+    /** The script that updates only a column no mapping reads: it must write no change-log entry at all. */
+    static final String UNMAPPED_SCRIPT = "lastactive";
 
     private static final Pattern TPS = Pattern.compile("tps = ([0-9.]+)");
     private static final Pattern TRANSACTIONS = Pattern.compile("number of transactions actually processed: ([0-9]+)");
@@ -110,11 +126,15 @@ final class TriggerOverhead {
             fixture.run(new PrintStream(PrintStream.nullOutputStream()));
         }
         try (Connection c = Db.connect(sync.reactiveUri()); Statement st = c.createStatement()) {
-            // What the sequencer leaves behind: every row stamped, no mark, so the partial mark indexes are empty.
-            for (String table : List.of("ProjectUser", "ContactChannel")) {
-                st.execute("UPDATE \"" + table + "\" SET \"sequenceId\" = nextval('global_seq_id'), "
-                        + "\"shouldUpdateSequenceId\" = false WHERE \"shouldUpdateSequenceId\"");
-            }
+            // What the sequencer leaves behind: every change-log entry stamped (the unstamped index empty) and only
+            // each key's newest entry kept (its compaction). Source rows are never stamped.
+            st.execute("""
+                    UPDATE "SyncChange" SET "sequenceId" = nextval('global_seq_id') WHERE "sequenceId" IS NULL""");
+            st.execute("""
+                    DELETE FROM "SyncChange" AS older USING "SyncChange" AS newer
+                    WHERE newer."tenancyId" = older."tenancyId" AND newer."tableName" = older."tableName"
+                      AND newer."primaryKey" = older."primaryKey" AND newer."sequenceId" > older."sequenceId"
+                    """);
             st.execute("DELETE FROM \"OutgoingRequest\"");
             String experiment = System.getenv("BENCH_TRIGGER_SYNC_SQL");
             if (experiment != null && !experiment.isBlank()) {
@@ -148,15 +168,16 @@ final class TriggerOverhead {
         }
     }
 
-    /** Runs both scripts; every run prints its tps as it goes. */
+    /** Runs every script; every run prints its tps as it goes. */
     List<Ratio> measure(Path workDir) throws Exception {
         List<Ratio> ratios = new ArrayList<>();
         for (Map.Entry<String, String> script : scripts().entrySet()) {
             Path file = workDir.resolve(script.getKey() + ".sql");
             Files.writeString(file, script.getValue());
             postmasterPid = postmasterPid(base);
+            long entriesBefore = changeLogEntries();
             run(base, file, 1); // warm-up, not counted: cold caches and the first autovacuum favour neither side
-            run(sync, file, 1);
+            long syncTx = run(sync, file, 1).transactions();
             double[] perRound = new double[rounds];
             double baseSum = 0;
             double syncSum = 0;
@@ -175,18 +196,36 @@ final class TriggerOverhead {
                 cpu[1] += sr.serverCpuTicks();
                 tx[0] += br.transactions();
                 tx[1] += sr.transactions();
+                syncTx += sr.transactions();
                 baseSum += b;
                 syncSum += s;
                 perRound[round - 1] = s / b;
                 out.printf(Locale.ROOT, "  trigger %s round %d: base %.0f tps, sync %.0f tps (%.2f)%n", script.getKey(),
                         round, b, s, s / b);
             }
+            long entries = changeLogEntries() - entriesBefore;
+            out.printf(Locale.ROOT, "  trigger %s: %d change-log entries for %d sync transactions%n", script.getKey(),
+                    entries, syncTx);
+            if (script.getKey().equals(UNMAPPED_SCRIPT) && entries != 0) {
+                throw new IllegalStateException("the " + UNMAPPED_SCRIPT + " script updates only a column no mapping "
+                        + "reads, yet wrote " + entries + " change-log entries: it must sync nothing");
+            }
             ratios.add(new Ratio(script.getKey(), baseSum / rounds, syncSum / rounds,
                     new Percentiles(perRound, rounds).percentile(50),
                     postmasterPid < 0 || cpu[0] <= 0 || cpu[1] <= 0 ? Double.NaN
-                            : ((double) cpu[0] / tx[0]) / ((double) cpu[1] / tx[1])));
+                            : ((double) cpu[0] / tx[0]) / ((double) cpu[1] / tx[1]),
+                    entries, syncTx));
         }
         return ratios;
+    }
+
+    /** Entries in the sync side's change log; nothing stamps or compacts them while the bench runs. */
+    long changeLogEntries() throws SQLException {
+        try (Connection c = Db.connect(sync.reactiveUri()); Statement st = c.createStatement();
+                java.sql.ResultSet rs = st.executeQuery("SELECT count(*) FROM \"SyncChange\"")) {
+            rs.next();
+            return rs.getLong(1);
+        }
     }
 
     /** The server's postmaster, when it runs on this machine (the parent of our backend); else -1. */
@@ -265,9 +304,20 @@ final class TriggerOverhead {
                 INSERT INTO "TeamMember" ("tenancyId", "projectUserId", "teamId", "updatedAt") VALUES (:tid, :uid, :team, now());
                 COMMIT;
                 """;
-        return Map.of("users", users, "teams", teams).entrySet().stream()
-                .sorted(Map.Entry.comparingByKey(java.util.Comparator.reverseOrder()))
-                .collect(java.util.stream.Collectors.toMap(Map.Entry::getKey, Map.Entry::getValue, (a, b) -> a,
-                        java.util.LinkedHashMap::new));
+        String lastActive = ids + """
+                UPDATE "ProjectUser" SET "lastActiveAt" = now() WHERE "tenancyId" = :tid AND "projectUserId" = :uid;
+                """;
+        String signIn = ids + """
+                BEGIN;
+                INSERT INTO "ProjectUserRefreshToken" ("id", "tenancyId", "projectUserId", "updatedAt", "refreshToken", "expiresAt") VALUES (:u, :tid, :uid, now(), concat('bench-', :u::text), now() + interval '1 year');
+                UPDATE "ProjectUser" SET "lastActiveAt" = now() WHERE "tenancyId" = :tid AND "projectUserId" = :uid;
+                COMMIT;
+                """;
+        Map<String, String> scripts = new java.util.LinkedHashMap<>();
+        scripts.put("users", users);
+        scripts.put("teams", teams);
+        scripts.put(UNMAPPED_SCRIPT, lastActive);
+        scripts.put("signin", signIn);
+        return scripts;
     }
 }
