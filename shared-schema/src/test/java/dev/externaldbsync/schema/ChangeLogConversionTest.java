@@ -5,10 +5,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
 import java.util.UUID;
 
-import org.flywaydb.core.Flyway;
 import org.junit.jupiter.api.Test;
 
 import dev.externaldbsync.testing.StackAuthFixtures;
@@ -29,8 +27,8 @@ class ChangeLogConversionTest {
     @Test
     void stampedRowsKeepTheirStampMarkedOnesAreUnstampedAndEachTombstonedKeyGetsOneEntry() {
         TestDatabase db = TestPostgres.createDatabase("conversion");
-        flyway(db, SchemaMigrations.INTERNAL, null).migrate();
-        flyway(db, SchemaMigrations.SYNC, "52").migrate();
+        PartialMigration.upTo(db.dataSource(), SchemaMigrations.INTERNAL, "latest");
+        PartialMigration.upTo(db.dataSource(), SchemaMigrations.SYNC, "52");
         assertThat(db.queryValue("SELECT to_regclass('\"SyncChange\"')")).as("at V52").isNull();
         StackAuthFixtures fixtures = new StackAuthFixtures(db);
         Tenancy tenancy = fixtures.createTenancy();
@@ -97,8 +95,8 @@ class ChangeLogConversionTest {
     @Test
     void aDatabaseWithoutRowsOrTombstonesConvertsToAnEmptyLog() {
         TestDatabase db = TestPostgres.createDatabase("conversion_empty");
-        flyway(db, SchemaMigrations.INTERNAL, null).migrate();
-        flyway(db, SchemaMigrations.SYNC, "52").migrate();
+        PartialMigration.upTo(db.dataSource(), SchemaMigrations.INTERNAL, "latest");
+        PartialMigration.upTo(db.dataSource(), SchemaMigrations.SYNC, "52");
 
         SchemaMigrations.migrate(db.dataSource(), MigrateMode.ALL);
 
@@ -131,21 +129,5 @@ class ChangeLogConversionTest {
             entries.add(Arrays.asList(e.tableName(), e.key(), e.sequenceId()));
         }
         return entries;
-    }
-
-    /** Flyway as {@link SchemaMigrations} configures it, optionally stopping at {@code target}. */
-    static Flyway flyway(TestDatabase db, SchemaMigrations.Location location, String target) {
-        var configuration = Flyway.configure(ChangeLogConversionTest.class.getClassLoader())
-                .dataSource(db.dataSource())
-                .table(location.historyTable())
-                .locations("classpath:" + location.path())
-                .resourceProvider(new IndexedMigrationResources(location.path()))
-                .baselineOnMigrate(true)
-                .baselineVersion("0")
-                .configuration(Map.of("flyway.postgresql.transactional.lock", "false"));
-        if (target != null) {
-            configuration.target(target);
-        }
-        return configuration.load();
     }
 }
