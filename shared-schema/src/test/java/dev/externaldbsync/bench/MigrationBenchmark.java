@@ -87,6 +87,11 @@ public final class MigrationBenchmark {
                 db.queryLong("SELECT count(*) FROM \"SyncChange\" WHERE \"sequenceId\" IS NOT NULL"),
                 conversionMillis == 0 ? 0 : entries * 1000 / conversionMillis,
                 db.queryValue("SELECT pg_size_pretty(pg_total_relation_size('\"SyncChange\"'))"));
+        System.out.println("log relations: " + db.queryRows("""
+                SELECT c.relname, pg_size_pretty(pg_relation_size(c.oid)) FROM pg_class c
+                WHERE c.oid = '"SyncChange"'::regclass
+                   OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = '"SyncChange"'::regclass)
+                ORDER BY c.relname"""));
         System.out.printf("writer during the upgrade: %,d user inserts, slowest %.1f ms%n", writes.get(),
                 slowestWriteNanos.get() / 1e6);
         System.exit(0);
