@@ -1,28 +1,42 @@
 package dev.externaldbsync.schema;
 
+import static dev.externaldbsync.schema.ChangeLog.entry;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.tuple;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 
+import org.awaitility.Awaitility;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.postgresql.PGConnection;
+import org.postgresql.PGNotification;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-
+import dev.externaldbsync.schema.ChangeLog.Entry;
 import dev.externaldbsync.testing.StackAuthFixtures;
 import dev.externaldbsync.testing.StackAuthFixtures.Tenancy;
 import dev.externaldbsync.testing.TestDatabase;
 import dev.externaldbsync.testing.TestPostgres;
 
+/**
+ * db/sync V60: users and contact channels write change-log entries ("SyncChange"), never a mark on a row; the primary
+ * email → user derivation; what writers no longer do (NOTIFY, wait for a stamping transaction); the request queue.
+ */
 class CaptureTriggersTest {
 
-    private static final ObjectMapper JSON = new ObjectMapper();
     private static TestDatabase db;
     private static StackAuthFixtures fixtures;
 
@@ -34,7 +48,7 @@ class CaptureTriggersTest {
     }
 
     @Test
-    void insertMarksTheRowEvenWhenTheWriterCopiesAnOldStamp() {
+    void anInsertWritesOneUnstampedEntryEvenWhenTheWriterCopiesAnOldStamp() {
         Tenancy tenancy = fixtures.createTenancy();
         UUID user = UUID.randomUUID();
         db.update("""
@@ -42,37 +56,43 @@ class CaptureTriggersTest {
                     "updatedAt", "sequenceId", "shouldUpdateSequenceId") VALUES (?, ?, ?, 'main', now(), 42, false)""",
                 tenancy.id(), user, tenancy.projectId());
 
-        assertThat(mark(tenancy, user)).containsExactly(true, null);
+        assertThat(ChangeLog.entries(db, tenancy.id()))
+                .containsExactly(entry("ProjectUser", "tenancyId", tenancy.id(), "projectUserId", user));
+        assertThat(db.queryRows("""
+                SELECT "sequenceId", "shouldUpdateSequenceId" FROM "ProjectUser" WHERE "projectUserId" = ?""", user))
+                .as("the writer's own values are left as written").containsExactly(Arrays.asList(42L, false));
     }
 
     @Test
-    void updateMarksAStampedRowAndStampingDoesNotMarkIt() {
+    void aMappedUpdateWritesAnEntryAndLeavesTheRowAsTheWriterWroteIt() {
         Tenancy tenancy = fixtures.createTenancy();
-        UUID user = fixtures.createUser(tenancy, "Ada", "ada@example.com");
-        stamp(tenancy, user);
-        assertThat(mark(tenancy, user).get(0)).as("after stamping").isEqualTo(false);
+        UUID user = fixtures.createUser(tenancy, "Ada", null);
 
         fixtures.renameUser(tenancy, user, "Ada Lovelace");
 
-        assertThat(mark(tenancy, user).get(0)).as("after a writer's update").isEqualTo(true);
+        assertThat(ChangeLog.entries(db, tenancy.id())).containsExactly(
+                entry("ProjectUser", "tenancyId", tenancy.id(), "projectUserId", user),
+                entry("ProjectUser", "tenancyId", tenancy.id(), "projectUserId", user));
+        assertThat(db.queryRows("""
+                SELECT "sequenceId", "shouldUpdateSequenceId" FROM "ProjectUser" WHERE "projectUserId" = ?""", user))
+                .containsExactly(Arrays.asList(null, true));
     }
 
     @Test
-    void updateThatChangesNothingIsNotAChange() {
+    void anUpdateThatChangesNothingWritesNoEntry() {
         Tenancy tenancy = fixtures.createTenancy();
         UUID user = fixtures.createUser(tenancy, "Same", null);
-        stamp(tenancy, user);
 
         db.update("UPDATE \"ProjectUser\" SET \"displayName\" = 'Same' WHERE \"projectUserId\" = ?", user);
 
-        assertThat(mark(tenancy, user).get(0)).isEqualTo(false);
+        assertThat(ChangeLog.entries(db, tenancy.id())).hasSize(1);
     }
 
     @Test
-    void rolledBackUpdateLeavesNoMark() throws Exception {
+    void aRolledBackTransactionLeavesNoEntry() throws Exception {
         Tenancy tenancy = fixtures.createTenancy();
         UUID user = fixtures.createUser(tenancy, "Before", null);
-        stamp(tenancy, user);
+        List<Entry> before = ChangeLog.entries(db, tenancy.id());
 
         try (Connection c = db.connect()) {
             c.setAutoCommit(false);
@@ -81,90 +101,207 @@ class CaptureTriggersTest {
                 ps.setObject(1, user);
                 assertThat(ps.executeUpdate()).isEqualTo(1);
             }
+            try (PreparedStatement ps = c.prepareStatement("""
+                    INSERT INTO "ContactChannel" ("tenancyId", "projectUserId", "id", "updatedAt", "type", "isPrimary",
+                                                  "isVerified", "value", "usedForAuth")
+                    VALUES (?, ?, gen_random_uuid(), now(), 'EMAIL', 'TRUE', true, 'gone@example.com', 'TRUE')""")) {
+                ps.setObject(1, tenancy.id());
+                ps.setObject(2, user);
+                assertThat(ps.executeUpdate()).isEqualTo(1);
+            }
             c.rollback();
         }
 
-        assertThat(mark(tenancy, user).get(0)).isEqualTo(false);
+        assertThat(ChangeLog.entries(db, tenancy.id())).isEqualTo(before);
         assertThat(db.queryValue("SELECT \"displayName\" FROM \"ProjectUser\" WHERE \"projectUserId\" = ?", user))
                 .isEqualTo("Before");
     }
 
     @Test
-    void deleteWritesExactlyOneTombstonePerRowWithStackKeyNamesAndASnapshot() throws Exception {
+    void aDeleteWritesOneEntryPerRowWithStackKeyNamesAndKeepsNothingOfTheRow() {
         Tenancy tenancy = fixtures.createTenancy();
         UUID user = fixtures.createUser(tenancy, "Grace", "grace@example.com");
         UUID channel = (UUID) db.queryValue("SELECT \"id\" FROM \"ContactChannel\" WHERE \"projectUserId\" = ?", user);
-        db.update("UPDATE \"ProjectUser\" SET \"totpSecret\" = '\\xdeadbeef'::bytea WHERE \"projectUserId\" = ?", user);
+        int before = ChangeLog.entries(db, tenancy.id()).size();
 
         fixtures.deleteUser(tenancy, user); // cascades to the contact channel
 
-        List<List<Object>> tombstones = db.queryRows("""
-                SELECT "tableName", "primaryKey"::text, "data"::text, "tenancyId", "shouldUpdateSequenceId", "sequenceId"
-                FROM "DeletedRow" WHERE "tenancyId" = ? ORDER BY "tableName" """, tenancy.id());
-        assertThat(tombstones).hasSize(2);
-
-        List<Object> channelTombstone = tombstones.get(0);
-        assertThat(channelTombstone.get(0)).isEqualTo("ContactChannel");
-        assertThat(JSON.readTree((String) channelTombstone.get(1))).isEqualTo(JSON.valueToTree(Map.of(
-                "tenancyId", tenancy.id().toString(), "projectUserId", user.toString(), "id", channel.toString())));
-
-        List<Object> userTombstone = tombstones.get(1);
-        assertThat(userTombstone.get(0)).isEqualTo("ProjectUser");
-        assertThat(JSON.readTree((String) userTombstone.get(1))).isEqualTo(JSON.valueToTree(Map.of(
-                "tenancyId", tenancy.id().toString(), "projectUserId", user.toString())));
-        JsonNode snapshot = JSON.readTree((String) userTombstone.get(2));
-        assertThat(snapshot.get("displayName").asText()).isEqualTo("Grace");
-        assertThat(snapshot.get("mirroredProjectId").asText()).isEqualTo(tenancy.projectId());
-        assertThat(snapshot.has("totpSecret")).as("secrets do not outlive their row").isFalse();
-        assertThat(userTombstone.get(3)).isEqualTo(tenancy.id());
-        assertThat(userTombstone.get(4)).isEqualTo(true);
-        assertThat(userTombstone.get(5)).isNull();
+        List<Entry> written = ChangeLog.entries(db, tenancy.id()).subList(before, before + 3);
+        assertThat(written).containsExactlyInAnyOrder(
+                entry("ContactChannel", "tenancyId", tenancy.id(), "projectUserId", user, "id", channel),
+                // the channel was the user's primary email: its delete writes the user too
+                entry("ProjectUser", "tenancyId", tenancy.id(), "projectUserId", user),
+                entry("ProjectUser", "tenancyId", tenancy.id(), "projectUserId", user));
+        assertThat(ChangeLog.entries(db, tenancy.id())).hasSize(before + 3);
+        assertThat(db.queryLong("SELECT count(*) FROM \"DeletedRow\" WHERE \"tenancyId\" = ?", tenancy.id()))
+                .as("no tombstone with the deleted user's data").isZero();
     }
 
     @Test
-    void primaryContactChannelChangeMarksItsUserButAnotherChannelDoesNot() {
+    void aKeyChangeWritesTheOldAndTheNewKeyAlsoForTheRowsItCascadesTo() {
+        Tenancy tenancy = fixtures.createTenancy();
+        UUID user = fixtures.createUser(tenancy, "Renumbered", "renumbered@example.com");
+        UUID channel = (UUID) db.queryValue("SELECT \"id\" FROM \"ContactChannel\" WHERE \"projectUserId\" = ?", user);
+        int before = ChangeLog.entries(db, tenancy.id()).size();
+        UUID newId = UUID.randomUUID();
+
+        db.update("UPDATE \"ProjectUser\" SET \"projectUserId\" = ? WHERE \"projectUserId\" = ?", newId, user);
+
+        List<Entry> written = ChangeLog.entries(db, tenancy.id());
+        assertThat(written.subList(before, written.size())).containsExactlyInAnyOrder(
+                entry("ProjectUser", "tenancyId", tenancy.id(), "projectUserId", newId),
+                entry("ProjectUser", "tenancyId", tenancy.id(), "projectUserId", user),
+                // ON UPDATE CASCADE moves the channel: its old and new key, and (primary) its old and new owner
+                entry("ContactChannel", "tenancyId", tenancy.id(), "projectUserId", newId, "id", channel),
+                entry("ContactChannel", "tenancyId", tenancy.id(), "projectUserId", user, "id", channel),
+                entry("ProjectUser", "tenancyId", tenancy.id(), "projectUserId", newId),
+                entry("ProjectUser", "tenancyId", tenancy.id(), "projectUserId", user));
+    }
+
+    @Test
+    void aPrimaryEmailInsertWritesTheChannelAndItsUserButASecondaryOneOnlyTheChannel() {
+        Tenancy tenancy = fixtures.createTenancy();
+        UUID user = fixtures.createUser(tenancy, "Linus", null);
+        int before = ChangeLog.entries(db, tenancy.id()).size();
+
+        UUID primary = fixtures.addEmail(tenancy, user, "linus@example.com", true);
+        UUID secondary = fixtures.addEmail(tenancy, user, "other@example.com", false);
+
+        List<Entry> written = ChangeLog.entries(db, tenancy.id());
+        assertThat(written.subList(before, written.size())).containsExactlyInAnyOrder(
+                entry("ContactChannel", "tenancyId", tenancy.id(), "projectUserId", user, "id", primary),
+                entry("ProjectUser", "tenancyId", tenancy.id(), "projectUserId", user),
+                entry("ContactChannel", "tenancyId", tenancy.id(), "projectUserId", user, "id", secondary));
+    }
+
+    @Test
+    void changingThePrimaryEmailsValueOrVerificationWritesItsUser() {
+        Tenancy tenancy = fixtures.createTenancy();
+        UUID user = fixtures.createUser(tenancy, "Linus", "linus@example.com");
+        UUID channel = (UUID) db.queryValue("SELECT \"id\" FROM \"ContactChannel\" WHERE \"projectUserId\" = ?", user);
+
+        assertThat(written(tenancy, () -> db.update(
+                "UPDATE \"ContactChannel\" SET \"value\" = 'linus@kernel.org' WHERE \"id\" = ?", channel)))
+                .as("value").containsExactlyInAnyOrder(channelEntry(tenancy, user, channel), userEntry(tenancy, user));
+        assertThat(written(tenancy, () -> db.update(
+                "UPDATE \"ContactChannel\" SET \"isVerified\" = false WHERE \"id\" = ?", channel)))
+                .as("isVerified").containsExactlyInAnyOrder(channelEntry(tenancy, user, channel), userEntry(tenancy, user));
+        assertThat(written(tenancy, () -> db.update(
+                "UPDATE \"ContactChannel\" SET \"usedForAuth\" = NULL WHERE \"id\" = ?", channel)))
+                .as("usedForAuth: the channel's own column, not the user's")
+                .containsExactly(channelEntry(tenancy, user, channel));
+    }
+
+    @Test
+    void aSecondaryChannelChangeWritesOnlyTheChannel() {
         Tenancy tenancy = fixtures.createTenancy();
         UUID user = fixtures.createUser(tenancy, "Linus", "linus@example.com");
         UUID secondary = fixtures.addEmail(tenancy, user, "other@example.com", false);
-        stamp(tenancy, user);
 
-        db.update("UPDATE \"ContactChannel\" SET \"value\" = 'renamed@example.com' WHERE \"id\" = ?", secondary);
-        assertThat(mark(tenancy, user).get(0)).as("after a non-primary change").isEqualTo(false);
-
-        db.update("""
-                UPDATE "ContactChannel" SET "value" = 'linus@kernel.org'
-                WHERE "projectUserId" = ? AND "isPrimary" = 'TRUE'""", user);
-        assertThat(mark(tenancy, user).get(0)).as("after the primary email changed").isEqualTo(true);
+        assertThat(written(tenancy, () -> db.update(
+                "UPDATE \"ContactChannel\" SET \"value\" = 'renamed@example.com' WHERE \"id\" = ?", secondary)))
+                .containsExactly(channelEntry(tenancy, user, secondary));
     }
 
     @Test
-    void aPrimaryEmailAddedWhileTheSequencerStampsItsUserMarksTheUserAgainAfterTheStamp() throws Exception {
+    void becomingAndStoppingBeingPrimaryWritesTheUser() {
+        Tenancy tenancy = fixtures.createTenancy();
+        UUID user = fixtures.createUser(tenancy, "Switcher", null);
+        UUID channel = fixtures.addEmail(tenancy, user, "switch@example.com", false);
+
+        assertThat(written(tenancy, () -> db.update(
+                "UPDATE \"ContactChannel\" SET \"isPrimary\" = 'TRUE' WHERE \"id\" = ?", channel)))
+                .as("becoming primary").containsExactlyInAnyOrder(channelEntry(tenancy, user, channel), userEntry(tenancy, user));
+        assertThat(written(tenancy, () -> db.update(
+                "UPDATE \"ContactChannel\" SET \"isPrimary\" = NULL WHERE \"id\" = ?", channel)))
+                .as("stopping being primary").containsExactlyInAnyOrder(channelEntry(tenancy, user, channel), userEntry(tenancy, user));
+    }
+
+    @Test
+    void aPrimaryChannelMovedToAnotherOwnerWritesTheOldAndTheNewOwner() {
+        Tenancy tenancy = fixtures.createTenancy();
+        UUID from = fixtures.createUser(tenancy, "From", "moving@example.com");
+        UUID to = fixtures.createUser(tenancy, "To", null);
+        UUID channel = (UUID) db.queryValue("SELECT \"id\" FROM \"ContactChannel\" WHERE \"projectUserId\" = ?", from);
+
+        assertThat(written(tenancy, () -> db.update(
+                "UPDATE \"ContactChannel\" SET \"projectUserId\" = ? WHERE \"id\" = ?", to, channel)))
+                .containsExactlyInAnyOrder(channelEntry(tenancy, to, channel), channelEntry(tenancy, from, channel),
+                        userEntry(tenancy, to), userEntry(tenancy, from));
+    }
+
+    @Test
+    void deletingAPrimaryEmailWritesItsUserButDeletingASecondaryOneDoesNot() {
+        Tenancy tenancy = fixtures.createTenancy();
+        UUID user = fixtures.createUser(tenancy, "Deleter", "primary@example.com");
+        UUID primary = (UUID) db.queryValue("""
+                SELECT "id" FROM "ContactChannel" WHERE "projectUserId" = ? AND "isPrimary" = 'TRUE'""", user);
+        UUID secondary = fixtures.addEmail(tenancy, user, "secondary@example.com", false);
+
+        assertThat(written(tenancy, () -> db.update("DELETE FROM \"ContactChannel\" WHERE \"id\" = ?", secondary)))
+                .containsExactly(channelEntry(tenancy, user, secondary));
+        assertThat(written(tenancy, () -> db.update("DELETE FROM \"ContactChannel\" WHERE \"id\" = ?", primary)))
+                .containsExactlyInAnyOrder(channelEntry(tenancy, user, primary), userEntry(tenancy, user));
+    }
+
+    @Test
+    void aPrimaryEmailAddedWhileTheSequencerStampsItsUserDoesNotWaitAndLeavesAnUnstampedEntry() throws Exception {
         Tenancy tenancy = fixtures.createTenancy();
         UUID user = fixtures.createUser(tenancy, "Racing", null);
-        java.util.concurrent.ExecutorService writer = java.util.concurrent.Executors.newSingleThreadExecutor();
+        ExecutorService writer = Executors.newSingleThreadExecutor();
         try (Connection sequencer = db.connect()) {
             sequencer.setAutoCommit(false);
             try (PreparedStatement stamp = sequencer.prepareStatement("""
-                    UPDATE "ProjectUser" SET "sequenceId" = nextval('global_seq_id'), "shouldUpdateSequenceId" = false
-                    WHERE "tenancyId" = ? AND "projectUserId" = ?""")) {
+                    UPDATE "SyncChange" SET "sequenceId" = nextval('global_seq_id')
+                    WHERE "tenancyId" = ? AND "sequenceId" IS NULL""")) {
                 stamp.setObject(1, tenancy.id());
-                stamp.setObject(2, user);
                 assertThat(stamp.executeUpdate()).isEqualTo(1);
             }
-            // While the stamp is uncommitted, a writer adds the user's primary email (its users row derives from it).
-            var email = writer.submit(() -> fixtures.addEmail(tenancy, user, "racing@example.com", true));
-            // Commit the stamp only once the writer has either finished or is waiting for the stamped row's lock.
-            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(10)).until(() -> email.isDone()
-                    || db.queryLong("""
-                            SELECT count(*) FROM pg_stat_activity
-                            WHERE datname = current_database() AND wait_event_type = 'Lock'""") > 0);
+            // The old triggers re-marked the user row and had to wait for the stamping transaction's row lock.
+            Future<UUID> email = writer.submit(() -> fixtures.addEmail(tenancy, user, "racing@example.com", true));
+            email.get(30, TimeUnit.SECONDS);
             sequencer.commit();
-            email.get(30, java.util.concurrent.TimeUnit.SECONDS);
         } finally {
             writer.shutdownNow();
         }
 
-        assertThat(mark(tenancy, user).get(0)).as("the user must be stamped again after its email arrived").isEqualTo(true);
+        List<Entry> entries = ChangeLog.entries(db, tenancy.id());
+        assertThat(entries.get(0).sequenceId()).as("the stamped insert").isNotNull();
+        assertThat(entries.subList(1, entries.size())).as("the email's entries wait for the next stamp")
+                .extracting(Entry::tableName, Entry::sequenceId)
+                .containsExactlyInAnyOrder(tuple("ContactChannel", null),
+                        tuple("ProjectUser", null));
+    }
+
+    @Test
+    void writersSendNoNotificationWhileAConfigChangeStillSignalsASyncRequest() throws Exception {
+        Tenancy tenancy = fixtures.createTenancy();
+        try (Connection listener = db.connect()) {
+            listener.setAutoCommit(true);
+            try (Statement s = listener.createStatement()) {
+                s.execute("LISTEN external_db_sync_changes");
+                s.execute("LISTEN external_db_sync_requests");
+            }
+            PGConnection pg = listener.unwrap(PGConnection.class);
+            List<String> received = new ArrayList<>();
+
+            UUID user = fixtures.createUser(tenancy, "Quiet", "quiet@example.com");
+            fixtures.renameUser(tenancy, user, "Still quiet");
+            UUID team = fixtures.createTeam(tenancy, "Quiet team");
+            fixtures.inviteToTeam(tenancy, team, "quiet-invitee@example.com");
+            fixtures.deleteUser(tenancy, user);
+            Awaitility.await().during(Duration.ofMillis(700)).atMost(Duration.ofSeconds(5)).until(() -> {
+                drain(pg, received);
+                return received.isEmpty();
+            });
+
+            fixtures.configureTargets(tenancy, Map.of("main", "postgresql://u:p@localhost:5432/target"));
+            Awaitility.await().atMost(Duration.ofSeconds(10)).until(() -> {
+                drain(pg, received);
+                return !received.isEmpty();
+            });
+            assertThat(received).containsOnly("external_db_sync_requests");
+        }
     }
 
     @Test
@@ -207,22 +344,30 @@ class CaptureTriggersTest {
         assertThat(pendingRequests(tenancy)).isEqualTo(1);
     }
 
+    private static void drain(PGConnection pg, List<String> received) throws java.sql.SQLException {
+        PGNotification[] notifications = pg.getNotifications(50);
+        if (notifications != null) {
+            for (PGNotification n : notifications) {
+                received.add(n.getName());
+            }
+        }
+    }
+
     private static long pendingRequests(Tenancy tenancy) {
         return db.queryLong("""
                 SELECT count(*) FROM "OutgoingRequest" WHERE "tenancyId" = ? AND "startedFulfillingAt" IS NULL""",
                 tenancy.id());
     }
 
-    /** What the sequencer does to a row: a new stamp, mark cleared. */
-    private static void stamp(Tenancy tenancy, UUID user) {
-        db.update("""
-                UPDATE "ProjectUser" SET "sequenceId" = nextval('global_seq_id'), "shouldUpdateSequenceId" = false
-                WHERE "tenancyId" = ? AND "projectUserId" = ?""", tenancy.id(), user);
+    private static List<Entry> written(Tenancy tenancy, Runnable write) {
+        return ChangeLog.written(db, tenancy.id(), write);
     }
 
-    private static List<Object> mark(Tenancy tenancy, UUID user) {
-        return db.queryRows("""
-                SELECT "shouldUpdateSequenceId", "sequenceId" FROM "ProjectUser"
-                WHERE "tenancyId" = ? AND "projectUserId" = ?""", tenancy.id(), user).get(0);
+    private static Entry userEntry(Tenancy tenancy, UUID user) {
+        return entry("ProjectUser", "tenancyId", tenancy.id(), "projectUserId", user);
+    }
+
+    private static Entry channelEntry(Tenancy tenancy, UUID user, UUID channel) {
+        return entry("ContactChannel", "tenancyId", tenancy.id(), "projectUserId", user, "id", channel);
     }
 }

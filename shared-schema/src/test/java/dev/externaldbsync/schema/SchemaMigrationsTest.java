@@ -41,7 +41,7 @@ class SchemaMigrationsTest {
     }
 
     @Test
-    void syncAppliesOntoAnExistingStackAuthDatabaseAndMarksItsRowsForBackfill() throws IOException {
+    void syncAppliesOntoAnExistingStackAuthDatabaseAndLogsItsRowsUnstampedForBackfill() throws IOException {
         TestDatabase db = TestPostgres.createDatabase("migrate_existing");
         // An operator's database: Stack Auth created the base tables itself (no Flyway history of ours) and has data.
         for (String migration : IndexedMigrationResources.readIndex("db/internal")) {
@@ -50,15 +50,15 @@ class SchemaMigrationsTest {
         StackAuthFixtures fixtures = new StackAuthFixtures(db);
         var tenancy = fixtures.createTenancy();
         UUID user = fixtures.createUser(tenancy, "Existing User", "existing@example.com");
+        UUID channel = (UUID) db.queryValue("SELECT \"id\" FROM \"ContactChannel\" WHERE \"projectUserId\" = ?", user);
 
         SchemaMigrations.migrate(db.dataSource(), MigrateMode.SYNC);
 
         assertThat(SchemaMigrations.pending(db.dataSource(), SchemaMigrations.SYNC)).isEmpty();
         assertThat(tables(db)).doesNotContain("sync_internal_schema_history").contains("sync_layer_schema_history");
-        assertThat(db.queryValue("SELECT \"shouldUpdateSequenceId\" FROM \"ProjectUser\" WHERE \"projectUserId\" = ?",
-                user)).isEqualTo(true);
-        assertThat(db.queryLong("SELECT count(*) FROM \"ContactChannel\" WHERE \"shouldUpdateSequenceId\""))
-                .isEqualTo(1);
+        assertThat(ChangeLog.entries(db, tenancy.id())).containsExactlyInAnyOrder(
+                ChangeLog.entry("ProjectUser", "tenancyId", tenancy.id(), "projectUserId", user),
+                ChangeLog.entry("ContactChannel", "tenancyId", tenancy.id(), "projectUserId", user, "id", channel));
     }
 
     @Test

@@ -1,25 +1,23 @@
 package dev.externaldbsync.schema;
 
+import static dev.externaldbsync.schema.ChangeLog.entry;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.util.List;
-import java.util.Map;
 import java.util.UUID;
 
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-
+import dev.externaldbsync.schema.ChangeLog.Entry;
 import dev.externaldbsync.testing.StackAuthFixtures;
 import dev.externaldbsync.testing.StackAuthFixtures.Tenancy;
 import dev.externaldbsync.testing.TestDatabase;
 import dev.externaldbsync.testing.TestPostgres;
 
-/** Capture for the nine tables of db/sync V40: marks, tombstones (cascaded too) and the team → invitation link. */
+/** Capture for the nine tables of db/sync V40, as change-log entries: cascades and the team → invitation link. */
 class TeamAndActivityCaptureTest {
 
-    private static final ObjectMapper JSON = new ObjectMapper();
     private static TestDatabase db;
     private static StackAuthFixtures fixtures;
 
@@ -31,112 +29,154 @@ class TeamAndActivityCaptureTest {
     }
 
     @Test
-    void deletingAUserTombstonesEverythingItsForeignKeysCascadeTo() throws Exception {
+    void deletingAUserWritesAnEntryForEverythingItsForeignKeysCascadeTo() {
         Tenancy tenancy = fixtures.createTenancy();
         UUID user = fixtures.createUser(tenancy, "Member", "member@example.com");
+        UUID channel = (UUID) db.queryValue("SELECT \"id\" FROM \"ContactChannel\" WHERE \"projectUserId\" = ?", user);
         UUID team = fixtures.createTeam(tenancy, "Team");
         fixtures.addMember(tenancy, team, user, "Member of Team");
         fixtures.grantTeamPermission(tenancy, team, user, "team_admin");
         fixtures.grantProjectPermission(tenancy, user, "project_admin");
-        fixtures.setNotificationPreference(tenancy, user, UUID.randomUUID(), false);
-        fixtures.connectAccount(tenancy, user, "github", "member@github.example");
+        UUID preference = fixtures.setNotificationPreference(tenancy, user, UUID.randomUUID(), false);
+        UUID account = fixtures.connectAccount(tenancy, user, "github", "member@github.example");
 
-        fixtures.deleteUser(tenancy, user);
+        List<Entry> written = ChangeLog.written(db, tenancy.id(), () -> fixtures.deleteUser(tenancy, user));
 
-        assertThat(tombstones(tenancy)).containsOnlyKeys("ProjectUser", "ContactChannel", "TeamMember",
-                "TeamMemberDirectPermission", "ProjectUserDirectPermission", "UserNotificationPreference",
-                "ProjectUserOAuthAccount");
-        assertThat(JSON.readTree(tombstones(tenancy).get("TeamMemberDirectPermission"))).isEqualTo(JSON.valueToTree(Map.of(
-                "tenancyId", tenancy.id().toString(), "projectUserId", user.toString(), "teamId", team.toString(),
-                "permissionId", "team_admin")));
-        assertThat(JSON.readTree(tombstones(tenancy).get("ProjectUserDirectPermission"))).isEqualTo(JSON.valueToTree(Map.of(
-                "tenancyId", tenancy.id().toString(), "projectUserId", user.toString(), "permissionId", "project_admin")));
+        UUID t = tenancy.id();
+        assertThat(written).containsExactlyInAnyOrder(
+                entry("ProjectUser", "tenancyId", t, "projectUserId", user),
+                entry("ContactChannel", "tenancyId", t, "projectUserId", user, "id", channel),
+                entry("ProjectUser", "tenancyId", t, "projectUserId", user), // its primary email went too
+                entry("TeamMember", "tenancyId", t, "projectUserId", user, "teamId", team),
+                entry("TeamMemberDirectPermission", "tenancyId", t, "projectUserId", user, "teamId", team,
+                        "permissionId", "team_admin"),
+                entry("ProjectUserDirectPermission", "tenancyId", t, "projectUserId", user, "permissionId",
+                        "project_admin"),
+                entry("UserNotificationPreference", "tenancyId", t, "id", preference),
+                entry("ProjectUserOAuthAccount", "tenancyId", t, "id", account));
     }
 
     @Test
-    void deletingATeamTombstonesItsMembershipsAndPermissionsAndMarksItsInvitations() {
+    void deletingATeamWritesItsMembershipsPermissionsAndInvitations() {
         Tenancy tenancy = fixtures.createTenancy();
         UUID user = fixtures.createUser(tenancy, "Member", null);
         UUID team = fixtures.createTeam(tenancy, "Doomed");
         fixtures.addMember(tenancy, team, user, null);
         fixtures.grantTeamPermission(tenancy, team, user, "read");
         UUID invitation = fixtures.inviteToTeam(tenancy, team, "invitee@example.com");
-        stampAll("VerificationCode");
 
-        fixtures.deleteTeam(tenancy, team);
+        List<Entry> written = ChangeLog.written(db, tenancy.id(), () -> fixtures.deleteTeam(tenancy, team));
 
-        assertThat(tombstones(tenancy)).containsOnlyKeys("Team", "TeamMember", "TeamMemberDirectPermission");
-        assertThat(marked("VerificationCode", invitation)).as("the invitation of a deleted team is marked").isTrue();
+        UUID t = tenancy.id();
+        assertThat(written).containsExactlyInAnyOrder(
+                entry("Team", "tenancyId", t, "teamId", team),
+                entry("VerificationCode_TEAM_INVITATION", "id", invitation),
+                entry("TeamMember", "tenancyId", t, "projectUserId", user, "teamId", team),
+                entry("TeamMemberDirectPermission", "tenancyId", t, "projectUserId", user, "teamId", team,
+                        "permissionId", "read"));
     }
 
     @Test
-    void renamingATeamMarksOnlyThatTeamsInvitations() {
+    void renamingATeamWritesEntriesForThatTeamsInvitationsOnly() {
         Tenancy tenancy = fixtures.createTenancy();
         UUID renamed = fixtures.createTeam(tenancy, "Old name");
         UUID other = fixtures.createTeam(tenancy, "Other");
         UUID invitationOfRenamed = fixtures.inviteToTeam(tenancy, renamed, "a@example.com");
-        UUID invitationOfOther = fixtures.inviteToTeam(tenancy, other, "b@example.com");
-        stampAll("VerificationCode");
+        UUID secondInvitationOfRenamed = fixtures.inviteToTeam(tenancy, renamed, "c@example.com");
+        fixtures.inviteToTeam(tenancy, other, "b@example.com");
 
-        fixtures.renameTeam(tenancy, renamed, "New name");
+        List<Entry> written = ChangeLog.written(db, tenancy.id(), () -> fixtures.renameTeam(tenancy, renamed, "New name"));
 
-        assertThat(marked("VerificationCode", invitationOfRenamed)).isTrue();
-        assertThat(marked("VerificationCode", invitationOfOther)).isFalse();
+        assertThat(written).containsExactlyInAnyOrder(
+                entry("Team", "tenancyId", tenancy.id(), "teamId", renamed),
+                entry("VerificationCode_TEAM_INVITATION", "id", invitationOfRenamed),
+                entry("VerificationCode_TEAM_INVITATION", "id", secondInvitationOfRenamed));
     }
 
     @Test
-    void onlyTeamInvitationsAmongVerificationCodesAreCapturedAndTheirTombstonesFindTheirTenancy() throws Exception {
+    void aTeamChangeThatNoInvitationReadsWritesOnlyTheTeam() {
+        Tenancy tenancy = fixtures.createTenancy();
+        UUID team = fixtures.createTeam(tenancy, "Pictured");
+        fixtures.inviteToTeam(tenancy, team, "a@example.com");
+
+        List<Entry> written = ChangeLog.written(db, tenancy.id(), () -> db.update(
+                "UPDATE \"Team\" SET \"profileImageUrl\" = 'https://img.example/t.png' WHERE \"teamId\" = ?", team));
+
+        assertThat(written).containsExactly(entry("Team", "tenancyId", tenancy.id(), "teamId", team));
+    }
+
+    @Test
+    void creatingRenamingAndDeletingATeamWithoutInvitationsWritesOnlyTheTeam() {
+        Tenancy tenancy = fixtures.createTenancy();
+        UUID other = fixtures.createTeam(tenancy, "Other");
+        fixtures.inviteToTeam(tenancy, other, "other@example.com");
+        UUID[] team = new UUID[1];
+
+        List<Entry> written = ChangeLog.written(db, tenancy.id(), () -> {
+            team[0] = fixtures.createTeam(tenancy, "Quiet");
+            fixtures.renameTeam(tenancy, team[0], "Still quiet");
+            fixtures.deleteTeam(tenancy, team[0]);
+        });
+
+        assertThat(written).extracting(Entry::tableName).containsExactly("Team", "Team", "Team");
+        assertThat(written).extracting(Entry::key)
+                .containsOnly(ChangeLog.key("tenancyId", tenancy.id(), "teamId", team[0]));
+    }
+
+    @Test
+    void onlyTeamInvitationsAmongVerificationCodesWriteEntries() {
         Tenancy tenancy = fixtures.createTenancy();
         UUID team = fixtures.createTeam(tenancy, "Team");
-        UUID invitation = fixtures.inviteToTeam(tenancy, team, "invitee@example.com");
+        long before = ChangeLog.total(db);
+
         UUID otp = fixtures.createOneTimePassword(tenancy);
-
-        assertThat(marked("VerificationCode", invitation)).isTrue();
-        assertThat(marked("VerificationCode", otp)).isFalse();
-
+        db.update("UPDATE \"VerificationCode\" SET \"data\" = '{\"changed\": true}', \"expiresAt\" = now() WHERE \"id\" = ?",
+                otp);
         fixtures.deleteVerificationCode(tenancy, otp);
-        fixtures.deleteVerificationCode(tenancy, invitation);
+        assertThat(ChangeLog.total(db)).as("a one-time password's insert, update and delete").isEqualTo(before);
 
-        Map<String, String> tombstones = tombstones(tenancy);
-        assertThat(tombstones).containsOnlyKeys("VerificationCode_TEAM_INVITATION");
-        assertThat(JSON.readTree(tombstones.get("VerificationCode_TEAM_INVITATION")))
-                .isEqualTo(JSON.valueToTree(Map.of("id", invitation.toString())));
+        UUID invitation = fixtures.inviteToTeam(tenancy, team, "invitee@example.com");
+        db.update("UPDATE \"VerificationCode\" SET \"expiresAt\" = \"expiresAt\" + interval '1 day' WHERE \"id\" = ?",
+                invitation);
+        fixtures.deleteVerificationCode(tenancy, invitation);
+        assertThat(ChangeLog.keys(db, tenancy.id(), "VerificationCode_TEAM_INVITATION"))
+                .containsExactly(ChangeLog.key("id", invitation), ChangeLog.key("id", invitation),
+                        ChangeLog.key("id", invitation));
     }
 
     @Test
-    void refreshTokensAreTombstonedWithoutTheirSecretAndEmailsAreMarkedOnEveryUpdate() throws Exception {
+    void anInvitationsEntryCarriesTheTenancyOfItsProjectAndBranch() {
+        Tenancy main = fixtures.createTenancy();
+        UUID devTenancy = UUID.randomUUID();
+        db.update("""
+                INSERT INTO "Tenancy" ("id", "updatedAt", "projectId", "branchId", "hasNoOrganization")
+                VALUES (?, now(), ?, 'dev', 'TRUE')""", devTenancy, main.projectId());
+        Tenancy dev = new Tenancy(devTenancy, main.projectId(), "dev");
+        UUID team = fixtures.createTeam(dev, "Dev team");
+
+        UUID invitation = fixtures.inviteToTeam(dev, team, "dev@example.com");
+
+        assertThat(ChangeLog.keys(db, devTenancy, "VerificationCode_TEAM_INVITATION"))
+                .containsExactly(ChangeLog.key("id", invitation));
+        assertThat(ChangeLog.keys(db, main.id(), "VerificationCode_TEAM_INVITATION")).isEmpty();
+    }
+
+    @Test
+    void aDeletedRefreshTokenAndAnUpdatedEmailWriteTheirKeysOnly() {
         Tenancy tenancy = fixtures.createTenancy();
         UUID user = fixtures.createUser(tenancy, "Session owner", null);
-        fixtures.createRefreshToken(tenancy, user);
+        UUID token = fixtures.createRefreshToken(tenancy, user);
         UUID email = fixtures.createEmail(tenancy, "welcome");
-        stampAll("EmailOutbox");
 
-        db.update("UPDATE \"EmailOutbox\" SET \"isPaused\" = true WHERE \"id\" = ?", email);
-        fixtures.deleteSessionsOf(tenancy, user);
+        List<Entry> written = ChangeLog.written(db, tenancy.id(), () -> {
+            db.update("UPDATE \"EmailOutbox\" SET \"isPaused\" = true WHERE \"id\" = ?", email);
+            fixtures.deleteSessionsOf(tenancy, user);
+        });
 
-        assertThat(marked("EmailOutbox", email)).isTrue();
+        assertThat(written).containsExactly(entry("EmailOutbox", "id", email),
+                entry("ProjectUserRefreshToken", "tenancyId", tenancy.id(), "id", token));
         assertThat(db.queryValue("SELECT \"status\"::text FROM \"EmailOutbox\" WHERE \"id\" = ?", email)).isEqualTo("PAUSED");
-        String snapshot = (String) db.queryValue("""
-                SELECT "data"::text FROM "DeletedRow" WHERE "tenancyId" = ? AND "tableName" = 'ProjectUserRefreshToken'""",
-                tenancy.id());
-        assertThat(JSON.readTree(snapshot).get("projectUserId").asText()).isEqualTo(user.toString());
-        assertThat(snapshot).doesNotContain("secret-refresh-token");
-    }
-
-    private static Map<String, String> tombstones(Tenancy tenancy) {
-        List<List<Object>> rows = db.queryRows("""
-                SELECT "tableName", "primaryKey"::text FROM "DeletedRow" WHERE "tenancyId" = ?""", tenancy.id());
-        java.util.Map<String, String> byTable = new java.util.HashMap<>();
-        rows.forEach(r -> byTable.put((String) r.get(0), (String) r.get(1)));
-        return byTable;
-    }
-
-    private static void stampAll(String table) {
-        db.update("UPDATE \"" + table + "\" SET \"sequenceId\" = nextval('global_seq_id'), \"shouldUpdateSequenceId\" = false "
-                + "WHERE \"shouldUpdateSequenceId\"");
-    }
-
-    private static boolean marked(String table, UUID id) {
-        return (Boolean) db.queryValue("SELECT \"shouldUpdateSequenceId\" FROM \"" + table + "\" WHERE \"id\" = ?", id);
+        assertThat(db.queryLong("SELECT count(*) FROM \"DeletedRow\" WHERE \"tenancyId\" = ?", tenancy.id()))
+                .as("the session's token is kept nowhere").isZero();
     }
 }
