@@ -1,7 +1,8 @@
 -- The change log (issue 17): writers append one narrow entry per changed key to "SyncChange" instead of marking their
 -- own rows, and the sequencer stamps the entries, never a source row. Why:
 --  * Stamping a row rewrote the whole wide row ("sequenceId" is indexed, the flag sits in a partial-index predicate, so
---    no stamp was ever HOT): ~0.5 KB and ~12 index inserts per stamped user. An entry is ~100 bytes.
+--    no stamp was ever HOT): a new version of the whole row and an insert into each of its indexes per stamp. An
+--    entry is a narrow row (tenancy, table name, key), and a writer pays for one index of the log besides its key.
 --  * An update of a column no mapping reads ("ProjectUser"."lastActiveAt", bumped on activity) was a change, re-synced
 --    an unchanged row to every target and made a HOT update non-HOT. Now the update trigger's WHEN clause compares only
 --    the columns some mapping reads (the lists below are checked against the mappings' SQL by MappingSourceColumnsTest
@@ -23,11 +24,20 @@
 -- and clears the flag, so that the flag is false at rest (new rows default to false) and the next explicit mark is
 -- seen again. A row that still carries upstream's TRUE is captured once, at its next update, and cleared.
 --
--- Locking: this migration runs in one transaction and takes each source table's trigger lock (SHARE ROW EXCLUSIVE)
--- only for the time it takes to swap triggers; lock_timeout makes it fail fast (and roll back whole) rather than
--- queue writers behind a long transaction. Existing rows become entries in V60_1, in its own transaction, so that
--- writers are not blocked while a big database is converted.
-SET LOCAL lock_timeout = '10s';
+-- Locking: this migration runs in one transaction. Dropping a trigger takes the table's ACCESS EXCLUSIVE lock (readers
+-- wait too) until commit, so the eleven source tables and "DeletedRow" are locked at once, in one statement, first: no writer that touches two
+-- of them can deadlock with a lock taken table by table, and the time they are held is the trigger swap only.
+-- lock_timeout makes it fail fast (and roll back whole, to be re-run) rather than queue readers and writers behind a
+-- long transaction. Existing rows become entries in V60_1, in its own transaction, so that writers are not blocked
+-- while a big database is converted.
+--
+-- Privileges: the trigger functions run as their owner (SECURITY DEFINER, with a pinned search_path), because they
+-- write "SyncChange", which belongs to the role that applies the sync layer, not to the application's role that
+-- writes the source tables.
+SET LOCAL lock_timeout = '5s';
+LOCK TABLE "ProjectUser", "ContactChannel", "Team", "TeamMember", "TeamMemberDirectPermission", "EmailOutbox",
+    "ProjectUserDirectPermission", "UserNotificationPreference", "ProjectUserRefreshToken", "ProjectUserOAuthAccount",
+    "VerificationCode", "DeletedRow" IN ACCESS EXCLUSIVE MODE;
 
 CREATE TABLE IF NOT EXISTS "SyncChange" (
     -- A stable handle and the replica identity (logical replication of the internal database needs one); not an order.
@@ -379,5 +389,18 @@ BEGIN
                 EXECUTE FUNCTION sync_change_explicit_mark(%s)$f$,
             spec.table_name || '_sync_change_explicit_mark', spec.table_name,
             (SELECT string_agg(quote_literal(a), ', ') FROM unnest(spec.entry_name || spec.key_columns) AS a));
+    END LOOP;
+END $do$;
+
+-- Every function above runs as its owner (see "Privileges" at the top). The search path is pinned to this schema, with
+-- pg_temp last so that a writer's temporary table can never stand in for one of ours.
+DO $do$
+DECLARE
+    f REGPROCEDURE;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+             WHERE p.pronamespace = current_schema()::regnamespace AND p.proname LIKE 'sync\_change\_%'
+    LOOP
+        EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = %I, pg_temp', f, current_schema());
     END LOOP;
 END $do$;

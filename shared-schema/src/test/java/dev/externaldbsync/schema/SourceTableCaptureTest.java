@@ -153,18 +153,20 @@ class SourceTableCaptureTest {
 
     @ParameterizedTest
     @MethodSource("sourceTables")
-    void anUpstreamWritersMarkIsAChangeOnlyWhenItRises(String table) {
+    void anUpstreamWritersMarkIsAChangeEveryTimeAndIsClearedAtOnce(String table) {
         Row row = insert(table);
         Row[] current = { row };
+        assertThat(row.values().get("shouldUpdateSequenceId").asBoolean()).as("a new row is not marked").isFalse();
 
         assertThat(written(() -> current[0] = set(table, current[0], "shouldUpdateSequenceId", "false")))
-                .as("lowering the flag").isEmpty();
+                .as("writing the flag false").isEmpty();
         assertThat(written(() -> current[0] = set(table, current[0], "sequenceId", "nextval('global_seq_id')")))
                 .as("an old sequencer's stamp").isEmpty();
         assertThat(written(() -> current[0] = set(table, current[0], "shouldUpdateSequenceId", "true")))
-                .as("the flag rising").containsExactly(entryOf(table, row));
+                .as("an explicit mark").containsExactly(entryOf(table, row));
+        assertThat(current[0].values().get("shouldUpdateSequenceId").asBoolean()).as("the mark is cleared").isFalse();
         assertThat(written(() -> current[0] = set(table, current[0], "shouldUpdateSequenceId", "true")))
-                .as("the flag already set").isEmpty();
+                .as("the next explicit mark").containsExactly(entryOf(table, row));
     }
 
     @Test
