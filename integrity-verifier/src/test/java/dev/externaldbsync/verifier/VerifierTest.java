@@ -354,6 +354,32 @@ class VerifierTest {
     }
 
     @Test
+    void anUnappliedEntryOfAnotherTenancyNeverExplainsATargetRowEvenForKeysWithoutTheTenancy() {
+        World w = new World();
+        Tenancy a = w.tenancy();
+        Tenancy b = w.tenancy();
+        UUID synced = w.fx.createEmail(a, "synced");
+        w.sync(a);
+        w.sync(b);
+        // An unapplied entry of a's own, so the per-key lookup runs rather than the unit-wide check answering "none".
+        w.fx.createEmail(a, "not stamped yet");
+        UUID stray = UUID.randomUUID();
+        w.onTarget(a, "INSERT INTO email_outboxes SELECT (jsonb_populate_record(NULL::email_outboxes, to_jsonb(e) "
+                + "|| jsonb_build_object('id', '" + stray + "'))).* FROM email_outboxes e WHERE id = '" + synced + "'");
+        w.internal.update("""
+                INSERT INTO "SyncChange" ("tenancyId", "tableName", "primaryKey")
+                VALUES (?, 'EmailOutbox', jsonb_build_object('id', ?::uuid))""", b.id(), stray);
+
+        World.Run run = w.run("--tenancy=" + a.id(), "--mapping=email_outboxes");
+
+        assertThat(run.exit()).as(run.out()).isEqualTo(1);
+        JsonNode r = json(run.failures().get(0));
+        assertThat(r.get("extra").asLong()).isEqualTo(1);
+        assertThat(r.at("/findings/0/key/id").asText()).isEqualTo(stray.toString());
+        assertThat(r.get("pending").asLong()).as("a's unstamped new email").isEqualTo(1);
+    }
+
+    @Test
     void targetErrorsAreReportedPerTargetWithoutPasswordsAndTheRunGoesOn() {
         World w = new World();
         Tenancy good = populated(w, 1);
