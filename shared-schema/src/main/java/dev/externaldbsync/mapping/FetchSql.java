@@ -21,7 +21,7 @@ public final class FetchSql {
     /** The alias of a page's grouped entries: {@code "tenancyId"}, {@code "primaryKey"}, {@code "sequence_id"}. */
     public static final String CHANGE = "ch";
 
-    private static final String ENTRY = "e";
+    private static final String ENTRY = "sc";
 
     private FetchSql() {
     }
