@@ -72,11 +72,11 @@ class MillionUsersIT {
         // Each row's change-log entry, already stamped: a user at 2n, its channel at 2n + 1.
         String changes = """
                 INSERT INTO "SyncChange" ("tenancyId", "tableName", "primaryKey", "sequenceId")
-                SELECT '%1$s', 'ProjectUser',
+                SELECT '%1$s'::uuid, 'ProjectUser',
                        jsonb_build_object('tenancyId', '%1$s'::uuid, 'projectUserId', md5('u' || n)::uuid), 2 * n
                 FROM generate_series(1, %2$d) AS n
                 UNION ALL
-                SELECT '%1$s', 'ContactChannel', jsonb_build_object('tenancyId', '%1$s'::uuid,
+                SELECT '%1$s'::uuid, 'ContactChannel', jsonb_build_object('tenancyId', '%1$s'::uuid,
                            'projectUserId', md5('u' || n)::uuid, 'id', md5('c' || n)::uuid), 2 * n + 1
                 FROM generate_series(1, %2$d) AS n""".formatted(t.id(), USERS);
         List<String> targetSql = new ArrayList<>(Mappings.TARGET_DDL);
