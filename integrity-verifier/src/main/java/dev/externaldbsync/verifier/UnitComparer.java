@@ -278,7 +278,7 @@ final class UnitComparer {
     }
 
     private void onExtra(String[] y) throws SQLException {
-        boolean isPending = pendingTombstone(y);
+        boolean isPending = unappliedDelete(y);
         if (isPending) {
             pending++;
         } else {
@@ -326,7 +326,7 @@ final class UnitComparer {
      * tenancy-wide existence check runs once per unit, so a unit with many extra rows and no unapplied change costs
      * one query, not one per row; the per-key lookup is prepared once per unit.
      */
-    private boolean pendingTombstone(String[] y) throws SQLException {
+    private boolean unappliedDelete(String[] y) throws SQLException {
         if (anyUnappliedChange == null) {
             try (PreparedStatement ps = internal.prepareStatement(ANY_UNAPPLIED_CHANGE)) {
                 ps.setObject(1, tenancy);
