@@ -1,19 +1,14 @@
 package dev.externaldbsync.verifier;
 
-import dev.externaldbsync.sql.Identifiers;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayDeque;
-import java.util.ArrayList;
 import java.util.Deque;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Optional;
-import java.util.Set;
 import java.util.UUID;
-import java.util.stream.Collectors;
 
 import dev.externaldbsync.config.TenancyDirectory;
 import dev.externaldbsync.mapping.Mapping;
@@ -24,11 +19,12 @@ import dev.externaldbsync.mapping.Mappings;
  * <ul>
  * <li>By id (default): keyset pages of {@value #PAGE} ({@code WHERE id > last ORDER BY id}), each read in its own
  * short transaction; {@code START} is an {@code OFFSET} on the first page only.
- * <li>{@code --recent-first}: by the tenancy's <b>most recent change = the greatest {@code "sequenceId"}</b> over its
- * rows in every source table of {@link Mappings#ALL} that has {@code "tenancyId"} and {@code "sequenceId"} columns,
- * and {@code "DeletedRow"} (deletes are changes too); ties and never-stamped tenancies (last) by id. The value is not
- * indexed, so a keyset page would recompute and sort it for every tenancy on every page; instead one ordered query
- * is streamed with a server-side cursor on a dedicated read-only connection (one sort, one snapshot of the order).
+ * <li>{@code --recent-first}: by the tenancy's <b>most recent change = its greatest stamped
+ * {@code "SyncChange"."sequenceId"}</b> over the table names of {@link Mappings#ALL} (deletes are entries too);
+ * ties and tenancies with no stamped entry (last) by id. The value is a few index probes per tenancy but no index
+ * orders tenancies by it, so a keyset page would recompute and sort it for every tenancy on every page; instead one
+ * ordered query is streamed with a server-side cursor on a dedicated read-only connection (one sort, one snapshot
+ * of the order).
  * <li>{@code --tenancy}: exactly the given ids, in the given order.
  * </ul>
  * Not thread-safe.
@@ -71,46 +67,30 @@ final class TenancySource implements AutoCloseable {
         return new TenancySource(internal, 1, ids.size(), List.copyOf(ids), null);
     }
 
+    /**
+     * A tenancy's most recent change: per table name of the mappings, the greatest stamped entry is the last entry of
+     * that (tenancy, table) range of {@code "SyncChange_stamped_idx"} (a backward index probe, whatever the log's
+     * size), and the greatest of those is the tenancy's. A plain {@code max} over the tenancy's entries would read
+     * every entry it has.
+     */
+    private static final String RECENCY = """
+            (SELECT max(r.s) FROM unnest(?::text[]) AS n(name),
+                    LATERAL (SELECT max(x."sequenceId") AS s FROM "SyncChange" x
+                             WHERE x."tenancyId" = t."id" AND x."tableName" = n.name
+                               AND x."sequenceId" IS NOT NULL) r)""";
+
     static TenancySource recentFirst(Connection internal, Connection dedicated, long start, long count)
             throws SQLException {
         TenancySource source = new TenancySource(internal, start, count, null, dedicated);
-        List<String> tables = recencyTables(dedicated);
-        String recency = tables.isEmpty() ? "NULL::bigint"
-                : "GREATEST(" + tables.stream()
-                        .map(t -> "(SELECT max(x.\"sequenceId\") FROM " + Identifiers.quote(t)
-                                + " x WHERE x.\"tenancyId\" = t.\"id\")")
-                        .collect(Collectors.joining(", ")) + ")";
+        String[] tables = Mappings.ALL.stream().map(Mapping::tombstoneTable).distinct().toArray(String[]::new);
         source.recentStatement = dedicated.prepareStatement(TenancyDirectory.ENTRY_COLUMNS
-                + TenancyDirectory.FROM_TENANCIES + "ORDER BY " + recency + " DESC NULLS LAST, t.\"id\" OFFSET ? LIMIT ?");
+                + TenancyDirectory.FROM_TENANCIES + "ORDER BY " + RECENCY + " DESC NULLS LAST, t.\"id\" OFFSET ? LIMIT ?");
         source.recentStatement.setFetchSize(PAGE);
-        source.recentStatement.setLong(1, start - 1);
-        source.recentStatement.setLong(2, count);
+        source.recentStatement.setArray(1, dedicated.createArrayOf("text", tables));
+        source.recentStatement.setLong(2, start - 1);
+        source.recentStatement.setLong(3, count);
         source.recent = source.recentStatement.executeQuery();
         return source;
-    }
-
-    /** The source tables that carry both a tenancy and a sequence id, checked in the catalog. */
-    private static List<String> recencyTables(Connection c) throws SQLException {
-        Set<String> candidates = new LinkedHashSet<>();
-        for (Mapping m : Mappings.ALL) {
-            candidates.add(m.sourceTable());
-        }
-        candidates.add("DeletedRow");
-        List<String> tables = new ArrayList<>();
-        try (PreparedStatement ps = c.prepareStatement("""
-                SELECT count(*) FROM information_schema.columns
-                WHERE table_schema = current_schema() AND table_name = ? AND column_name IN ('tenancyId', 'sequenceId')""")) {
-            for (String t : candidates) {
-                ps.setString(1, t);
-                try (ResultSet rs = ps.executeQuery()) {
-                    rs.next();
-                    if (rs.getInt(1) == 2) {
-                        tables.add(t);
-                    }
-                }
-            }
-        }
-        return tables;
     }
 
     /** How many tenancies this source will produce at most (for progress), counted once. */

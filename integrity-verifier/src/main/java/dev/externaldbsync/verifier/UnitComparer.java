@@ -18,27 +18,34 @@ import dev.externaldbsync.mapping.Mapping;
  * ({@code setFetchSize}, autocommit off) in key order, one row of each side in hand at a time. Keeps only counters,
  * two digests and at most {@code maxReported} findings, so its memory does not depend on the unit's size.
  * <p>
- * Pending rule: a projection row that is pending, unstamped or stamped above the target's cursor and is missing or
- * different in the target is pending; a target row whose key is absent from the projection is pending when the
- * internal database has a tombstone of the mapping's table, for that tenancy, above the cursor (or unstamped) whose
- * primary-key values include every key value of that row. Not thread-safe; one instance per unit.
+ * Pending rule: a projection row that is pending (its key has an unstamped change-log entry), has no stamped entry, or
+ * whose highest stamped entry is above the target's cursor, and is missing or different in the target, is pending; a
+ * target row whose key is absent from the projection is pending when {@code "SyncChange"} holds, for that tenancy and
+ * the mapping's table, an entry of exactly that key ({@link ChangeKeys}) that is unstamped or stamped above the
+ * cursor. Not thread-safe; one instance per unit.
  */
 final class UnitComparer {
 
     static final int FETCH_SIZE = 1000;
 
-    private static final String PENDING_TOMBSTONES = """
-            SELECT EXISTS (SELECT 1 FROM "DeletedRow" d
-                           WHERE d."tenancyId" = ? AND d."tableName" = ?
-                             AND (d."sequenceId" > ? OR d."sequenceId" IS NULL))""";
+    /**
+     * Whether the tenancy has any entry of the mapping's table not applied at the cursor. Two branches so that each
+     * is one probe of its own index: stamped entries above the cursor on {@code "SyncChange_stamped_idx"} (whose
+     * predicate the query must repeat), unstamped ones on {@code "SyncChange_unstamped_idx"}.
+     */
+    private static final String ANY_UNAPPLIED_CHANGE = """
+            SELECT EXISTS (SELECT 1 FROM "SyncChange" c
+                           WHERE c."tenancyId" = ? AND c."tableName" = ?
+                             AND c."sequenceId" > ? AND c."sequenceId" IS NOT NULL)
+                OR EXISTS (SELECT 1 FROM "SyncChange" c
+                           WHERE c."tenancyId" = ? AND c."tableName" = ? AND c."sequenceId" IS NULL)""";
 
-    private static final String PENDING_TOMBSTONE_FOR_KEY = """
-            SELECT EXISTS (SELECT 1 FROM "DeletedRow" d
-                           WHERE d."tenancyId" = ? AND d."tableName" = ?
-                             AND (d."sequenceId" > ? OR d."sequenceId" IS NULL)
-                             AND NOT EXISTS (SELECT 1 FROM unnest(?::text[]) AS k(v)
-                                             WHERE NOT EXISTS (SELECT 1 FROM jsonb_each_text(d."primaryKey") AS e
-                                                               WHERE e.value = k.v)))""";
+    /** One key's entries on {@code "SyncChange_key_idx"}; the key expression is appended by {@link ChangeKeys}. */
+    private static final String UNAPPLIED_CHANGE_OF_KEY = """
+            SELECT EXISTS (SELECT 1 FROM "SyncChange" c
+                           WHERE c."tenancyId" = ? AND c."tableName" = ?
+                             AND (c."sequenceId" > ? OR c."sequenceId" IS NULL)
+                             AND c."primaryKey" = %s)""";
 
     /** Receives the number of key positions compared, for progress. */
     interface Progress {
@@ -64,7 +71,9 @@ final class UnitComparer {
     private long pending;
     private long internalDigest;
     private long targetDigest;
-    private Boolean anyPendingTombstone;
+    private final ChangeKeys changeKeys;
+    private Boolean anyUnappliedChange;
+    private PreparedStatement keyLookup;
     private final List<Finding> findings = new ArrayList<>();
 
     UnitComparer(Connection internal, Connection target, UUID tenancy, String targetId, UnitQueries queries,
@@ -78,6 +87,7 @@ final class UnitComparer {
         this.cursor = cursor;
         this.maxReported = maxReported;
         this.progress = progress;
+        this.changeKeys = ChangeKeys.of(mapping);
     }
 
     /**
@@ -85,9 +95,16 @@ final class UnitComparer {
      * @param tableExists false when the target has no such table yet (it then counts as empty)
      */
     UnitResult run(String bound, boolean tableExists, boolean sharedTarget) throws SQLException {
-        if (sharedTarget && tableExists) {
-            return runProbing(bound);
+        try {
+            return sharedTarget && tableExists ? runProbing(bound) : runMerging(bound, tableExists);
+        } finally {
+            if (keyLookup != null) {
+                keyLookup.close();
+            }
         }
+    }
+
+    private UnitResult runMerging(String bound, boolean tableExists) throws SQLException {
         int width = mapping.columns().size();
         try (PreparedStatement in = internal.prepareStatement(queries.internalSql());
                 PreparedStatement out = tableExists ? target.prepareStatement(queries.targetSql()) : null) {
@@ -261,7 +278,7 @@ final class UnitComparer {
     }
 
     private void onExtra(String[] y) throws SQLException {
-        boolean isPending = pendingTombstone(y);
+        boolean isPending = unappliedDelete(y);
         if (isPending) {
             pending++;
         } else {
@@ -304,38 +321,38 @@ final class UnitComparer {
     }
 
     /**
-     * Whether a target-only row is explained by a tombstone not yet applied. The tenancy-wide existence check runs
-     * once per unit, so a unit with many extra rows and no pending tombstone costs one query, not one per row.
+     * Whether a target-only row is explained by a change not yet applied: its key has an entry in the change log of
+     * the mapping's table that is unstamped or stamped above the cursor (a delete the target has not seen yet). The
+     * tenancy-wide existence check runs once per unit, so a unit with many extra rows and no unapplied change costs
+     * one query, not one per row; the per-key lookup is prepared once per unit.
      */
-    private boolean pendingTombstone(String[] y) throws SQLException {
-        if (anyPendingTombstone == null) {
-            try (PreparedStatement ps = internal.prepareStatement(PENDING_TOMBSTONES)) {
+    private boolean unappliedDelete(String[] y) throws SQLException {
+        if (anyUnappliedChange == null) {
+            try (PreparedStatement ps = internal.prepareStatement(ANY_UNAPPLIED_CHANGE)) {
                 ps.setObject(1, tenancy);
                 ps.setString(2, mapping.tombstoneTable());
                 ps.setLong(3, cursor);
+                ps.setObject(4, tenancy);
+                ps.setString(5, mapping.tombstoneTable());
                 try (ResultSet rs = ps.executeQuery()) {
                     rs.next();
-                    anyPendingTombstone = rs.getBoolean(1);
+                    anyUnappliedChange = rs.getBoolean(1);
                 }
             }
         }
-        if (!anyPendingTombstone) {
+        if (!anyUnappliedChange) {
             return false;
         }
-        int[] keys = queries.keyIndexes();
-        String[] values = new String[keys.length];
-        for (int i = 0; i < keys.length; i++) {
-            values[i] = y[keys[i]];
+        if (keyLookup == null) {
+            keyLookup = internal.prepareStatement(UNAPPLIED_CHANGE_OF_KEY.formatted(changeKeys.expression()));
         }
-        try (PreparedStatement ps = internal.prepareStatement(PENDING_TOMBSTONE_FOR_KEY)) {
-            ps.setObject(1, tenancy);
-            ps.setString(2, mapping.tombstoneTable());
-            ps.setLong(3, cursor);
-            ps.setArray(4, internal.createArrayOf("text", values));
-            try (ResultSet rs = ps.executeQuery()) {
-                rs.next();
-                return rs.getBoolean(1);
-            }
+        keyLookup.setObject(1, tenancy);
+        keyLookup.setString(2, mapping.tombstoneTable());
+        keyLookup.setLong(3, cursor);
+        changeKeys.bind(keyLookup, 4, tenancy, y);
+        try (ResultSet rs = keyLookup.executeQuery()) {
+            rs.next();
+            return rs.getBoolean(1);
         }
     }
 

@@ -53,16 +53,25 @@ class ManyTenanciesBenchmark {
                         .formatted(TENANCIES, config),
                 """
                 INSERT INTO "ProjectUser" ("tenancyId", "projectUserId", "mirroredProjectId", "mirroredBranchId",
-                    "createdAt", "updatedAt", "signedUpAt", "displayName", "sequenceId", "shouldUpdateSequenceId")
+                    "createdAt", "updatedAt", "signedUpAt", "displayName")
                 SELECT md5('t' || n)::uuid, md5('u' || n)::uuid, 'p' || n, 'main', TIMESTAMP '2025-01-01',
-                       TIMESTAMP '2025-01-01', TIMESTAMP '2025-01-01', 'user ' || n, 2 * n, false
+                       TIMESTAMP '2025-01-01', TIMESTAMP '2025-01-01', 'user ' || n
                 FROM generate_series(1, %1$d) AS n""".formatted(TENANCIES),
                 """
                 INSERT INTO "ContactChannel" ("tenancyId", "projectUserId", "id", "createdAt", "updatedAt", "type",
-                    "isPrimary", "isVerified", "value", "usedForAuth", "sequenceId", "shouldUpdateSequenceId")
+                    "isPrimary", "isVerified", "value", "usedForAuth")
                 SELECT md5('t' || n)::uuid, md5('u' || n)::uuid, md5('c' || n)::uuid, TIMESTAMP '2025-01-01',
-                       TIMESTAMP '2025-01-01', 'EMAIL', 'TRUE', true, 'user' || n || '@example.com', 'TRUE', 2 * n + 1,
-                       false
+                       TIMESTAMP '2025-01-01', 'EMAIL', 'TRUE', true, 'user' || n || '@example.com', 'TRUE'
+                FROM generate_series(1, %1$d) AS n""".formatted(TENANCIES),
+                // Each row's change-log entry, already stamped: a user at 2n, its channel at 2n + 1.
+                """
+                INSERT INTO "SyncChange" ("tenancyId", "tableName", "primaryKey", "sequenceId")
+                SELECT md5('t' || n)::uuid, 'ProjectUser',
+                       jsonb_build_object('tenancyId', md5('t' || n)::uuid, 'projectUserId', md5('u' || n)::uuid), 2 * n
+                FROM generate_series(1, %1$d) AS n
+                UNION ALL
+                SELECT md5('t' || n)::uuid, 'ContactChannel', jsonb_build_object('tenancyId', md5('t' || n)::uuid,
+                           'projectUserId', md5('u' || n)::uuid, 'id', md5('c' || n)::uuid), 2 * n + 1
                 FROM generate_series(1, %1$d) AS n""".formatted(TENANCIES),
                 "ANALYZE");
         List<String> targetSql = new ArrayList<>(Mappings.TARGET_DDL);

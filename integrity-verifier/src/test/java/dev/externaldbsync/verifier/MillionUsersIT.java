@@ -34,7 +34,7 @@ import dev.externaldbsync.testing.TestPostgres;
  * Both databases are generated with {@code generate_series} and deterministic ids ({@code md5(n)::uuid}, so key
  * order is unrelated to insertion order); the target rows are written with SQL that follows schema-reference C.2/C.3
  * directly (not through the projection). Triggers are off while generating ({@code session_replication_role}), so
- * the rows are inserted already stamped.
+ * no change-log entry is written for them; their entries are generated too, already stamped.
  */
 class MillionUsersIT {
 
@@ -56,19 +56,28 @@ class MillionUsersIT {
         long started = System.nanoTime();
         String users = """
                 INSERT INTO "ProjectUser" ("tenancyId", "projectUserId", "mirroredProjectId", "mirroredBranchId",
-                    "createdAt", "updatedAt", "signedUpAt", "displayName", "clientMetadata",
-                    "sequenceId", "shouldUpdateSequenceId")
+                    "createdAt", "updatedAt", "signedUpAt", "displayName", "clientMetadata")
                 SELECT '%1$s', md5('u' || n)::uuid, '%2$s', 'main',
                        TIMESTAMP '2025-01-01 00:00:00' + n * INTERVAL '1 millisecond',
                        TIMESTAMP '2025-01-01', TIMESTAMP '2025-01-01 00:00:00' + n * INTERVAL '1 millisecond',
-                       'user ' || n, jsonb_build_object('n', n), 2 * n, false
+                       'user ' || n, jsonb_build_object('n', n)
                 FROM generate_series(1, %3$d) AS n""".formatted(t.id(), t.projectId(), USERS);
         String channels = """
                 INSERT INTO "ContactChannel" ("tenancyId", "projectUserId", "id", "createdAt", "updatedAt", "type",
-                    "isPrimary", "isVerified", "value", "usedForAuth", "sequenceId", "shouldUpdateSequenceId")
+                    "isPrimary", "isVerified", "value", "usedForAuth")
                 SELECT '%1$s', md5('u' || n)::uuid, md5('c' || n)::uuid,
                        TIMESTAMP '2025-01-01 00:00:00' + n * INTERVAL '1 millisecond', TIMESTAMP '2025-01-01',
-                       'EMAIL', 'TRUE', n %% 2 = 0, 'user' || n || '@example.com', 'TRUE', 2 * n + 1, false
+                       'EMAIL', 'TRUE', n %% 2 = 0, 'user' || n || '@example.com', 'TRUE'
+                FROM generate_series(1, %2$d) AS n""".formatted(t.id(), USERS);
+        // Each row's change-log entry, already stamped: a user at 2n, its channel at 2n + 1.
+        String changes = """
+                INSERT INTO "SyncChange" ("tenancyId", "tableName", "primaryKey", "sequenceId")
+                SELECT '%1$s'::uuid, 'ProjectUser',
+                       jsonb_build_object('tenancyId', '%1$s'::uuid, 'projectUserId', md5('u' || n)::uuid), 2 * n
+                FROM generate_series(1, %2$d) AS n
+                UNION ALL
+                SELECT '%1$s'::uuid, 'ContactChannel', jsonb_build_object('tenancyId', '%1$s'::uuid,
+                           'projectUserId', md5('u' || n)::uuid, 'id', md5('c' || n)::uuid), 2 * n + 1
                 FROM generate_series(1, %2$d) AS n""".formatted(t.id(), USERS);
         List<String> targetSql = new ArrayList<>(Mappings.TARGET_DDL);
         targetSql.add("""
@@ -88,13 +97,14 @@ class MillionUsersIT {
                 INSERT INTO _stack_sync_metadata (tenancy_id, mapping_name, last_synced_sequence_id)
                 VALUES ('%1$s', 'users', %2$d), ('%1$s', 'contact_channels', %2$d)""".formatted(t.id(), 2L * USERS + 1));
         targetSql.add("ANALYZE");
-        // Three independent generators in parallel (triggers and FK checks are off in replica mode, so the channels
+        // Four independent generators in parallel (triggers and FK checks are off in replica mode, so the channels
         // need not wait for their users).
         CompletableFuture.allOf(
                 CompletableFuture.runAsync(() -> internal.execute("SET session_replication_role = replica", users,
                         "ANALYZE \"ProjectUser\"")),
                 CompletableFuture.runAsync(() -> internal.execute("SET session_replication_role = replica", channels,
                         "ANALYZE \"ContactChannel\"")),
+                CompletableFuture.runAsync(() -> internal.execute(changes, "ANALYZE \"SyncChange\"")),
                 CompletableFuture.runAsync(() -> target.execute(targetSql.toArray(String[]::new))))
                 .get(5, TimeUnit.MINUTES);
         System.out.printf("MillionUsersIT: generated %d users + %d channels on both sides in %d s%n", USERS, USERS,

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.UUID;
 
 import org.junit.jupiter.api.Test;
@@ -47,7 +48,8 @@ class UnitQueriesTest {
         assertThat(texts.stream().sorted(UnitQueries::compareCodePoints).toList()).containsExactlyElementsOf(postgres);
 
         Mapping numbered = new Mapping("numbered", "X", "X", List.of("n", "name"),
-                List.of(new TargetColumn("n", "bigint"), new TargetColumn("name", "text")), List.of(), null, "SELECT 1");
+                List.of(new TargetColumn("n", "bigint"), new TargetColumn("name", "text")), List.of(), null, "SELECT 1",
+                Map.of());
         UnitQueries q = new UnitQueries(numbered, null);
         assertThat(q.compareKeys(new String[] {"9", "a"}, new String[] {"10", "a"})).isNegative();
         assertThat(q.compareKeys(new String[] {"10", "b"}, new String[] {"10", "a"})).isPositive();

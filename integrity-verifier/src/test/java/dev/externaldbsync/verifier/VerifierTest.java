@@ -169,10 +169,11 @@ class VerifierTest {
         for (Tenancy t : List.of(t1, t2, t3, t4)) {
             w.sync(t);
         }
-        // t2 changes last: its rows carry the greatest sequence id.
+        // t2 changes last: its change-log entry carries the greatest sequence id. t5 has no entry at all.
         w.fx.renameUser(t2, firstUser(w, t2), "latest");
         w.sync(t2);
-        List<String> byId = Stream.of(t1, t2, t3, t4).map(t -> t.id().toString()).sorted().toList();
+        Tenancy t5 = w.tenancy();
+        List<String> byId = Stream.of(t1, t2, t3, t4, t5).map(t -> t.id().toString()).sorted().toList();
 
         Path middle = dir.resolve("middle.jsonl");
         assertThat(w.run("2", "2", "--save-output=" + middle).exit()).isZero();
@@ -181,6 +182,10 @@ class VerifierTest {
         Path recent = dir.resolve("recent.jsonl");
         assertThat(w.run("--recent-first", "1", "1", "--save-output=" + recent).exit()).isZero();
         assertThat(tenanciesIn(recent)).containsExactly(t2.id().toString());
+        Path allRecent = dir.resolve("all-recent.jsonl");
+        assertThat(w.run("--recent-first", "--save-output=" + allRecent).exit()).isZero();
+        assertThat(tenanciesIn(allRecent)).containsExactly(Stream.of(t2, t4, t3, t1, t5).map(t -> t.id().toString())
+                .toArray(String[]::new));
 
         Path one = dir.resolve("one.jsonl");
         assertThat(w.run("--tenancy=" + t3.id(), "--mapping=users", "--save-output=" + one).exit()).isZero();
@@ -259,6 +264,126 @@ class VerifierTest {
         assertThat(r.get("missing").asLong()).isEqualTo(1);
         assertThat(r.get("extra").asLong()).isEqualTo(1);
         assertThat(cursor).isLessThan(w.lastStamp());
+    }
+
+    @Test
+    void aTargetRowWhoseSourceRowIsGoneIsPendingUntilTheCursorPassesItsDeleteForEveryKeyShape() throws Exception {
+        World w = new World();
+        Tenancy t = w.tenancy();
+        UUID u1 = w.fx.createUser(t, "kept", "kept-" + t.id() + "@example.com");
+        UUID u2 = w.fx.createUser(t, "leaves the team", "leaver-" + t.id() + "@example.com");
+        UUID u3 = w.fx.createUser(t, "deleted", "deleted-" + t.id() + "@example.com");
+        UUID secondEmail = w.fx.addEmail(t, u1, "second-" + t.id() + "@example.com", false);
+        UUID team = w.fx.createTeam(t, "kept team");
+        UUID deletedTeam = w.fx.createTeam(t, "deleted team");
+        w.fx.addMember(t, team, u1, "member one");
+        w.fx.addMember(t, team, u2, "member two");
+        w.fx.grantTeamPermission(t, team, u1, "p1");
+        w.fx.grantTeamPermission(t, team, u1, "p2");
+        w.fx.grantProjectPermission(t, u1, "a");
+        w.fx.grantProjectPermission(t, u1, "b");
+        w.fx.inviteToTeam(t, team, "kept-invite@example.com");
+        UUID deletedInvitation = w.fx.inviteToTeam(t, team, "deleted-invite@example.com");
+        w.fx.inviteToTeam(t, deletedTeam, "invite-to-deleted-team@example.com");
+        w.fx.createEmail(t, "kept-template");
+        UUID deletedEmail = w.fx.createEmail(t, "deleted-template");
+        w.fx.setNotificationPreference(t, u1, UUID.randomUUID(), true);
+        UUID deletedPreference = w.fx.setNotificationPreference(t, u1, UUID.randomUUID(), false);
+        w.fx.createRefreshToken(t, u1);
+        w.fx.createRefreshToken(t, u2);
+        w.fx.connectAccount(t, u1, "github", "kept@example.com");
+        UUID deletedAccount = w.fx.connectAccount(t, u1, "google", "deleted@example.com");
+        w.sync(t);
+        assertThat(w.run("--no-bail").exit()).isZero();
+
+        w.fx.deleteUser(t, u3);
+        w.internal.update("DELETE FROM \"ContactChannel\" WHERE \"tenancyId\" = ? AND \"id\" = ?", t.id(), secondEmail);
+        w.fx.deleteTeam(t, deletedTeam);
+        w.fx.removeMember(t, team, u2);
+        w.fx.revokeTeamPermission(t, team, u1, "p2");
+        w.fx.revokeProjectPermission(t, u1, "b");
+        w.fx.deleteVerificationCode(t, deletedInvitation);
+        w.internal.update("DELETE FROM \"EmailOutbox\" WHERE \"tenancyId\" = ? AND \"id\" = ?", t.id(), deletedEmail);
+        w.internal.update("DELETE FROM \"UserNotificationPreference\" WHERE \"tenancyId\" = ? AND \"id\" = ?", t.id(),
+                deletedPreference);
+        w.fx.deleteSessionsOf(t, u2);
+        w.internal.update("DELETE FROM \"ProjectUserOAuthAccount\" WHERE \"tenancyId\" = ? AND \"id\" = ?", t.id(),
+                deletedAccount);
+        // Target-only rows that differ from a deleted key in one natural-key column only: no entry explains them.
+        w.onTarget(t, "INSERT INTO team_permissions (team_id, user_id, permission_id, created_at) VALUES ('" + team
+                + "', '" + u1 + "', 'p3', now())",
+                "INSERT INTO project_permissions (user_id, permission_id, created_at) VALUES ('" + u1 + "', 'c', now())");
+        java.util.Map<String, Long> deleted = java.util.Map.ofEntries(java.util.Map.entry("users", 1L),
+                java.util.Map.entry("contact_channels", 2L), java.util.Map.entry("teams", 1L),
+                java.util.Map.entry("team_member_profiles", 1L), java.util.Map.entry("team_permissions", 1L),
+                java.util.Map.entry("team_invitations", 2L), java.util.Map.entry("email_outboxes", 1L),
+                java.util.Map.entry("project_permissions", 1L), java.util.Map.entry("notification_preferences", 1L),
+                java.util.Map.entry("refresh_tokens", 1L), java.util.Map.entry("connected_accounts", 1L));
+        assertThat(deleted.keySet()).as("every mapping has a deleted row")
+                .containsExactlyInAnyOrderElementsOf(Mappings.ALL.stream().map(m -> m.name()).toList());
+        java.util.Map<String, Long> bogus = java.util.Map.of("team_permissions", 1L, "project_permissions", 1L);
+
+        for (boolean stamped : List.of(false, true)) {
+            if (stamped) {
+                w.stamp();
+            }
+            Path out = dir.resolve("deletes-" + stamped + ".jsonl");
+            World.Run run = w.run("--no-bail", "--save-output=" + out);
+            assertThat(run.exit()).as(run.out()).isEqualTo(1);
+            for (JsonNode unit : Files.readAllLines(out).stream().map(VerifierTest::json).toList()) {
+                String mapping = unit.get("mapping").asText();
+                assertThat(unit.get("pending").asLong()).as(mapping + " stamped=" + stamped)
+                        .isEqualTo(deleted.get(mapping));
+                assertThat(unit.get("extra").asLong()).as(mapping + " stamped=" + stamped)
+                        .isEqualTo(bogus.getOrDefault(mapping, 0L));
+                assertThat(unit.get("missing").asLong() + unit.get("different").asLong()).as(mapping).isZero();
+            }
+        }
+
+        for (var m : Mappings.ALL) {
+            w.setCursor(t, m.name(), w.lastStamp());
+        }
+        Path out = dir.resolve("deletes-applied.jsonl");
+        assertThat(w.run("--no-bail", "--save-output=" + out).exit()).isEqualTo(1);
+        for (JsonNode unit : Files.readAllLines(out).stream().map(VerifierTest::json).toList()) {
+            String mapping = unit.get("mapping").asText();
+            assertThat(unit.get("extra").asLong()).as(mapping)
+                    .isEqualTo(deleted.get(mapping) + bogus.getOrDefault(mapping, 0L));
+            assertThat(unit.get("pending").asLong()).as(mapping).isZero();
+        }
+    }
+
+    @Test
+    void anUnappliedEntryOfAnotherTenancyNeverExplainsATargetRowEvenForKeysWithoutTheTenancy() {
+        World w = new World();
+        Tenancy a = w.tenancy();
+        Tenancy b = w.tenancy();
+        UUID synced = w.fx.createEmail(a, "synced");
+        w.sync(a);
+        w.sync(b);
+        // An unapplied entry of a's own, so the per-key lookup runs rather than the unit-wide check answering "none".
+        w.fx.createEmail(a, "not stamped yet");
+        UUID stray = UUID.randomUUID();
+        w.onTarget(a, "INSERT INTO email_outboxes SELECT (jsonb_populate_record(NULL::email_outboxes, to_jsonb(e) "
+                + "|| jsonb_build_object('id', '" + stray + "'))).* FROM email_outboxes e WHERE id = '" + synced + "'");
+        w.internal.update("""
+                INSERT INTO "SyncChange" ("tenancyId", "tableName", "primaryKey")
+                VALUES (?, 'EmailOutbox', jsonb_build_object('id', ?::uuid))""", b.id(), stray);
+
+        World.Run run = w.run("--tenancy=" + a.id(), "--mapping=email_outboxes");
+
+        assertThat(run.exit()).as(run.out()).isEqualTo(1);
+        JsonNode r = json(run.failures().get(0));
+        assertThat(r.get("extra").asLong()).isEqualTo(1);
+        assertThat(r.get("findings").findValues("kind").stream().map(JsonNode::asText).toList())
+                .containsExactlyInAnyOrder("extra", "missing");
+        for (JsonNode f : r.get("findings")) {
+            if (f.get("kind").asText().equals("extra")) {
+                assertThat(f.at("/key/id").asText()).isEqualTo(stray.toString());
+                assertThat(f.get("pending").asBoolean()).isFalse();
+            }
+        }
+        assertThat(r.get("pending").asLong()).as("a's unstamped new email").isEqualTo(1);
     }
 
     @Test
@@ -356,15 +481,16 @@ class VerifierTest {
         assertThat(w.run("--no-bail").exit()).isZero();
 
         assertThat(w.internal.queryLong("SELECT count(*) FROM \"OutgoingRequest\"")).isEqualTo(queued);
-        assertThat(w.internal.queryValue("SELECT \"shouldUpdateSequenceId\" FROM \"ProjectUser\" WHERE \"tenancyId\" = ? "
-                + "AND \"displayName\" = 'pending'", t.id())).isEqualTo(true);
+        assertThat(w.internal.queryLong("""
+                SELECT count(*) FROM "SyncChange" WHERE "tenancyId" = ? AND "tableName" = 'ProjectUser'
+                  AND "sequenceId" IS NULL""", t.id())).as("the rename's entry is still unstamped").isEqualTo(1);
         assertThat(rowVersions(w)).as("every row version of the internal tables").isEqualTo(rowVersions);
     }
 
     /** Changes whenever any row of these tables is inserted, updated or deleted (ctid and xmin move). */
     private static String rowVersions(World w) {
         StringBuilder versions = new StringBuilder();
-        for (String table : List.of("ProjectUser", "ContactChannel", "DeletedRow", "OutgoingRequest")) {
+        for (String table : List.of("ProjectUser", "ContactChannel", "SyncChange", "OutgoingRequest")) {
             versions.append(table).append('=').append(w.internal.queryValue(
                     "SELECT md5(coalesce(string_agg(ctid::text || ':' || xmin::text, ',' ORDER BY ctid), '')) FROM \""
                             + table + "\"")).append(' ');

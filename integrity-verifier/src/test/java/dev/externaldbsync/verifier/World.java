@@ -28,8 +28,8 @@ import dev.externaldbsync.testing.TestPostgres;
 /**
  * A migrated internal database and one target database in which every tenancy gets its own schema (its connection
  * string names it with {@code currentSchema}), so tenancies never share target tables. "Syncing" here is done by the
- * test itself, without the engine: stamp every marked internal row, copy the tenancy's projection into its target
- * tables and set its cursors to the last stamp.
+ * test itself, without the engine: stamp every unstamped change-log entry, copy the tenancy's projection into its
+ * target tables and set its cursors to the last stamp.
  */
 final class World {
 
@@ -86,17 +86,18 @@ final class World {
         target.execute(all.toArray(String[]::new));
     }
 
-    /** What the sequencer does: stamps every marked row of every sequenced table, in one order. */
+    /**
+     * What the sequencer does: stamps every unstamped change-log entry in entry order, then drops the older stamped
+     * entries of each key (its compaction), so the verifier is tested against a compacted log as in production.
+     */
     void stamp() {
-        @SuppressWarnings("unchecked")
-        List<String> tables = internal.queryRows("""
-                SELECT table_name FROM information_schema.columns
-                WHERE table_schema = 'public' AND column_name = 'shouldUpdateSequenceId' ORDER BY table_name = 'DeletedRow', table_name""")
-                .stream().map(r -> (String) r.get(0)).toList();
-        for (String table : tables) {
-            internal.execute("UPDATE \"" + table + "\" SET \"sequenceId\" = nextval('global_seq_id'), "
-                    + "\"shouldUpdateSequenceId\" = false WHERE \"shouldUpdateSequenceId\"");
-        }
+        internal.execute("""
+                WITH s AS (SELECT u."id", nextval('global_seq_id') AS seq
+                           FROM (SELECT "id" FROM "SyncChange" WHERE "sequenceId" IS NULL ORDER BY "id") u)
+                UPDATE "SyncChange" c SET "sequenceId" = s.seq FROM s WHERE c."id" = s."id\"""", """
+                DELETE FROM "SyncChange" c USING "SyncChange" n
+                WHERE n."tenancyId" = c."tenancyId" AND n."tableName" = c."tableName"
+                  AND n."primaryKey" = c."primaryKey" AND n."sequenceId" > c."sequenceId\"""");
     }
 
     long lastStamp() {
