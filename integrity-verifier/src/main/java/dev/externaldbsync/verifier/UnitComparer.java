@@ -18,8 +18,10 @@ import dev.externaldbsync.mapping.Mapping;
  * ({@code setFetchSize}, autocommit off) in key order, one row of each side in hand at a time. Keeps only counters,
  * two digests and at most {@code maxReported} findings, so its memory does not depend on the unit's size.
  * <p>
- * Pending rule: a projection row that is pending (its key has an unstamped change-log entry), has no stamped entry, or
- * whose highest stamped entry is above the target's cursor, and is missing or different in the target, is pending; a
+ * Pending rule: a projection row that is pending (its key has an unstamped change-log entry) or whose highest stamped
+ * entry is above the target's cursor, and is missing or different in the target, is pending; so is every row while
+ * the target's cursor is −1 (never synced, or backfilling). A row whose key has no entry at all is compared strictly:
+ * the engine prunes only entries that every configured target has passed. A
  * target row whose key is absent from the projection is pending when {@code "SyncChange"} holds, for that tenancy and
  * the mapping's table, an entry of exactly that key ({@link ChangeKeys}) that is unstamped or stamped above the
  * cursor. Not thread-safe; one instance per unit.
@@ -264,7 +266,7 @@ final class UnitComparer {
 
     private boolean notSynced(String[] internalRow, int width) {
         String sequence = internalRow[width];
-        return internalRow[width + 1] != null || sequence == null || Long.parseLong(sequence) > cursor;
+        return internalRow[width + 1] != null || cursor < 0 || (sequence != null && Long.parseLong(sequence) > cursor);
     }
 
     private void onMissing(String[] x, int width) {
