@@ -8,34 +8,31 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Clock;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.Collection;
-import java.util.EnumMap;
-import java.util.LinkedHashSet;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.UUID;
 
 import javax.sql.DataSource;
 
-import dev.externaldbsync.schema.SourceTable;
-
 /**
- * Stamps rows marked as changed ({@code "shouldUpdateSequenceId"}) with the next ids of {@code global_seq_id}, clears
- * their mark and enqueues one sync request per affected tenancy: one batch per {@link #runOnce()} call. Loops,
- * wake-ups and the fusebox are the caller's business ({@link SequencerLoop}).
+ * Stamps entries of the change log ({@code "SyncChange"}, which the capture triggers append to with {@code
+ * "sequenceId"} NULL) with the next ids of {@code global_seq_id}, deletes the entries the new stamps make redundant
+ * and enqueues one sync request per affected tenancy: one batch per {@link #runOnce()} call. It never writes a
+ * source row. Loops, polling and the fusebox are the caller's business ({@link SequencerLoop}).
  *
- * <h2>One batch = one transaction</h2>
+ * <h2>One batch = one transaction, two statements</h2>
+ * Sent together in one round trip, then committed:
  * <ol>
- * <li>{@code set_config('external_db_sync.sequencer', 'on', true)}, so the capture triggers' notification does not wake
- * this sequencer (or its replicas) for its own stamping, then {@code pg_advisory_xact_lock(}{@link #STAMP_LOCK_KEY}
- * {@code )}, all in the first statement, before any {@code nextval};</li>
- * <li>per table of {@link SourceTable#values()} (in catalog order, {@code "DeletedRow"} last): find up to
- * {@code maxTenanciesPerBatch} tenancies with marked rows after this instance's round-robin cursor, claim up to
- * {@code max(1, batchSize / tenanciesFound)} rows of each with {@code FOR UPDATE SKIP LOCKED} and stamp them;</li>
- * <li>{@code sync_enqueue_tenancies(<every tenancy stamped>)}, still in the same transaction; commit.</li>
+ * <li>{@code pg_advisory_xact_lock(}{@link #STAMP_LOCK_KEY}{@code )} (with the batch's planner settings), before any
+ * {@code nextval};</li>
+ * <li>one data-modifying statement ({@link #STAMP}): find up to {@code maxTenanciesPerBatch} tenancies with unstamped
+ * entries after this instance's round-robin cursor (a loose index scan of the partial index {@code
+ * "SyncChange_unstamped_idx"}), claim up to {@code max(1, batchSize / tenanciesFound)} unstamped entries of each with
+ * {@code FOR UPDATE SKIP LOCKED}, set {@code "sequenceId" = nextval('global_seq_id')} on the newest claimed entry of
+ * each key, delete every other entry of those keys that is stamped or was claimed here (compaction, through {@code
+ * "SyncChange_key_idx"}), and {@code sync_enqueue_tenancies(<every tenancy stamped>)}.</li>
  * </ol>
  *
  * <h2>Sequence order is commit order, with any number of sequencers</h2>
@@ -52,14 +49,29 @@ import dev.externaldbsync.schema.SourceTable;
  * <li>A reader's snapshot that sees T2 committed was taken after T2 committed, which is after T1's commit became
  * visible: it sees T1 too. Hence every snapshot sees a prefix of the stamping order, and an id below the largest
  * visible id is either visible or belongs to a transaction that rolled back and will never appear. Gaps (rolled-back
- * batches, the increment of 11) are not unseen rows.</li>
- * <li>Writers never stamp. A writer's change still in flight is invisible (insert, tombstone) or row-locked
- * (update) and is skipped by {@code SKIP LOCKED}; once it commits it is claimed by a later stamping transaction and
- * gets a later, larger id. A row that is restamped after a new change simply moves past every reader's cursor.</li>
+ * batches, the increment of 11) are not unseen entries.</li>
+ * <li>Writers never stamp: they only INSERT entries, which stay invisible to the sequencer until their transaction
+ * commits and are then claimed by a later stamping transaction, which gives them a later, larger id. A rolled-back
+ * writer's entry never becomes visible at all. Nothing a writer does takes a row lock the sequencer meets: unlike
+ * the former stamping of source rows, no writer's update is ever skipped as locked, and no writer ever waits for a
+ * stamping transaction.</li>
+ * <li>Compaction only deletes, in the same transaction that stamps a newer entry of the same key, so it can make a
+ * seen id disappear but never make an unseen one appear.</li>
  * </ul>
  * With two replicas only one stamps at a time; the second waits on the lock for at most one batch, then claims
- * whatever is still marked (its statement snapshot is taken after the lock is granted, and {@code FOR UPDATE}
- * re-checks the mark on the newest row version anyway).
+ * whatever is still unstamped (its stamping statement is a separate statement sent after the lock, so its snapshot is
+ * taken after the lock is granted, and {@code FOR UPDATE} re-checks {@code "sequenceId" IS NULL} on the newest entry
+ * version anyway). {@code SKIP LOCKED} is for an instance that holds row locks without the advisory lock (none of this
+ * version does, but an operator's script or a future variant might): it is skipped rather than waited for.
+ *
+ * <h2>Compaction</h2>
+ * The engine reads a key's entries only to find keys changed above its cursor and then joins the live row, so of all
+ * entries of one {@code ("tenancyId", "tableName", "primaryKey")} only the one with the highest stamp matters to any
+ * cursor. When a batch stamps a key it therefore deletes, in the same transaction, the key's older stamped entries and
+ * the key's other entries claimed by this batch (which would otherwise be stamped and deleted at once). An unstamped
+ * entry this batch did not claim (beyond the quota, or committed after the statement's snapshot) is never deleted: it
+ * is stamped later, with a larger id. A cursor between an older stamp and the new one sees the new one; a cursor
+ * below both sees the new one instead of two.
  *
  * <h2>Enqueueing inside the stamping transaction</h2>
  * The requirement is "a sync can never run before the stamps it was queued for are visible". {@code
@@ -70,22 +82,19 @@ import dev.externaldbsync.schema.SourceTable;
  * (which two transactions would have).
  *
  * <h2>Delete and re-create of one key</h2>
- * A tombstone ({@code "DeletedRow"}) and a live row with the same target key may be stamped in either order (tables
- * are stamped in catalog order, {@code "DeletedRow"} last, and a window may hold both). Convergence is the sync
- * engine's read rule, not stamp order: the engine emits a tombstone's delete only when no live row with the same
- * target key exists at its read snapshot. Live rows are the truth: remove → re-add leaves a live row, so the target
- * keeps it (present); re-add → remove leaves no live row and a stamped tombstone (absent); and any later deletion
- * writes a newer tombstone, so nothing is ever resurrected.
+ * Delete and insert of a key are both entries of that one key, so the newest one is stamped and the engine joins the
+ * live row at its read snapshot: remove → re-add leaves a live row (present), re-add → remove leaves none (absent),
+ * whatever the order within a batch. Live rows are the truth.
  *
  * <h2>Fairness</h2>
- * Rows are never claimed as "first N by tenancy": that would hand a whole batch to one tenancy with a million
- * marked rows. Each table keeps a round-robin cursor (the last tenancy served); a batch serves up to
+ * Entries are never claimed as "first N by tenancy": that would hand a whole batch to one tenancy with a million
+ * waiting entries. The instance keeps a round-robin cursor (the last tenancy served); a batch serves up to
  * {@code maxTenanciesPerBatch} tenancies after it (wrapping around) with an equal quota each, so a small tenancy's
  * change is stamped in the first batch that runs after it committed whenever fewer than {@code maxTenanciesPerBatch}
  * tenancies are waiting, and within {@code ceil(waiting tenancies / maxTenanciesPerBatch)} batches otherwise.
  *
  * <p>
- * Thread-safety: one instance must be driven by one thread at a time (the cursors are per instance). Any number of
+ * Thread-safety: one instance must be driven by one thread at a time (the cursor is per instance). Any number of
  * instances, in one or many processes, may run against one database.
  */
 public final class Sequencer {
@@ -93,30 +102,122 @@ public final class Sequencer {
     /** Key of the transaction-scoped advisory lock that serialises stamping: "edb-seq" in ASCII. */
     public static final long STAMP_LOCK_KEY = 0x6564622d736571L;
 
-    /** Reported as {@code "100000+"} beyond this many waiting rows. */
+    /** Waiting entries are counted up to this many, then reported as "at least". */
     public static final int WAITING_CAP = 100_000;
 
-    /** Where the capture triggers {@code NOTIFY} once per writing transaction, at its commit. */
-    public static final String CHANGES_CHANNEL = "external_db_sync_changes";
+    /**
+     * Every {@code "tableName"} the capture triggers write, in the order the figures list them (every table appears
+     * in status and metrics, zero included).
+     */
+    public static final List<String> LOG_TABLES = List.of("ProjectUser", "ContactChannel", "Team", "TeamMember",
+            "TeamMemberDirectPermission", "VerificationCode_TEAM_INVITATION", "EmailOutbox",
+            "ProjectUserDirectPermission", "UserNotificationPreference", "ProjectUserRefreshToken",
+            "ProjectUserOAuthAccount");
 
     private static final UUID MIN_UUID = new UUID(0, 0);
-    private static final UUID MAX_UUID = new UUID(-1, -1);
+
+    /** The idle probe: one descent of the partial index, which holds only unstamped entries. */
+    static final String ANY_UNSTAMPED = "SELECT EXISTS (SELECT 1 FROM \"SyncChange\" WHERE \"sequenceId\" IS NULL)";
 
     /**
-     * The first statement of a batch. {@code plan_cache_mode}: the claim's LIMIT and tenancy array are parameters,
-     * and a cached generic plan that guesses them could pick a sequential scan of a big table; a custom plan per
-     * batch costs well under a millisecond.
+     * The first statement of a batch. {@code plan_cache_mode}: the tenancy cursor and the limits are parameters, and a
+     * cached generic plan that guesses them could pick a scan of the whole log; a custom plan per batch costs well
+     * under a millisecond. {@code enable_seqscan}: every access of {@link #STAMP} must go through an index, and right
+     * after a bulk write the log's statistics say "everything unstamped", which makes a sequential scan look cheapest
+     * for a claim whose heap is, a few hundred batches later, mostly dead versions of stamped entries.
      */
-    private static final String BEGIN_BATCH = """
-            SELECT set_config('external_db_sync.sequencer', 'on', true),
-                   set_config('plan_cache_mode', 'force_custom_plan', true),
+    static final String BEGIN_BATCH = """
+            SELECT set_config('plan_cache_mode', 'force_custom_plan', true),
+                   set_config('enable_seqscan', 'off', true),
                    pg_advisory_xact_lock(?)""";
 
-    private static final String ENQUEUE = "SELECT sync_enqueue_tenancies(?::uuid[])";
+    /**
+     * The batch. Parameters: the cursor three times, the tenancy limit twice, the batch size.
+     * <ul>
+     * <li>{@code after_cursor}, {@code wrapped}: loose index scans ("skip scans") of the partial unstamped index, one
+     * descent per distinct tenancy, strictly after the cursor and then from the start up to and including it, each
+     * stopped by the outer LIMIT (a recursive CTE is evaluated lazily); the wrap-around pass runs only for what the
+     * first left of the limit.</li>
+     * <li>{@code claimed}: per tenancy a LIMIT on its own index range, locked with {@code SKIP LOCKED} (LockRows sits
+     * below the LIMIT, so a skipped entry does not use up the quota).</li>
+     * <li>{@code stamped} and {@code compacted} name their rows by {@code "id" = ANY(ARRAY(…))}, never by a join: the
+     * planner cannot estimate a CTE's size and would hash-join the whole log. The key lookup is fenced ({@code
+     * OFFSET 0}) so that its {@code "sequenceId"} filter cannot steer it onto the stamped index, whose statistics
+     * may say "empty" while it holds millions of entries.</li>
+     * <li>Sibling data-modifying CTEs share one snapshot and must not touch the same row: {@code stamped} updates only
+     * the newest claimed entry of a key, {@code compacted} deletes only others.</li>
+     * </ul>
+     */
+    static final String STAMP = """
+            WITH RECURSIVE
+            after_cursor(id) AS (
+                (SELECT "tenancyId" FROM "SyncChange"
+                 WHERE "sequenceId" IS NULL AND "tenancyId" > ?::uuid ORDER BY "tenancyId" LIMIT 1)
+                UNION ALL
+                SELECT (SELECT "tenancyId" FROM "SyncChange"
+                        WHERE "sequenceId" IS NULL AND "tenancyId" > a.id ORDER BY "tenancyId" LIMIT 1)
+                FROM after_cursor AS a WHERE a.id IS NOT NULL),
+            wrapped(id) AS (
+                (SELECT "tenancyId" FROM "SyncChange"
+                 WHERE "sequenceId" IS NULL AND "tenancyId" <= ?::uuid ORDER BY "tenancyId" LIMIT 1)
+                UNION ALL
+                SELECT (SELECT "tenancyId" FROM "SyncChange"
+                        WHERE "sequenceId" IS NULL AND "tenancyId" > w.id AND "tenancyId" <= ?::uuid
+                        ORDER BY "tenancyId" LIMIT 1)
+                FROM wrapped AS w WHERE w.id IS NOT NULL),
+            first_pass AS MATERIALIZED (SELECT id FROM after_cursor WHERE id IS NOT NULL LIMIT ?),
+            served AS MATERIALIZED (
+                SELECT id, 1 AS pass FROM first_pass
+                UNION ALL
+                (SELECT id, 2 FROM wrapped WHERE id IS NOT NULL LIMIT ? - (SELECT count(*) FROM first_pass))),
+            quota AS MATERIALIZED (SELECT GREATEST(1, ? / NULLIF(count(*), 0))::int AS n FROM served),
+            claimed AS MATERIALIZED (
+                SELECT c.* FROM served AS t CROSS JOIN LATERAL (
+                    SELECT e."id", e."tenancyId", e."tableName", e."primaryKey" FROM "SyncChange" AS e
+                    WHERE e."tenancyId" = t.id AND e."sequenceId" IS NULL
+                    LIMIT (SELECT n FROM quota)
+                    FOR UPDATE SKIP LOCKED) AS c),
+            ranked AS MATERIALIZED (
+                SELECT c."id", c."tenancyId", c."tableName", c."primaryKey",
+                       row_number() OVER (PARTITION BY c."tenancyId", c."tableName", c."primaryKey"
+                                          ORDER BY c."id" DESC) AS rn
+                FROM claimed AS c),
+            stamped AS (
+                UPDATE "SyncChange" AS e SET "sequenceId" = nextval('global_seq_id')
+                WHERE e."id" = ANY (ARRAY(SELECT r."id" FROM ranked AS r WHERE r.rn = 1))
+                RETURNING e."tenancyId", e."tableName"),
+            compacted AS (
+                DELETE FROM "SyncChange" AS o
+                WHERE o."id" = ANY (ARRAY(
+                    SELECT r."id" FROM ranked AS r WHERE r.rn > 1
+                    UNION ALL
+                    SELECT x."id" FROM ranked AS r CROSS JOIN LATERAL (
+                        SELECT k."id", k."sequenceId" FROM "SyncChange" AS k
+                        WHERE k."tenancyId" = r."tenancyId" AND k."tableName" = r."tableName"
+                          AND k."primaryKey" = r."primaryKey"
+                        OFFSET 0) AS x
+                    WHERE r.rn = 1 AND x."sequenceId" IS NOT NULL))
+                RETURNING 1),
+            per_table AS (SELECT "tableName", count(*)::int AS k FROM stamped GROUP BY "tableName")
+            SELECT (SELECT count(*) FROM served)::int,
+                   (SELECT id FROM served ORDER BY pass DESC, id DESC LIMIT 1),
+                   COALESCE((SELECT max(k) FROM (SELECT count(*) AS k FROM claimed GROUP BY "tenancyId") AS x), 0)
+                       >= (SELECT n FROM quota),
+                   (SELECT array_agg("tableName" ORDER BY "tableName") FROM per_table),
+                   (SELECT array_agg(k ORDER BY "tableName") FROM per_table),
+                   (SELECT count(DISTINCT "tenancyId") FROM stamped)::int,
+                   (SELECT count(*) FROM compacted)::int,
+                   sync_enqueue_tenancies(ARRAY(SELECT DISTINCT "tenancyId" FROM stamped))""";
+
+    /** Unstamped entries per table, of the first {@code ?} in the partial index (a bounded scan however big). */
+    static final String WAITING = """
+            SELECT "tableName", count(*) FROM (
+                SELECT "tableName" FROM "SyncChange" WHERE "sequenceId" IS NULL LIMIT ?) AS capped
+            GROUP BY "tableName\"""";
 
     /**
-     * @param batchSize            rows claimed per table per batch, at most (one tenancy alone may take them all)
-     * @param maxTenanciesPerBatch tenancies served per table per batch, at most
+     * @param batchSize            entries claimed per batch, at most (one tenancy alone may take them all)
+     * @param maxTenanciesPerBatch tenancies served per batch, at most
      */
     public record Settings(int batchSize, int maxTenanciesPerBatch) {
         public Settings {
@@ -126,20 +227,35 @@ public final class Sequencer {
         }
     }
 
+    /**
+     * Unstamped entries per table (every {@link #LOG_TABLES} entry present), counted over at most {@code cap + 1}
+     * entries: when {@code capped}, each figure is "at least".
+     */
+    public record Waiting(Map<String, Long> perTable, boolean capped) {
+        public Waiting {
+            perTable = Collections.unmodifiableMap(new LinkedHashMap<>(perTable));
+        }
+
+        static Waiting none() {
+            Map<String, Long> zeros = new LinkedHashMap<>();
+            LOG_TABLES.forEach(t -> zeros.put(t, 0L));
+            return new Waiting(zeros, false);
+        }
+
+        public long total() {
+            return perTable.values().stream().mapToLong(Long::longValue).sum();
+        }
+    }
+
     private final DataSource dataSource;
     private final Settings settings;
     private final Clock clock;
-    private final List<TableStatements> tables;
-    private final Map<SourceTable, UUID> cursors = new EnumMap<>(SourceTable.class);
-    private final String anyMarked;
+    private UUID cursor = MIN_UUID;
 
     public Sequencer(DataSource dataSource, Settings settings, Clock clock) {
         this.dataSource = dataSource;
         this.settings = settings;
         this.clock = clock;
-        this.tables = Arrays.stream(SourceTable.values()).map(TableStatements::of).toList();
-        this.anyMarked = "SELECT " + String.join(" OR ", tables.stream()
-                .map(s -> "(" + s.anyMarked() + ")").toList());
     }
 
     public Settings settings() {
@@ -147,20 +263,39 @@ public final class Sequencer {
     }
 
     /**
-     * Runs one batch. Returns {@link SequencingBatch#empty} without opening a transaction when no row is marked (one
-     * cheap statement: the idle cost). Throws on any database error; the transaction is then rolled back and nothing
-     * was stamped or enqueued.
+     * Runs one batch. Returns {@link SequencingBatch#empty} without opening a transaction when no entry is unstamped
+     * (one cheap statement: the idle cost). Throws on any database error; the transaction is then rolled back and
+     * nothing was stamped, deleted or enqueued.
      */
     public SequencingBatch runOnce() throws SQLException {
         long started = System.nanoTime();
+        if (!anyUnstamped()) {
+            return SequencingBatch.empty(clock.instant(), Duration.ofNanos(System.nanoTime() - started));
+        }
+        return stampBatch();
+    }
+
+    /** Whether any entry is unstamped (committed and visible now): one descent of the partial index. */
+    public boolean anyUnstamped() throws SQLException {
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(true);
-            if (!anyMarked(c)) {
-                return SequencingBatch.empty(clock.instant(), Duration.ofNanos(System.nanoTime() - started));
+            try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery(ANY_UNSTAMPED)) {
+                rs.next();
+                return rs.getBoolean(1);
             }
+        }
+    }
+
+    /**
+     * Runs one batch without probing first (the caller knows there is or may be work). May stamp nothing, when
+     * another instance got there first.
+     */
+    public SequencingBatch stampBatch() throws SQLException {
+        long started = System.nanoTime();
+        try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(false);
             try {
-                SequencingBatch batch = stamp(c, started);
+                SequencingBatch batch = stamp(c);
                 c.commit();
                 return batch.committedAt(clock.instant(), Duration.ofNanos(System.nanoTime() - started));
             } catch (SQLException | RuntimeException e) {
@@ -172,126 +307,85 @@ public final class Sequencer {
         }
     }
 
-    private record Claim(SourceTable table, int rows, boolean mayHaveMore, UUID lastTenancy) {
-    }
-
-    private SequencingBatch stamp(Connection c, long started) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(BEGIN_BATCH)) {
-            ps.setLong(1, STAMP_LOCK_KEY);
-            ps.executeQuery().close();
-        }
-        Map<SourceTable, Integer> rowsPerTable = new EnumMap<>(SourceTable.class);
-        Set<UUID> tenancies = new LinkedHashSet<>();
-        boolean mayHaveMore = false;
-        List<Claim> claims = new ArrayList<>();
-        for (TableStatements table : tables) {
-            Claim claim = claim(c, table, tenancies);
-            claims.add(claim);
-            rowsPerTable.put(table.table(), claim.rows());
-            mayHaveMore |= claim.mayHaveMore();
-        }
-        int enqueued = 0;
-        if (!tenancies.isEmpty()) {
-            try (PreparedStatement ps = c.prepareStatement(ENQUEUE)) {
-                ps.setArray(1, uuidArray(c, tenancies));
-                try (ResultSet rs = ps.executeQuery()) {
-                    rs.next();
-                    enqueued = rs.getInt(1);
+    private SequencingBatch stamp(Connection c) throws SQLException {
+        // Both statements in one round trip; the server still runs them one after the other, each with its own
+        // snapshot, so the stamping statement's snapshot is taken after the lock is granted.
+        try (PreparedStatement ps = c.prepareStatement(BEGIN_BATCH + ";\n" + STAMP)) {
+            int i = 1;
+            ps.setLong(i++, STAMP_LOCK_KEY);
+            ps.setObject(i++, cursor);
+            ps.setObject(i++, cursor);
+            ps.setObject(i++, cursor);
+            ps.setInt(i++, settings.maxTenanciesPerBatch());
+            ps.setInt(i++, settings.maxTenanciesPerBatch());
+            ps.setInt(i, settings.batchSize());
+            ps.execute();
+            if (!ps.getMoreResults()) {
+                throw new SQLException("the stamping statement returned no result");
+            }
+            try (ResultSet rs = ps.getResultSet()) {
+                rs.next();
+                int served = rs.getInt(1);
+                UUID lastServed = rs.getObject(2, UUID.class);
+                boolean quotaFilled = rs.getBoolean(3);
+                Map<String, Integer> perTable = new LinkedHashMap<>();
+                LOG_TABLES.forEach(t -> perTable.put(t, 0));
+                String[] tables = strings(rs.getArray(4));
+                Integer[] counts = integers(rs.getArray(5));
+                for (int t = 0; t < tables.length; t++) {
+                    perTable.put(tables[t], counts[t]);
                 }
-            }
-        }
-        // Cursors move only for a batch that will commit (a failed one is retried from the same place).
-        for (Claim claim : claims) {
-            if (claim.lastTenancy() != null) {
-                cursors.put(claim.table(), claim.lastTenancy());
-            }
-        }
-        return new SequencingBatch(rowsPerTable, tenancies.size(), enqueued, false, mayHaveMore, null, Duration.ZERO);
-    }
-
-    private Claim claim(Connection c, TableStatements table, Set<UUID> stampedTenancies) throws SQLException {
-        UUID cursor = cursors.get(table.table());
-        int limit = settings.maxTenanciesPerBatch();
-        List<UUID> found = new ArrayList<>(Math.min(limit, 1024));
-        if (cursor == null) {
-            findTenancies(c, table.tenancyWrapped(), MIN_UUID, MAX_UUID, limit, found);
-        } else {
-            findTenancies(c, table.tenancyAfter(), cursor, MAX_UUID, limit, found);
-            if (found.size() < limit) {
-                findTenancies(c, table.tenancyWrapped(), MIN_UUID, cursor, limit - found.size(), found);
-            }
-        }
-        if (found.isEmpty()) {
-            return new Claim(table.table(), 0, false, null);
-        }
-        int quota = Math.max(1, settings.batchSize() / found.size());
-        int rows = 0;
-        boolean quotaFilled = false;
-        try (PreparedStatement ps = c.prepareStatement(table.claim())) {
-            ps.setArray(1, uuidArray(c, found));
-            ps.setInt(2, quota);
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    UUID tenancy = rs.getObject(1, UUID.class);
-                    int count = rs.getInt(2);
-                    stampedTenancies.add(tenancy);
-                    rows += count;
-                    quotaFilled |= count >= quota;
+                int tenancies = rs.getInt(6);
+                int compacted = rs.getInt(7);
+                int enqueued = rs.getInt(8);
+                // The cursor moves only for a batch that will commit (a failed one is retried from the same place).
+                if (lastServed != null) {
+                    cursor = lastServed;
                 }
-            }
-        }
-        // More may be waiting when a tenancy filled its quota or more tenancies exist than were served. Rows skipped
-        // as locked do not count: their writer's commit (or the other sequencer) takes care of them.
-        boolean mayHaveMore = quotaFilled || found.size() >= limit;
-        return new Claim(table.table(), rows, mayHaveMore, found.get(found.size() - 1));
-    }
-
-    private static void findTenancies(Connection c, String sql, UUID from, UUID to, int limit, List<UUID> into)
-            throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(sql)) {
-            ps.setObject(1, from);
-            ps.setObject(2, to);
-            ps.setObject(3, to);
-            ps.setInt(4, limit);
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    into.add(rs.getObject(1, UUID.class));
-                }
+                // More may be waiting when a tenancy filled its quota or more tenancies waited than were served.
+                // Entries skipped as locked do not count: whoever holds them stamps or releases them.
+                boolean mayHaveMore = quotaFilled || served >= settings.maxTenanciesPerBatch();
+                return new SequencingBatch(perTable, tenancies, enqueued, compacted, false, mayHaveMore, null,
+                        Duration.ZERO);
             }
         }
     }
 
-    private boolean anyMarked(Connection c) throws SQLException {
-        try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery(anyMarked)) {
-            rs.next();
-            return rs.getBoolean(1);
-        }
+    private static String[] strings(Array array) throws SQLException {
+        return array == null ? new String[0] : (String[]) array.getArray();
+    }
+
+    private static Integer[] integers(Array array) throws SQLException {
+        return array == null ? new Integer[0] : (Integer[]) array.getArray();
     }
 
     /**
-     * Rows waiting per table, each counted up to {@code cap + 1} through the partial flag index (so a backlog of
-     * millions costs a bounded scan); a value above {@code cap} means "more than cap". Autocommit, no locks.
+     * Unstamped entries per table, over at most {@code cap + 1} entries of the partial index (so a backlog of
+     * millions costs a bounded index scan).
      */
-    public Map<SourceTable, Long> waitingRows(int cap) throws SQLException {
-        Map<SourceTable, Long> waiting = new EnumMap<>(SourceTable.class);
+    public Waiting waitingEntries(int cap) throws SQLException {
+        Map<String, Long> waiting = new LinkedHashMap<>();
+        LOG_TABLES.forEach(t -> waiting.put(t, 0L));
+        long total = 0;
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(true);
-            for (TableStatements table : tables) {
-                try (PreparedStatement ps = c.prepareStatement(table.waiting())) {
-                    ps.setInt(1, cap + 1);
-                    try (ResultSet rs = ps.executeQuery()) {
-                        rs.next();
-                        waiting.put(table.table(), rs.getLong(1));
+            try (PreparedStatement ps = c.prepareStatement(WAITING)) {
+                ps.setLong(1, (long) cap + 1);
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        long count = rs.getLong(2);
+                        waiting.put(rs.getString(1), count);
+                        total += count;
                     }
                 }
             }
         }
-        return waiting;
+        return new Waiting(waiting, total > cap);
     }
 
     /**
-     * How many stamps {@code global_seq_id} has handed out (only the sequencer calls {@code nextval}, one per row, so
-     * this counts stamped rows of all replicas ever): a sequence's {@code last_value} is a single-row read.
+     * How many stamps {@code global_seq_id} has handed out (only the sequencer calls {@code nextval}, one per stamped
+     * entry, so this counts entries stamped by all replicas ever): a sequence's {@code last_value} is a single-row read.
      */
     public long stampsIssued() throws SQLException {
         try (Connection c = dataSource.getConnection()) {
@@ -307,10 +401,6 @@ public final class Sequencer {
                 return called ? (last - 1) / increment + 1 : 0;
             }
         }
-    }
-
-    private static Array uuidArray(Connection c, Collection<UUID> ids) throws SQLException {
-        return c.createArrayOf("uuid", ids.toArray());
     }
 
     private static void rollbackQuietly(Connection c, Exception cause) {

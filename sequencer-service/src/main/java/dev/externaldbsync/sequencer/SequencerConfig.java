@@ -14,38 +14,36 @@ import io.smallrye.config.WithDefault;
 public interface SequencerConfig {
 
     /**
-     * Most rows stamped per table per batch ({@code SEQUENCER_BATCH_SIZE}). One batch is one transaction that holds
-     * the stamping lock and the row locks of its rows, so this bounds how long a second replica waits and how long a
-     * writer touching a claimed row waits. Measured on 200,000 marked rows (2 cores, shared machine): one tenancy
-     * 13.6k rows/s at 1000 vs 13.8k at 5000 (73 ms vs 361 ms per batch); spread over 1000 tenancies the larger batch
-     * won only because it served more rows per tenancy, which {@link #maxTenanciesPerBatch()} gives at 1000 too.
+     * Most change-log entries stamped per batch ({@code SEQUENCER_BATCH_SIZE}). One batch is one transaction that
+     * holds the stamping lock, so this bounds how long a second replica waits; writers never wait for it (they only
+     * insert entries). Larger batches amortise the per-transaction cost (lock, commit, enqueue) over more entries.
      */
     @WithDefault("1000")
     int batchSize();
 
     /**
-     * Most tenancies served per table per batch ({@code SEQUENCER_MAX_TENANCIES_PER_BATCH}); each gets an equal share
-     * of the batch ({@code batch-size / tenancies found}, at least one row). A new change of a small tenancy is
-     * stamped in the next batch whenever at most this many tenancies are waiting, and within
-     * {@code ceil(waiting tenancies / this)} batches otherwise (round robin), however many rows one tenancy has
-     * marked. 250 (four rows per tenancy per batch at the default batch size) measured twice the throughput of
-     * 1000 (one row each) on a backlog spread over 1000 tenancies: rows of one tenancy share index pages (every
-     * sequenced table's indexes lead with "tenancyId").
+     * Most tenancies served per batch ({@code SEQUENCER_MAX_TENANCIES_PER_BATCH}); each gets an equal share of the
+     * batch ({@code batch-size / tenancies found}, at least one entry). A new change of a small tenancy is stamped in
+     * the next batch whenever at most this many tenancies are waiting, and within
+     * {@code ceil(waiting tenancies / this)} batches otherwise (round robin), however many entries one tenancy has
+     * waiting. Several entries per tenancy per batch are cheaper than one each: a tenancy's entries share index pages
+     * (the log's indexes lead with "tenancyId").
      */
     @WithDefault("250")
     int maxTenanciesPerBatch();
 
     /**
-     * How long the loop waits for a change notification before it looks for work anyway
-     * ({@code SEQUENCER_FALLBACK_INTERVAL}, e.g. {@code 1s}, {@code 500ms}). Covers lost notifications (a broken
-     * LISTEN connection, {@code external_db_sync.notify = off}) and is also how often a paused sequencer re-reads
-     * the fusebox. Idle cost per interval: two single-row queries.
+     * How long the loop sleeps when it found nothing to stamp before it looks again ({@code SEQUENCER_POLL_INTERVAL},
+     * e.g. {@code 20ms}, {@code 1s}); while batches find work it loops at once. Writers send no notification, so this
+     * is the added latency of an idle sequencer. Idle cost per interval: one {@code EXISTS} probe of the partial
+     * unstamped index (an empty index: one page), no transaction; the fusebox is read before every batch and, while
+     * idle, about once a second.
      */
-    @WithDefault("1s")
-    Duration fallbackInterval();
+    @WithDefault("20ms")
+    Duration pollInterval();
 
     /**
-     * How often, at most, the loop refreshes the waiting-rows gauge while there is work
+     * How often, at most, the loop refreshes the waiting-entries gauge while there is work
      * ({@code SEQUENCER_WAITING_REFRESH_INTERVAL}); an idle loop knows the answer (zero) without a query.
      */
     @WithDefault("5s")

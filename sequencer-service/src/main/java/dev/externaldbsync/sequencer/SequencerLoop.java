@@ -4,34 +4,32 @@ import java.sql.SQLException;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.Collections;
-import java.util.EnumMap;
-import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
 
 import org.jboss.logging.Logger;
 
-import dev.externaldbsync.schema.SourceTable;
 import io.quarkus.runtime.annotations.RegisterForReflection;
-import dev.externaldbsync.service.NotificationListener;
 
 /**
- * The one continuous sequencing loop of a process: runs {@link Sequencer#runOnce()} back to back while batches come
- * back full, otherwise waits for a change notification ({@link NotificationListener}) or the fallback interval.
+ * The one continuous sequencing loop of a process: polls the change log for unstamped entries and runs batches back
+ * to back while they find work; when a probe finds nothing it sleeps the poll interval. Writers send no notification
+ * (a {@code NOTIFY} takes a cluster-wide lock at commit that serialises every notifying transaction), so polling is
+ * the only wake-up.
  * <p>
- * Per iteration it first reads the fusebox switch (the caller's {@code enabled}, one single-row query); when the
- * switch is off it does nothing else and waits, so a paused sequencer costs one cheap query per fallback interval.
- * Marks stay in the database while paused, so turning the switch back on loses nothing.
+ * Before every batch it reads the fusebox switch (the caller's {@code enabled}, one single-row query); when the switch
+ * is off it stamps nothing and sleeps. Entries stay in the log while paused, so turning the switch back on loses
+ * nothing. While idle it reads the switch about once a second only, to keep {@link Stats#paused()} current.
  * <p>
- * Idle cost: one fusebox read plus one {@code EXISTS} probe per fallback interval (default 1 s), no transaction.
+ * Idle cost per poll interval: one {@code EXISTS} probe of the partial unstamped index, no transaction.
  * <p>
  * Errors (database down, a batch that fails) are recorded as the last error and retried after a backoff that doubles
  * from 100 ms to 30 s; a successful batch resets it.
  * <p>
  * Thread-safety: {@link #run} runs on one dedicated thread; {@link #stop}, {@link #stats} and
- * {@link #waitingRows} may be called from any thread.
+ * {@link #waiting} may be called from any thread.
  */
 public final class SequencerLoop implements Runnable {
 
@@ -46,41 +44,43 @@ public final class SequencerLoop implements Runnable {
     }
 
     /** A consistent view of the loop's counters. */
-    public record Stats(boolean running, boolean paused, boolean listening, long iterations, long batches,
-            long rowsStamped, SequencingBatch lastBatch, LastError lastError) {
+    public record Stats(boolean running, boolean paused, long iterations, long batches, long entriesStamped,
+            long entriesCompacted, SequencingBatch lastBatch, LastError lastError) {
     }
 
     private static final Logger LOG = Logger.getLogger(SequencerLoop.class);
     private static final Duration MIN_ERROR_BACKOFF = Duration.ofMillis(100);
     private static final Duration MAX_ERROR_BACKOFF = Duration.ofSeconds(30);
+    private static final Duration IDLE_SWITCH_REFRESH = Duration.ofSeconds(1);
 
     private final Sequencer sequencer;
-    private final NotificationListener listener;
     private final BooleanSupplier enabled;
-    private final Duration fallbackInterval;
+    private final Duration pollInterval;
     private final Duration waitingRefresh;
     private final Clock clock;
     private final Observer observer;
+    private final Object wakeUp = new Object();
 
     private volatile boolean stopRequested;
     private volatile boolean running;
     private volatile boolean paused;
     private final AtomicLong iterations = new AtomicLong();
     private final AtomicLong batches = new AtomicLong();
-    private final AtomicLong rowsStamped = new AtomicLong();
+    private final AtomicLong entriesStamped = new AtomicLong();
+    private final AtomicLong entriesCompacted = new AtomicLong();
     private final AtomicReference<SequencingBatch> lastBatch = new AtomicReference<>();
     private final AtomicReference<LastError> lastError = new AtomicReference<>();
-    private final AtomicReference<Map<SourceTable, Long>> waiting = new AtomicReference<>(zeros());
+    private final AtomicReference<Sequencer.Waiting> waiting = new AtomicReference<>(Sequencer.Waiting.none());
     private long lastWaitingRefresh;
     private boolean waitingEverCounted;
     private boolean waitingMayBeNonZero = true;
+    private long lastSwitchRead = Long.MIN_VALUE;
 
-    public SequencerLoop(Sequencer sequencer, NotificationListener listener, BooleanSupplier enabled,
-            Duration fallbackInterval, Duration waitingRefresh, Clock clock, Observer observer) {
+    public SequencerLoop(Sequencer sequencer, BooleanSupplier enabled, Duration pollInterval, Duration waitingRefresh,
+            Clock clock, Observer observer) {
         this.sequencer = sequencer;
-        this.listener = listener;
         this.enabled = enabled;
-        this.fallbackInterval = fallbackInterval;
+        this.pollInterval = pollInterval;
         this.waitingRefresh = waitingRefresh;
         this.clock = clock;
         this.observer = observer;
@@ -90,38 +90,49 @@ public final class SequencerLoop implements Runnable {
     public void run() {
         running = true;
         Duration errorBackoff = MIN_ERROR_BACKOFF;
+        // The last batch stopped at a limit: the next one needs no probe.
+        boolean moreWaiting = false;
         try {
-            // Listen before the first batch: a change committed while that batch runs then wakes the next one.
-            listener.await(Duration.ofMillis(1));
             while (!stopRequested) {
                 iterations.incrementAndGet();
                 try {
+                    if (!moreWaiting && !sequencer.anyUnstamped()) {
+                        idle();
+                        sleep(pollInterval);
+                        continue;
+                    }
+                    lastSwitchRead = clock.millis();
                     if (!enabled.getAsBoolean()) {
                         paused = true;
-                        listener.await(fallbackInterval);
+                        moreWaiting = false;
+                        sleep(pollInterval);
                         continue;
                     }
                     paused = false;
-                    SequencingBatch batch = sequencer.runOnce();
+                    SequencingBatch batch = sequencer.stampBatch();
                     errorBackoff = MIN_ERROR_BACKOFF;
-                    if (batch.rows() > 0) {
+                    moreWaiting = batch.mayHaveMore();
+                    if (batch.entries() > 0) {
                         batches.incrementAndGet();
-                        rowsStamped.addAndGet(batch.rows());
+                        entriesStamped.addAndGet(batch.entries());
+                        entriesCompacted.addAndGet(batch.compacted());
                         lastBatch.set(batch);
                         observer.batchCommitted(batch);
-                        LOG.debugf("Stamped %d rows of %d tenancies in %d ms", batch.rows(), batch.tenancies(),
-                                batch.duration().toMillis());
+                        LOG.debugf("Stamped %d entries of %d tenancies (%d compacted) in %d ms", batch.entries(),
+                                batch.tenancies(), batch.compacted(), batch.duration().toMillis());
                     }
-                    refreshWaiting(batch);
-                    if (!batch.mayHaveMore()) {
-                        listener.await(fallbackInterval);
+                    refreshWaiting();
+                    if (batch.entries() == 0 && !moreWaiting) {
+                        // Found work but stamped none: another instance took it. Do not spin on its heels.
+                        sleep(pollInterval);
                     }
                 } catch (InterruptedException e) {
                     throw e;
                 } catch (Exception e) {
+                    moreWaiting = false;
                     lastError.set(new LastError(describe(e), clock.instant()));
                     LOG.warnf("Sequencing failed, retrying in %d ms: %s", errorBackoff.toMillis(), describe(e));
-                    sleepUnlessStopped(errorBackoff.toMillis());
+                    sleep(errorBackoff);
                     errorBackoff = errorBackoff.multipliedBy(2).compareTo(MAX_ERROR_BACKOFF) > 0
                             ? MAX_ERROR_BACKOFF : errorBackoff.multipliedBy(2);
                 }
@@ -129,31 +140,33 @@ public final class SequencerLoop implements Runnable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } finally {
-            listener.close();
             running = false;
             LOG.info("Sequencer loop stopped");
         }
     }
 
-    /**
-     * Keeps the waiting-rows gauge fresh without a query per scrape and without any query when idle: an empty batch
-     * proved that nothing is marked, and a refresh runs at most once per {@code waitingRefresh}.
-     */
-    private void refreshWaiting(SequencingBatch batch) throws SQLException {
-        if (batch.nothingMarked()) {
-            if (waitingMayBeNonZero) {
-                waiting.set(zeros());
-                waitingMayBeNonZero = false;
-            }
-            return;
+    /** Nothing is unstamped: the gauge is zero without a query, and the switch is re-read about once a second. */
+    private void idle() {
+        if (waitingMayBeNonZero) {
+            waiting.set(Sequencer.Waiting.none());
+            waitingMayBeNonZero = false;
         }
+        long now = clock.millis();
+        if (lastSwitchRead == Long.MIN_VALUE || now - lastSwitchRead >= IDLE_SWITCH_REFRESH.toMillis()) {
+            lastSwitchRead = now;
+            paused = !enabled.getAsBoolean();
+        }
+    }
+
+    /** Keeps the waiting-entries gauge fresh without a query per scrape: at most once per {@code waitingRefresh}. */
+    private void refreshWaiting() throws SQLException {
         long now = clock.millis();
         if (!waitingEverCounted || now - lastWaitingRefresh >= waitingRefresh.toMillis()) {
             waitingEverCounted = true;
             lastWaitingRefresh = now;
-            Map<SourceTable, Long> counts = sequencer.waitingRows(Sequencer.WAITING_CAP);
-            waiting.set(Collections.unmodifiableMap(new EnumMap<>(counts)));
-            waitingMayBeNonZero = counts.values().stream().anyMatch(v -> v > 0);
+            Sequencer.Waiting counted = sequencer.waitingEntries(Sequencer.WAITING_CAP);
+            waiting.set(counted);
+            waitingMayBeNonZero = counted.total() > 0;
         } else {
             waitingMayBeNonZero = true;
         }
@@ -162,36 +175,33 @@ public final class SequencerLoop implements Runnable {
     /** Asks the loop to stop after the batch in progress; returns at once (join the thread to wait). */
     public void stop() {
         stopRequested = true;
-        listener.wakeUp();
+        synchronized (wakeUp) {
+            wakeUp.notifyAll();
+        }
     }
 
-    private void sleepUnlessStopped(long millis) throws InterruptedException {
-        long deadline = System.nanoTime() + millis * 1_000_000;
-        while (!stopRequested && System.nanoTime() < deadline) {
-            Thread.sleep(Math.min(100, Math.max(1, (deadline - System.nanoTime()) / 1_000_000)));
+    private void sleep(Duration duration) throws InterruptedException {
+        long deadline = System.nanoTime() + duration.toNanos();
+        synchronized (wakeUp) {
+            long left;
+            while (!stopRequested && (left = deadline - System.nanoTime()) > 0) {
+                TimeUnit.NANOSECONDS.timedWait(wakeUp, left);
+            }
         }
     }
 
     public Stats stats() {
-        return new Stats(running, paused, listener.listening(), iterations.get(), batches.get(), rowsStamped.get(),
-                lastBatch.get(), lastError.get());
+        return new Stats(running, paused, iterations.get(), batches.get(), entriesStamped.get(),
+                entriesCompacted.get(), lastBatch.get(), lastError.get());
     }
 
-    /** Waiting rows per table as last refreshed by the loop (never queries; capped at {@link Sequencer#WAITING_CAP}+1). */
-    public Map<SourceTable, Long> waitingRows() {
+    /** Waiting entries as last counted by the loop (never queries; see {@link Sequencer#waitingEntries}). */
+    public Sequencer.Waiting waiting() {
         return waiting.get();
     }
 
     private static String describe(Exception e) {
         String message = e.getMessage();
         return e.getClass().getSimpleName() + (message == null ? "" : ": " + message);
-    }
-
-    private static Map<SourceTable, Long> zeros() {
-        Map<SourceTable, Long> zeros = new EnumMap<>(SourceTable.class);
-        for (SourceTable table : SourceTable.values()) {
-            zeros.put(table, 0L);
-        }
-        return Collections.unmodifiableMap(zeros);
     }
 }

@@ -1,7 +1,7 @@
 package dev.externaldbsync.sequencer;
 
 import java.time.Clock;
-import java.time.Duration;
+import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
@@ -11,7 +11,6 @@ import jakarta.inject.Singleton;
 
 import org.jboss.logging.Logger;
 
-import dev.externaldbsync.schema.SourceTable;
 import dev.externaldbsync.service.Fusebox;
 import dev.externaldbsync.service.InternalDatabaseConfig;
 import io.agroal.api.AgroalDataSource;
@@ -21,17 +20,17 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
-import dev.externaldbsync.service.NotificationListener;
 
 /**
  * Owns the process's one sequencing loop thread: started after migrations (default observer priority, after
  * {@code SchemaMigrationOnStart}), stopped on shutdown after the batch in progress has committed. Publishes the
  * loop's metrics:
  * <ul>
- * <li>{@code sequencer_rows_stamped_total{table}}, {@code sequencer_batches_total},
- * {@code sequencer_batch_duration_seconds} (non-empty batches only);</li>
- * <li>{@code sequencer_rows_waiting{table}}: marked rows as last counted by the loop (capped at 100001; scraping
- * never queries the database).</li>
+ * <li>{@code sequencer_rows_stamped_total{table}} (change-log entries, per {@code "tableName"}),
+ * {@code sequencer_rows_compacted_total}, {@code sequencer_batches_total}, {@code sequencer_batch_duration_seconds}
+ * (non-empty batches only);</li>
+ * <li>{@code sequencer_rows_waiting{table}}: unstamped entries as last counted by the loop (a bounded count, see
+ * {@link Sequencer#waitingEntries}; scraping never queries the database).</li>
  * </ul>
  * Thread-safe.
  */
@@ -69,11 +68,14 @@ public class SequencerService {
         }
         sequencer = new Sequencer(dataSource,
                 new Sequencer.Settings(config.batchSize(), config.maxTenanciesPerBatch()), clock);
-        Map<SourceTable, Counter> stamped = new java.util.EnumMap<>(SourceTable.class);
-        for (SourceTable table : SourceTable.values()) {
-            stamped.put(table, Counter.builder("sequencer.rows.stamped").tag("table", table.tableName())
-                    .description("Rows stamped with a sequence id").register(registry));
+        Map<String, Counter> stamped = new HashMap<>();
+        for (String table : Sequencer.LOG_TABLES) {
+            stamped.put(table, Counter.builder("sequencer.rows.stamped").tag("table", table)
+                    .description("Change-log entries stamped with a sequence id").register(registry));
         }
+        Counter compacted = Counter.builder("sequencer.rows.compacted")
+                .description("Change-log entries deleted because a newer entry of the same key was stamped")
+                .register(registry);
         Counter batches = Counter.builder("sequencer.batches").description("Committed non-empty batches")
                 .register(registry);
         Timer duration = Timer.builder("sequencer.batch.duration").description("Wall time of non-empty batches")
@@ -81,23 +83,28 @@ public class SequencerService {
         SequencerLoop.Observer observer = batch -> {
             batches.increment();
             duration.record(batch.duration());
-            batch.rowsPerTable().forEach((table, rows) -> stamped.get(table).increment(rows));
+            compacted.increment(batch.compacted());
+            batch.entriesPerTable().forEach((table, entries) -> {
+                Counter counter = stamped.get(table);
+                if (counter != null) {
+                    counter.increment(entries);
+                }
+            });
         };
-        loop = new SequencerLoop(sequencer, new NotificationListener(dataSource, Sequencer.CHANGES_CHANNEL, clock),
-                () -> fusebox.read().sequencerEnabled(), config.fallbackInterval(), config.waitingRefreshInterval(),
-                clock, observer);
+        loop = new SequencerLoop(sequencer, () -> fusebox.read().sequencerEnabled(), config.pollInterval(),
+                config.waitingRefreshInterval(), clock, observer);
         SequencerLoop current = loop;
-        for (SourceTable table : SourceTable.values()) {
-            Gauge.builder("sequencer.rows.waiting", current, l -> l.waitingRows().getOrDefault(table, 0L))
-                    .tag("table", table.tableName()).description("Rows marked and waiting for a sequence id")
+        for (String table : Sequencer.LOG_TABLES) {
+            Gauge.builder("sequencer.rows.waiting", current, l -> l.waiting().perTable().getOrDefault(table, 0L))
+                    .tag("table", table).description("Change-log entries waiting for a sequence id")
                     .register(registry);
         }
         thread = new Thread(loop, "sequencer-loop");
         // Daemon: the ShutdownEvent observer below stops and joins it; it must never keep a failed JVM alive.
         thread.setDaemon(true);
         thread.start();
-        LOG.infof("Sequencer loop started (batch size %d, max tenancies per batch %d, fallback %s)",
-                config.batchSize(), config.maxTenanciesPerBatch(), config.fallbackInterval());
+        LOG.infof("Sequencer loop started (batch size %d, max tenancies per batch %d, poll interval %s)",
+                config.batchSize(), config.maxTenanciesPerBatch(), config.pollInterval());
     }
 
     void onStop(@Observes ShutdownEvent event) {
@@ -109,7 +116,7 @@ public class SequencerService {
         l.stop();
         try {
             // The loop stops at the next iteration boundary: after the batch in progress committed (stop() also
-            // wakes a loop that is waiting for a notification).
+            // wakes a loop that is sleeping between polls).
             t.join(config.shutdownWait().toMillis());
             if (t.isAlive()) {
                 LOG.warnf("Sequencer loop still busy after %s; interrupting", config.shutdownWait());
@@ -129,9 +136,5 @@ public class SequencerService {
     /** The core, or null when the service runs without a database. */
     public Sequencer sequencer() {
         return sequencer;
-    }
-
-    Duration fallbackInterval() {
-        return config.fallbackInterval();
     }
 }

@@ -17,7 +17,6 @@ import dev.externaldbsync.contract.status.ErrorText;
 import dev.externaldbsync.contract.status.SequencerLastBatch;
 import dev.externaldbsync.contract.status.SequencerLastError;
 import dev.externaldbsync.contract.status.SequencerStatus;
-import dev.externaldbsync.schema.SourceTable;
 import dev.externaldbsync.service.AdminAuthFilter;
 import dev.externaldbsync.service.AdminConfig;
 import dev.externaldbsync.service.Fusebox;
@@ -27,8 +26,10 @@ import io.quarkus.runtime.annotations.RegisterForReflection;
 /**
  * {@code GET /api/v1/status}: what the sequencer is doing ({@link SequencerStatus}). Open (no authentication) for
  * counts and timings; the last error's text (a driver message naming hosts, users and databases) needs the admin
- * token, without it the message is only the error's class ({@link ErrorText#classOf}). Costs one fusebox read, one sequence read and one capped count
- * per table through the partial flag indexes, so it answers live even while the loop is paused.
+ * token, without it the message is only the error's class ({@link ErrorText#classOf}). Costs one fusebox read, one
+ * sequence read and one bounded scan of the partial unstamped index ({@link Sequencer#waitingEntries}), so it answers
+ * live even while the loop is paused. Counts are of change-log entries; {@code rowsStampedSinceStart} and the last
+ * batch's {@code rows} count entries stamped.
  */
 @Path("/api/v1/status")
 @Produces(MediaType.APPLICATION_JSON)
@@ -65,42 +66,40 @@ public class StatusResource {
         }
         SequencerLoop.Stats stats = loop.stats();
         boolean paused;
-        Map<SourceTable, Long> counts;
+        Sequencer.Waiting counts;
         Long stamps = null;
         SequencerLastError lastError = stats.lastError() == null ? null
                 : new SequencerLastError(ErrorText.bounded(stats.lastError().message()), stats.lastError().at());
         try {
             paused = !fusebox.read().sequencerEnabled();
-            counts = sequencer.waitingRows(Sequencer.WAITING_CAP);
+            counts = sequencer.waitingEntries(Sequencer.WAITING_CAP);
             stamps = sequencer.stampsIssued();
         } catch (SQLException | RuntimeException e) {
             // Database unreachable: answer from what the loop last saw rather than fail the status call.
             paused = stats.paused();
-            counts = loop.waitingRows();
+            counts = loop.waiting();
             lastError = new SequencerLastError(ErrorText.bounded("status: " + e.getMessage()), null);
         }
         Map<String, String> waiting = new LinkedHashMap<>();
         Map<String, CappedCount> typed = new LinkedHashMap<>();
-        counts.forEach((table, count) -> {
-            waiting.put(table.tableName(), formatWaiting(count));
-            typed.put(table.tableName(), CappedCount.of(count, Sequencer.WAITING_CAP));
+        boolean capped = counts.capped();
+        counts.perTable().forEach((table, count) -> {
+            waiting.put(table, formatWaiting(count, capped));
+            typed.put(table, new CappedCount(count, capped));
         });
         SequencingBatch batch = stats.lastBatch();
         SequencerLastBatch last = null;
         if (batch != null) {
-            Map<String, Integer> perTable = new LinkedHashMap<>();
-            for (SourceTable table : SourceTable.values()) {
-                perTable.put(table.tableName(), batch.rowsPerTable().getOrDefault(table, 0));
-            }
-            last = new SequencerLastBatch(batch.rows(), perTable, batch.tenancies(), batch.duration().toMillis(),
-                    batch.finishedAt());
+            last = new SequencerLastBatch(batch.entries(), new LinkedHashMap<>(batch.entriesPerTable()),
+                    batch.tenancies(), batch.duration().toMillis(), batch.finishedAt());
         }
-        return new SequencerStatus(InstanceId.host(), paused, stats.running(), stats.listening(), waiting, typed,
-                stamps, last, stats.batches(), stats.rowsStamped(), lastError);
+        // No LISTEN any more: "listening" stays in the body for its readers and is always false (polling).
+        return new SequencerStatus(InstanceId.host(), paused, stats.running(), false, waiting, typed, stamps, last,
+                stats.batches(), stats.entriesStamped(), lastError);
     }
 
-    /** A count taken with a cap of {@link Sequencer#WAITING_CAP} + 1 rows: {@code "100000+"} when it hit the cap. */
-    static String formatWaiting(long count) {
-        return count > Sequencer.WAITING_CAP ? Sequencer.WAITING_CAP + "+" : Long.toString(count);
+    /** A figure of a {@link Sequencer.Waiting}: {@code "<n>+"} ("at least") when the count reached the cap. */
+    static String formatWaiting(long count, boolean capped) {
+        return capped ? count + "+" : Long.toString(count);
     }
 }

@@ -26,25 +26,25 @@ import java.util.concurrent.atomic.AtomicLong;
 import org.jboss.logging.Logger;
 import org.junit.jupiter.api.Test;
 
-import dev.externaldbsync.schema.SourceTable;
 import dev.externaldbsync.testing.StackAuthFixtures;
 import dev.externaldbsync.testing.StackAuthFixtures.Tenancy;
 import dev.externaldbsync.testing.TestDatabase;
 import io.agroal.api.AgroalDataSource;
-import dev.externaldbsync.service.NotificationListener;
 
 /**
- * Two sequencer instances (separate pools, like two replicas during a rollout) and 8 writer threads for ~10 s.
+ * Two sequencer loops (separate pools, like two replicas during a rollout) and 8 writer threads for ~10 s, writing
+ * through the real capture triggers into the change log.
  * <p>
- * The checker stands in for the sync engine: it repeatedly reads, in one snapshot, every stamped id, and fails if an
- * id it has never seen is at or below the largest id it saw in an earlier read (a sync that has applied up to N must
- * never later find an unseen committed id &le; N).
+ * The checker stands in for the sync engine: it repeatedly reads, in one snapshot, every stamped id of the log, and
+ * fails if an id it has never seen is at or below the largest id it saw in an earlier read (a sync that has applied up
+ * to N must never later find an unseen committed id &le; N). Compaction deletes entries meanwhile, which may hide a
+ * seen id but must never reveal an unseen one.
  * <p>
- * Exactly-once: writers only make changes that must each produce exactly one stamp, and count them: inserts (a user
- * and one non-primary channel), updates of a row that is not marked ({@code WHERE NOT "shouldUpdateSequenceId"}, so the
- * change cannot coalesce with an unstamped one), deletes of a user whose rows are all stamped (one tombstone for the
- * user and one for the cascaded channel), and rolled-back transactions (no stamp). A test-only trigger logs every
- * stamp; the log must match the counts exactly.
+ * Exactly-once: test-only triggers on the log record every entry written (in the writer's transaction, so a
+ * rolled-back writer's entries vanish with it), every stamp and every deletion, each with its transaction id. Every
+ * entry must be stamped exactly once or deleted unstamped by a transaction that stamped a newer entry of its key; every
+ * stamped entry that is deleted must be deleted by a transaction that stamped its key again, higher; and at the end
+ * each key has exactly one entry, carrying the key's highest stamp.
  */
 class ConcurrentSequencingTest {
 
@@ -60,21 +60,32 @@ class ConcurrentSequencingTest {
     private final AtomicBoolean writing = new AtomicBoolean(true);
 
     @Test
-    void twoSequencersAndEightWritersKeepCommitOrderAndStampEveryChangeExactlyOnce() throws Exception {
+    void twoSequencersAndEightWritersKeepCommitOrderAndStampOrCompactEveryEntryExactlyOnce() throws Exception {
         TestDatabase db = TestPools.migratedDatabase("concurrent");
         db.execute("""
-                CREATE TABLE stamp_log (table_name text NOT NULL, row_key text NOT NULL, sequence_id bigint NOT NULL)""",
+                CREATE TABLE entry_log (entry_id bigint PRIMARY KEY, tenancy uuid NOT NULL, table_name text NOT NULL,
+                                        entry_key jsonb NOT NULL)""",
+                "CREATE TABLE stamp_log (entry_id bigint NOT NULL, sequence_id bigint NOT NULL, tx bigint NOT NULL)",
+                "CREATE TABLE drop_log (entry_id bigint NOT NULL, sequence_id bigint, tx bigint NOT NULL)",
+                "CREATE INDEX ON stamp_log (entry_id)", "CREATE INDEX ON stamp_log (tx)",
+                "CREATE INDEX ON drop_log (entry_id)",
                 """
-                CREATE FUNCTION log_stamp() RETURNS trigger LANGUAGE plpgsql AS $$
+                CREATE FUNCTION log_entry() RETURNS trigger LANGUAGE plpgsql AS $$
                 BEGIN
-                    INSERT INTO stamp_log VALUES (TG_TABLE_NAME, to_jsonb(NEW) ->> TG_ARGV[0], NEW."sequenceId");
+                    IF TG_OP = 'INSERT' THEN
+                        INSERT INTO entry_log VALUES (NEW."id", NEW."tenancyId", NEW."tableName", NEW."primaryKey");
+                    ELSIF TG_OP = 'UPDATE' THEN
+                        INSERT INTO stamp_log VALUES (NEW."id", NEW."sequenceId", txid_current());
+                    ELSE
+                        INSERT INTO drop_log VALUES (OLD."id", OLD."sequenceId", txid_current());
+                    END IF;
                     RETURN NULL;
-                END $$""");
-        for (SourceTable table : SourceTable.values()) {
-            db.execute("CREATE TRIGGER log_stamp AFTER UPDATE ON " + table.quotedName() + " FOR EACH ROW "
-                    + "WHEN (OLD.\"sequenceId\" IS DISTINCT FROM NEW.\"sequenceId\") EXECUTE FUNCTION log_stamp('"
-                    + (table == SourceTable.PROJECT_USER ? "projectUserId" : "id") + "')");
-        }
+                END $$""",
+                "CREATE TRIGGER log_insert AFTER INSERT ON \"SyncChange\" FOR EACH ROW EXECUTE FUNCTION log_entry()",
+                """
+                CREATE TRIGGER log_stamp AFTER UPDATE ON "SyncChange" FOR EACH ROW
+                WHEN (OLD."sequenceId" IS DISTINCT FROM NEW."sequenceId") EXECUTE FUNCTION log_entry()""",
+                "CREATE TRIGGER log_drop AFTER DELETE ON \"SyncChange\" FOR EACH ROW EXECUTE FUNCTION log_entry()");
         StackAuthFixtures fixtures = new StackAuthFixtures(db);
         List<Tenancy> tenancies = new ArrayList<>();
         for (int i = 0; i < 16; i++) {
@@ -95,7 +106,7 @@ class ConcurrentSequencingTest {
             List<Future<?>> writers = new ArrayList<>();
             for (int w = 0; w < WRITERS; w++) {
                 long deadline = System.nanoTime() + WRITE_PHASE.toNanos();
-            writers.add(executor.submit(() -> write(writerPool, tenancies, deadline)));
+                writers.add(executor.submit(() -> write(writerPool, tenancies, deadline)));
             }
             Future<CheckerResult> checker = executor.submit(() -> check(db));
             for (Future<?> writer : writers) {
@@ -103,17 +114,15 @@ class ConcurrentSequencingTest {
             }
             writing.set(false);
             long writersDone = System.nanoTime();
-            await().atMost(Duration.ofSeconds(60)).until(() -> db.queryLong("""
-                    SELECT (SELECT count(*) FROM "ProjectUser" WHERE "shouldUpdateSequenceId")
-                         + (SELECT count(*) FROM "ContactChannel" WHERE "shouldUpdateSequenceId")
-                         + (SELECT count(*) FROM "DeletedRow" WHERE "shouldUpdateSequenceId")""") == 0);
+            await().atMost(Duration.ofSeconds(60)).until(() -> db.queryLong(
+                    "SELECT count(*) FROM \"SyncChange\" WHERE \"sequenceId\" IS NULL") == 0);
             long drained = System.nanoTime();
             CheckerResult result = checker.get(60, TimeUnit.SECONDS);
             LOG.infof("%d user inserts, %d updates, %d deletes, %d rollbacks; drained %d ms after the writers; "
-                    + "checker %d rounds (done %d ms after drain); A stamped %d rows in %d batches, B %d in %d",
+                    + "checker %d rounds (done %d ms after drain); A stamped %d entries in %d batches, B %d in %d",
                     userInserts.get(), userUpdates.get(), userDeletes.get(), rollbacks.get(),
                     (drained - writersDone) / 1_000_000, result.rounds(), (System.nanoTime() - drained) / 1_000_000,
-                    a.stats().rowsStamped(), a.stats().batches(), b.stats().rowsStamped(), b.stats().batches());
+                    a.stats().entriesStamped(), a.stats().batches(), b.stats().entriesStamped(), b.stats().batches());
             a.stop();
             b.stop();
             ta.join(10_000);
@@ -127,25 +136,46 @@ class ConcurrentSequencingTest {
             assertThat(userDeletes.get()).isPositive();
             assertThat(rollbacks.get()).isPositive();
 
-            long stampsUser = db.queryLong("SELECT count(*) FROM stamp_log WHERE table_name = 'ProjectUser'");
-            long stampsChannel = db.queryLong("SELECT count(*) FROM stamp_log WHERE table_name = 'ContactChannel'");
-            long stampsTombstone = db.queryLong("SELECT count(*) FROM stamp_log WHERE table_name = 'DeletedRow'");
-            assertThat(stampsUser).as("one stamp per user insert and per update")
-                    .isEqualTo(userInserts.get() + userUpdates.get());
-            assertThat(stampsChannel).as("one stamp per channel insert").isEqualTo(userInserts.get());
-            assertThat(stampsTombstone).as("user + channel tombstone per delete").isEqualTo(2 * userDeletes.get());
-            assertThat(db.queryLong("SELECT count(*) FROM \"DeletedRow\"")).isEqualTo(2 * userDeletes.get());
+            // Every committed change has its entry, and nothing of a rolled-back writer does.
+            assertThat(db.queryLong("SELECT count(*) FROM entry_log WHERE table_name = 'ProjectUser'"))
+                    .as("one user entry per insert, update and delete")
+                    .isEqualTo(userInserts.get() + userUpdates.get() + userDeletes.get());
+            assertThat(db.queryLong("SELECT count(*) FROM entry_log WHERE table_name = 'ContactChannel'"))
+                    .as("one channel entry per insert and per cascaded delete")
+                    .isEqualTo(userInserts.get() + userDeletes.get());
+
+            assertThat(db.queryLong("SELECT count(*) - count(DISTINCT entry_id) FROM stamp_log"))
+                    .as("no entry stamped twice").isZero();
             assertThat(db.queryLong("""
-                    SELECT count(*) FROM "ProjectUser" u
-                    LEFT JOIN (SELECT row_key, max(sequence_id) AS last FROM stamp_log
-                               WHERE table_name = 'ProjectUser' GROUP BY row_key) l
-                           ON l.row_key = u."projectUserId"::text
-                    WHERE u."sequenceId" IS DISTINCT FROM l.last"""))
-                    .as("each row carries its last stamp").isZero();
-            assertThat(a.stats().rowsStamped() + b.stats().rowsStamped())
-                    .isEqualTo(stampsUser + stampsChannel + stampsTombstone);
-            assertThat(a.stats().rowsStamped()).as("instance A took part").isPositive();
-            assertThat(b.stats().rowsStamped()).as("instance B took part").isPositive();
+                    SELECT count(*) FROM entry_log e
+                    WHERE (SELECT count(*) FROM stamp_log s WHERE s.entry_id = e.entry_id)
+                        + (SELECT count(*) FROM drop_log d WHERE d.entry_id = e.entry_id AND d.sequence_id IS NULL)
+                          <> 1""")).as("every entry stamped once or dropped unstamped, never both, never neither")
+                    .isZero();
+            assertThat(db.queryLong("""
+                    SELECT count(*) FROM drop_log d JOIN entry_log e ON e.entry_id = d.entry_id
+                    WHERE NOT EXISTS (
+                        SELECT 1 FROM stamp_log s JOIN entry_log n ON n.entry_id = s.entry_id
+                        WHERE s.tx = d.tx AND n.tenancy = e.tenancy AND n.table_name = e.table_name
+                          AND n.entry_key = e.entry_key
+                          AND CASE WHEN d.sequence_id IS NULL THEN n.entry_id > e.entry_id
+                                   ELSE s.sequence_id > d.sequence_id END)"""))
+                    .as("an entry is deleted only with a newer stamp of its key in the same transaction").isZero();
+            assertThat(db.queryLong("""
+                    SELECT count(*) FROM (
+                        SELECT e.tenancy, e.table_name, e.entry_key, max(s.sequence_id) AS last
+                        FROM entry_log e JOIN stamp_log s ON s.entry_id = e.entry_id
+                        GROUP BY 1, 2, 3) AS k
+                    WHERE (SELECT array_agg(c."sequenceId") FROM "SyncChange" c
+                           WHERE c."tenancyId" = k.tenancy AND c."tableName" = k.table_name
+                             AND c."primaryKey" = k.entry_key) IS DISTINCT FROM ARRAY[k.last]"""))
+                    .as("each key ends with exactly one entry, carrying its highest stamp").isZero();
+            assertThat(a.stats().entriesStamped() + b.stats().entriesStamped())
+                    .isEqualTo(db.queryLong("SELECT count(*) FROM stamp_log"));
+            assertThat(a.stats().entriesCompacted() + b.stats().entriesCompacted())
+                    .isEqualTo(db.queryLong("SELECT count(*) FROM drop_log"));
+            assertThat(a.stats().entriesStamped()).as("instance A took part").isPositive();
+            assertThat(b.stats().entriesStamped()).as("instance B took part").isPositive();
             assertThat(a.stats().lastError()).isNull();
             assertThat(b.stats().lastError()).isNull();
             assertThat(db.queryLong("""
@@ -156,8 +186,8 @@ class ConcurrentSequencingTest {
 
     private static SequencerLoop loop(AgroalDataSource pool, int batchSize) {
         Sequencer sequencer = new Sequencer(pool, new Sequencer.Settings(batchSize, 1000), Clock.systemUTC());
-        return new SequencerLoop(sequencer, new NotificationListener(pool, Sequencer.CHANGES_CHANNEL, Clock.systemUTC()), () -> true,
-                Duration.ofSeconds(1), Duration.ofSeconds(1), Clock.systemUTC(), batch -> {
+        return new SequencerLoop(sequencer, () -> true, Duration.ofMillis(20), Duration.ofSeconds(1),
+                Clock.systemUTC(), batch -> {
                 });
     }
 
@@ -187,31 +217,22 @@ class ConcurrentSequencingTest {
                     UserRow row = mine.get(random.nextInt(mine.size()));
                     int updated = execute(c, """
                             UPDATE "ProjectUser" SET "displayName" = md5(random()::text), "updatedAt" = now()
-                            WHERE "tenancyId" = ? AND "projectUserId" = ? AND NOT "shouldUpdateSequenceId\"""", row);
+                            WHERE "tenancyId" = ? AND "projectUserId" = ?""", row);
                     c.commit();
                     userUpdates.addAndGet(updated);
                 } else {
-                    UserRow row = mine.get(random.nextInt(mine.size()));
-                    // Only a user whose rows are all stamped: a marked row deleted before its stamp would be a
-                    // change that (correctly) never gets one, which this count cannot tell apart from a lost stamp.
+                    UserRow row = mine.remove(random.nextInt(mine.size()));
                     int deleted = execute(c, """
-                            DELETE FROM "ProjectUser" AS u
-                            WHERE "tenancyId" = ? AND "projectUserId" = ? AND NOT "shouldUpdateSequenceId"
-                              AND NOT EXISTS (SELECT 1 FROM "ContactChannel" AS cc
-                                              WHERE cc."tenancyId" = u."tenancyId"
-                                                AND cc."projectUserId" = u."projectUserId"
-                                                AND cc."shouldUpdateSequenceId")""", row);
+                            DELETE FROM "ProjectUser" WHERE "tenancyId" = ? AND "projectUserId" = ?""", row);
                     c.commit();
-                    if (deleted == 1) {
-                        mine.remove(row);
-                        userDeletes.incrementAndGet();
-                    }
+                    userDeletes.addAndGet(deleted);
                 }
             }
         }
         return null;
     }
 
+    /** A user and one non-primary channel (so the channel writes no derived user entry). */
     private static void insertUser(Connection c, Tenancy tenancy, UUID user) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("""
                 INSERT INTO "ProjectUser" ("tenancyId", "projectUserId", "mirroredProjectId", "mirroredBranchId",
@@ -242,7 +263,7 @@ class ConcurrentSequencingTest {
     private record CheckerResult(long rounds, List<String> violations) {
     }
 
-    /** Runs until the writers stop and every mark is stamped, then one more round. */
+    /** Runs until the writers stop and every entry is stamped, then one more round. */
     private CheckerResult check(TestDatabase db) throws SQLException {
         Set<Long> seen = new HashSet<>();
         long maxSeen = Long.MIN_VALUE;
@@ -251,13 +272,11 @@ class ConcurrentSequencingTest {
         try (Connection c = db.connect(); Statement s = c.createStatement()) {
             boolean last = false;
             while (!last) {
-                last = !writing.get() && !anyMarked(s);
+                last = !writing.get() && !anyUnstamped(s);
                 long roundMax = maxSeen;
                 // One statement = one snapshot.
-                try (ResultSet rs = s.executeQuery("""
-                        SELECT "sequenceId" FROM "ProjectUser" WHERE "sequenceId" IS NOT NULL
-                        UNION ALL SELECT "sequenceId" FROM "ContactChannel" WHERE "sequenceId" IS NOT NULL
-                        UNION ALL SELECT "sequenceId" FROM "DeletedRow" WHERE "sequenceId" IS NOT NULL""")) {
+                try (ResultSet rs = s.executeQuery(
+                        "SELECT \"sequenceId\" FROM \"SyncChange\" WHERE \"sequenceId\" IS NOT NULL")) {
                     while (rs.next()) {
                         long id = rs.getLong(1);
                         if (seen.add(id)) {
@@ -275,11 +294,8 @@ class ConcurrentSequencingTest {
         return new CheckerResult(rounds, violations);
     }
 
-    private static boolean anyMarked(Statement s) throws SQLException {
-        try (ResultSet rs = s.executeQuery("""
-                SELECT EXISTS (SELECT 1 FROM "ProjectUser" WHERE "shouldUpdateSequenceId")
-                    OR EXISTS (SELECT 1 FROM "ContactChannel" WHERE "shouldUpdateSequenceId")
-                    OR EXISTS (SELECT 1 FROM "DeletedRow" WHERE "shouldUpdateSequenceId")""")) {
+    private static boolean anyUnstamped(Statement s) throws SQLException {
+        try (ResultSet rs = s.executeQuery(Sequencer.ANY_UNSTAMPED)) {
             rs.next();
             return rs.getBoolean(1);
         }

@@ -24,19 +24,19 @@ import dev.externaldbsync.testing.StackAuthFixtures;
 import dev.externaldbsync.testing.StackAuthFixtures.Tenancy;
 import dev.externaldbsync.testing.TestDatabase;
 import io.agroal.api.AgroalDataSource;
-import dev.externaldbsync.service.NotificationListener;
 
 /**
  * Measurements for the report, not tests: they print figures and assert only that the work was done. Excluded from
  * the normal build; run with
  * {@code ./mvnw -o verify -pl sequencer-service -Dtest=SequencerBenchmark}
- * (optional {@code -Dbench.rows=1000000}).
+ * (optional {@code -Dbench.rows=1000000}, {@code -Dbench.poll-ms=20}).
  */
 @Tag("benchmark")
 class SequencerBenchmark {
 
     private static final Logger LOG = Logger.getLogger(SequencerBenchmark.class);
     private static final int ROWS = Integer.getInteger("bench.rows", 1_000_000);
+    private static final Duration POLL = Duration.ofMillis(Long.getLong("bench.poll-ms", 20));
 
     @Test
     void throughputOneTenancy() throws Exception {
@@ -73,7 +73,7 @@ class SequencerBenchmark {
                                            "updatedAt")
                 SELECT t.id, gen_random_uuid(), 'bench', 'main', now()
                 FROM generate_series(0, ? - 1) AS g JOIN t ON t.n = g % ?""", tenancies, rows, tenancies);
-        db.execute("VACUUM ANALYZE \"ProjectUser\"");
+        db.execute("VACUUM ANALYZE \"ProjectUser\"", "VACUUM ANALYZE \"SyncChange\"");
         long insertMillis = (System.nanoTime() - insertStarted) / 1_000_000;
         try (AgroalDataSource pool = TestPools.pool(db, 2)) {
             Sequencer sequencer = new Sequencer(pool, new Sequencer.Settings(batchSize, maxTenancies), Clock.systemUTC());
@@ -83,46 +83,46 @@ class SequencerBenchmark {
             long maxBatchNanos = 0;
             while (true) {
                 SequencingBatch batch = sequencer.runOnce();
-                if (batch.nothingMarked()) {
+                if (batch.nothingWaiting()) {
                     break;
                 }
-                stamped += batch.rows();
+                stamped += batch.entries();
                 batches++;
                 maxBatchNanos = Math.max(maxBatchNanos, batch.duration().toNanos());
             }
             double seconds = (System.nanoTime() - started) / 1e9;
             assertThat(stamped).isEqualTo(rows);
-            LOG.infof("BENCH throughput: %,d rows in %,d tenancies, batch size %d, max tenancies %d: %.1f s, "
-                    + "%,.0f rows/s, %d batches (avg %.1f ms, max %.1f ms); bulk insert took %,d ms",
+            LOG.infof("BENCH throughput: %,d entries in %,d tenancies, batch size %d, max tenancies %d: %.1f s, "
+                    + "%,.0f entries stamped/s, %d batches (avg %.1f ms, max %.1f ms); bulk insert took %,d ms",
                     rows, tenancies, batchSize, maxTenancies, seconds, stamped / seconds, batches, seconds * 1000 / batches,
                     maxBatchNanos / 1e6, insertMillis);
         }
     }
 
     @Test
-    void wakeUpLatencyAndIdleCost() throws Exception {
+    void pollLatencyAndIdleCost() throws Exception {
         TestDatabase db = TestPools.migratedDatabase("latency");
         db.execute("CREATE TABLE stamp_time (user_id uuid PRIMARY KEY, stamped_at timestamptz NOT NULL)",
                 """
                 CREATE FUNCTION log_stamp_time() RETURNS trigger LANGUAGE plpgsql AS $$
                 BEGIN
-                    INSERT INTO stamp_time VALUES (NEW."projectUserId", clock_timestamp()) ON CONFLICT DO NOTHING;
+                    INSERT INTO stamp_time VALUES ((NEW."primaryKey" ->> 'projectUserId')::uuid, clock_timestamp())
+                    ON CONFLICT DO NOTHING;
                     RETURN NULL;
                 END $$""",
                 """
-                CREATE TRIGGER log_stamp_time AFTER UPDATE ON "ProjectUser" FOR EACH ROW
+                CREATE TRIGGER log_stamp_time AFTER UPDATE ON "SyncChange" FOR EACH ROW
                 WHEN (NEW."sequenceId" IS NOT NULL AND OLD."sequenceId" IS NULL) EXECUTE FUNCTION log_stamp_time()""");
         StackAuthFixtures fixtures = new StackAuthFixtures(db);
         Tenancy tenancy = fixtures.createTenancy();
         try (AgroalDataSource pool = TestPools.pool(db, 3)) {
             Sequencer sequencer = new Sequencer(pool, new Sequencer.Settings(1000, 1000), Clock.systemUTC());
-            NotificationListener listener = new NotificationListener(pool, Sequencer.CHANGES_CHANNEL, Clock.systemUTC());
-            SequencerLoop loop = new SequencerLoop(sequencer, listener, () -> fuseboxOn(pool), Duration.ofSeconds(1),
-                    Duration.ofSeconds(5), Clock.systemUTC(), batch -> {
+            SequencerLoop loop = new SequencerLoop(sequencer, () -> fuseboxOn(pool), POLL, Duration.ofSeconds(5),
+                    Clock.systemUTC(), batch -> {
                     });
             Thread thread = new Thread(loop, "bench-sequencer-loop");
             thread.start();
-            await().atMost(Duration.ofSeconds(10)).until(() -> loop.stats().listening());
+            await().atMost(Duration.ofSeconds(10)).until(() -> loop.stats().iterations() > 0);
 
             List<Double> latencies = new ArrayList<>();
             try (Connection writer = db.connect(); Connection reader = db.connect()) {
@@ -143,8 +143,8 @@ class SequencerBenchmark {
                 }
             }
             Collections.sort(latencies);
-            LOG.infof("BENCH wake-up latency commit -> stamp over %d single-row commits: p50 %.2f ms, "
-                    + "p99 %.2f ms, max %.2f ms", latencies.size(), percentile(latencies, 50),
+            LOG.infof("BENCH poll latency (interval %d ms) commit -> stamp over %d single-row commits: p50 %.2f ms, "
+                    + "p99 %.2f ms, max %.2f ms", POLL.toMillis(), latencies.size(), percentile(latencies, 50),
                     percentile(latencies, 99), latencies.get(latencies.size() - 1));
 
             // Let every session of the latency phase flush its statistics before the baseline: an idle backend

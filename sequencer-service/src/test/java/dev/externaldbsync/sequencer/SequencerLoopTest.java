@@ -13,26 +13,21 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.postgresql.PGConnection;
 
-import dev.externaldbsync.schema.SourceTable;
 import dev.externaldbsync.testing.StackAuthFixtures;
 import dev.externaldbsync.testing.StackAuthFixtures.Tenancy;
 import dev.externaldbsync.testing.TestDatabase;
 import io.agroal.api.AgroalDataSource;
-import dev.externaldbsync.service.NotificationListener;
 
-/**
- * The loop with its LISTEN wake-up. The fallback interval is set far beyond every deadline here (60 s), so a change
- * stamped within seconds proves the notification woke the loop.
- */
+/** The loop: it polls the change log (writers send no notification), pauses on the fusebox and stops cleanly. */
 class SequencerLoopTest {
 
-    private static final Duration NO_FALLBACK = Duration.ofSeconds(60);
+    private static final Duration POLL = Duration.ofMillis(20);
 
     private TestDatabase db;
     private AgroalDataSource pool;
     private StackAuthFixtures fixtures;
-    private NotificationListener listener;
     private SequencerLoop loop;
     private Thread thread;
     private final AtomicBoolean enabled = new AtomicBoolean(true);
@@ -53,68 +48,86 @@ class SequencerLoopTest {
         pool.close();
     }
 
-    private void start(int batchSize) {
+    private void start(int batchSize, Duration pollInterval) {
         Sequencer sequencer = new Sequencer(pool, new Sequencer.Settings(batchSize, 1000), Clock.systemUTC());
-        listener = new NotificationListener(pool, Sequencer.CHANGES_CHANNEL, Clock.systemUTC());
-        loop = new SequencerLoop(sequencer, listener, enabled::get, NO_FALLBACK, Duration.ofSeconds(1),
-                Clock.systemUTC(), batch -> {
+        loop = new SequencerLoop(sequencer, enabled::get, pollInterval, Duration.ofSeconds(1), Clock.systemUTC(),
+                batch -> {
                 });
         thread = new Thread(loop, "test-sequencer-loop");
         thread.start();
-        await().atMost(Duration.ofSeconds(10)).until(() -> loop.stats().listening() && loop.stats().iterations() > 0);
+        await().atMost(Duration.ofSeconds(10)).until(() -> loop.stats().iterations() > 0);
     }
 
     @Test
-    void aCommittedChangeWakesTheLoopWithoutWaitingForTheFallback() {
-        start(1000);
+    void aCommittedChangeIsStampedByThePollWithinADeadlineAndNoNotificationIsSentOrAwaited() throws Exception {
+        start(1000, POLL);
         Tenancy tenancy = fixtures.createTenancy();
+        try (Connection listener = db.connect(); Statement s = listener.createStatement()) {
+            s.execute("LISTEN external_db_sync_changes");
 
-        UUID user = fixtures.createUser(tenancy, "Ada", null);
+            UUID user = fixtures.createUser(tenancy, "Ada", null);
 
-        await().atMost(Duration.ofSeconds(5)).until(() -> stamped(user));
+            await().atMost(Duration.ofSeconds(2)).until(() -> stamped(user));
+            s.execute("SELECT 1");
+            assertThat(listener.unwrap(PGConnection.class).getNotifications()).as("writers do not NOTIFY").isNullOrEmpty();
+        }
         assertThat(db.queryLong("SELECT count(*) FROM \"OutgoingRequest\" WHERE \"tenancyId\" = ?", tenancy.id()))
                 .isEqualTo(1);
-        assertThat(loop.stats().rowsStamped()).isEqualTo(1);
+        assertThat(loop.stats().entriesStamped()).isEqualTo(1);
+        assertThat(db.queryLong("""
+                SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'
+                  AND pid <> pg_backend_pid()""")).as("the loop listens to nothing").isZero();
     }
 
     @Test
-    void aBrokenListenConnectionIsReestablishedAndWakesTheLoopAgain() {
-        start(1000);
+    void anIdleLoopLooksAgainOnlyAfterItsPollInterval() throws Exception {
+        start(1000, Duration.ofSeconds(60));
+        await().atMost(Duration.ofSeconds(10)).until(() -> thread.getState() == Thread.State.TIMED_WAITING);
+        long iterations = loop.stats().iterations();
         Tenancy tenancy = fixtures.createTenancy();
 
-        assertThat(db.queryLong("""
-                SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-                WHERE datname = current_database() AND query LIKE 'LISTEN %'""")).isEqualTo(1);
+        UUID user = fixtures.createUser(tenancy, "Waits for the poll", null);
 
-        await().atMost(Duration.ofSeconds(10)).until(() -> listener.reconnects() == 1 && listener.listening());
-        UUID user = fixtures.createUser(tenancy, "After reconnect", null);
-        await().atMost(Duration.ofSeconds(5)).until(() -> stamped(user));
+        await().during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(3)).until(() -> !stamped(user));
+        assertThat(loop.stats().iterations()).as("asleep, not spinning").isEqualTo(iterations);
     }
 
     @Test
     void switchedOffItStampsNothingAndTurnedBackOnItStampsEverything() {
         enabled.set(false);
-        start(1000);
+        start(1000, POLL);
         Tenancy tenancy = fixtures.createTenancy();
-        long iterations = loop.stats().iterations();
         UUID user = fixtures.createUser(tenancy, "Paused", null);
-
-        // Each insert's notification wakes the loop, which reads the switch and goes back to waiting; the second
-        // wake-up proves the first one's iteration ran to its end.
-        await().atMost(Duration.ofSeconds(5)).until(() -> loop.stats().iterations() > iterations);
         UUID second = fixtures.createUser(tenancy, "Paused too", null);
-        await().atMost(Duration.ofSeconds(5)).until(() -> loop.stats().iterations() > iterations + 1);
-        assertThat(loop.stats().paused()).isTrue();
+
+        await().atMost(Duration.ofSeconds(5)).until(() -> loop.stats().paused());
+        long iterations = loop.stats().iterations();
+        // Many polls see the waiting entries and the switch, and stamp nothing.
+        await().atMost(Duration.ofSeconds(5)).until(() -> loop.stats().iterations() > iterations + 5);
         assertThat(stamped(user)).isFalse();
         assertThat(stamped(second)).isFalse();
         assertThat(db.queryLong("SELECT count(*) FROM \"OutgoingRequest\"")).isZero();
 
         enabled.set(true);
-        fixtures.createUser(tenancy, "Wakes it", null);
 
         await().atMost(Duration.ofSeconds(5)).until(() -> stamped(user) && stamped(second));
         assertThat(loop.stats().paused()).isFalse();
-        assertThat(loop.stats().rowsStamped()).isEqualTo(3);
+        assertThat(loop.stats().entriesStamped()).isEqualTo(2);
+    }
+
+    @Test
+    void connectionsKilledUnderTheLoopAreReplacedAndTheNextChangeIsStamped() {
+        start(1000, POLL);
+        Tenancy tenancy = fixtures.createTenancy();
+
+        assertThat(db.queryLong("""
+                SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"""))
+                .isPositive();
+        UUID user = fixtures.createUser(tenancy, "After the kill", null);
+
+        await().atMost(Duration.ofSeconds(10)).until(() -> stamped(user));
+        assertThat(loop.stats().running()).isTrue();
     }
 
     @Test
@@ -128,7 +141,7 @@ class SequencerLoopTest {
         try (Connection blocker = db.connect(); Statement s = blocker.createStatement()) {
             // Holding the stamping lock parks the loop's first batch inside its transaction.
             s.execute("SELECT pg_advisory_lock(" + Sequencer.STAMP_LOCK_KEY + ")");
-            start(100);
+            start(100, POLL);
             await().atMost(Duration.ofSeconds(10)).until(() -> db.queryLong("""
                     SELECT count(*) FROM pg_stat_activity
                     WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'""")
@@ -143,16 +156,17 @@ class SequencerLoopTest {
         assertThat(loop.stats().running()).isFalse();
         assertThat(loop.stats().lastError()).isNull();
         assertThat(loop.stats().batches()).as("the batch in progress, and no other").isEqualTo(1);
-        assertThat(db.queryLong("SELECT count(*) FROM \"ProjectUser\" WHERE NOT \"shouldUpdateSequenceId\""))
+        assertThat(db.queryLong("SELECT count(*) FROM \"SyncChange\" WHERE \"sequenceId\" IS NOT NULL"))
                 .as("committed whole").isEqualTo(100);
         assertThat(db.queryLong("SELECT count(*) FROM \"OutgoingRequest\"")).isEqualTo(1);
-        assertThat(loop.waitingRows()).as("gauge counted after the first batch")
-                .containsEntry(SourceTable.PROJECT_USER, 900L).containsEntry(SourceTable.DELETED_ROW, 0L);
+        assertThat(loop.waiting().perTable()).as("gauge counted after the first batch")
+                .containsEntry("ProjectUser", 900L).containsEntry("ContactChannel", 0L);
         loop = null;
     }
 
     private boolean stamped(UUID user) {
-        return Boolean.FALSE.equals(db.queryValue(
-                "SELECT \"shouldUpdateSequenceId\" FROM \"ProjectUser\" WHERE \"projectUserId\" = ?", user));
+        return Boolean.TRUE.equals(db.queryValue("""
+                SELECT bool_and("sequenceId" IS NOT NULL) FROM "SyncChange"
+                WHERE "tableName" = 'ProjectUser' AND "primaryKey" ->> 'projectUserId' = ?""", user.toString()));
     }
 }

@@ -15,13 +15,15 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-import dev.externaldbsync.schema.SourceTable;
 import dev.externaldbsync.testing.StackAuthFixtures;
 import dev.externaldbsync.testing.StackAuthFixtures.Tenancy;
 import dev.externaldbsync.testing.TestDatabase;
 import io.agroal.api.AgroalDataSource;
 
-/** The core batch against a real, migrated database (no loop: each test drives {@link Sequencer#runOnce()}). */
+/**
+ * The core batch against a real, migrated database whose capture triggers write the change log (no loop: each test
+ * drives {@link Sequencer#runOnce()}).
+ */
 class SequencerTest {
 
     private static TestDatabase db;
@@ -42,15 +44,15 @@ class SequencerTest {
     }
 
     @BeforeEach
-    void newSequencerOnADrainedDatabase() throws Exception {
+    void newSequencerOnADrainedLog() throws Exception {
         sequencer = new Sequencer(pool, new Sequencer.Settings(1000, 1000), Clock.systemUTC());
-        while (!sequencer.runOnce().nothingMarked()) {
-            // each test starts with nothing marked, whatever an earlier one left
+        while (!sequencer.runOnce().nothingWaiting()) {
+            // each test starts with nothing unstamped, whatever an earlier one left
         }
     }
 
     @Test
-    void insertUpdateAndDeleteAreStampedMarksClearedAndOneRequestPendsPerTenancy() throws Exception {
+    void insertUpdateAndDeleteEntriesAreStampedCompactedToOnePerKeyAndOneRequestPendsPerTenancy() throws Exception {
         Tenancy a = fixtures.createTenancy();
         Tenancy b = fixtures.createTenancy();
         UUID ada = fixtures.createUser(a, "Ada", "ada@example.com");
@@ -59,68 +61,78 @@ class SequencerTest {
 
         SequencingBatch inserted = sequencer.runOnce();
 
-        assertThat(inserted.rowsPerTable()).containsEntry(SourceTable.PROJECT_USER, 3)
-                .containsEntry(SourceTable.CONTACT_CHANNEL, 2);
+        // Ada's and Bob's primary email also wrote a ProjectUser entry each: two entries of one key, one stamp.
+        assertThat(inserted.entriesPerTable()).containsEntry("ProjectUser", 3).containsEntry("ContactChannel", 2);
+        assertThat(inserted.compacted()).isEqualTo(2);
         assertThat(inserted.tenancies()).isEqualTo(2);
-        assertThat(markedRows(a)).isZero();
-        assertThat(markedRows(b)).isZero();
+        assertThat(unstamped(a) + unstamped(b)).isZero();
+        assertThat(everyKeyHasExactlyOneStampedEntry(a)).isTrue();
         assertThat(pendingRequests(a)).isEqualTo(1);
         assertThat(pendingRequests(b)).isEqualTo(1);
         long adaFirst = userStamp(a, ada);
 
         fixtures.renameUser(a, ada, "Ada Lovelace");
-        assertThat(userMarked(a, ada)).as("marked by the update").isTrue();
+        assertThat(unstamped(a)).as("the update wrote an entry").isEqualTo(1);
         SequencingBatch updated = sequencer.runOnce();
 
-        assertThat(updated.rowsPerTable()).containsEntry(SourceTable.PROJECT_USER, 1);
-        assertThat(userMarked(a, ada)).isFalse();
+        assertThat(updated.entriesPerTable()).containsEntry("ProjectUser", 1).containsEntry("ContactChannel", 0);
+        assertThat(updated.compacted()).as("Ada's older entry").isEqualTo(1);
         assertThat(userStamp(a, ada)).isGreaterThan(adaFirst).isGreaterThan(userStamp(a, bob));
         assertThat(pendingRequests(a)).as("deduplicated while pending").isEqualTo(1);
 
+        long beforeDeletes = userStamp(a, ada);
         fixtures.deleteUser(a, bob);
         fixtures.deleteUser(b, cy);
         SequencingBatch deleted = sequencer.runOnce();
 
-        // Bob's user row and his cascaded email channel, and Cy's user row.
-        assertThat(deleted.rowsPerTable()).containsEntry(SourceTable.DELETED_ROW, 3);
+        // Bob's user and his cascaded email channel, and Cy's user: each key once, above everything before.
+        assertThat(deleted.entriesPerTable()).containsEntry("ProjectUser", 2).containsEntry("ContactChannel", 1);
         assertThat(db.queryLong("""
-                SELECT count(*) FROM "DeletedRow" WHERE "tenancyId" IN (?, ?)
-                  AND "sequenceId" > ? AND NOT "shouldUpdateSequenceId\"""", a.id(), b.id(), userStamp(a, ada)))
-                .isEqualTo(3);
+                SELECT count(*) FROM "SyncChange" WHERE "tenancyId" IN (?, ?) AND "sequenceId" > ?""",
+                a.id(), b.id(), beforeDeletes)).isEqualTo(3);
+        assertThat(everyKeyHasExactlyOneStampedEntry(a)).isTrue();
+        assertThat(everyKeyHasExactlyOneStampedEntry(b)).isTrue();
+        assertThat(db.queryLong("SELECT count(*) FROM \"ProjectUser\" WHERE \"projectUserId\" IN (?, ?)", bob, cy))
+                .as("the engine reads a stamped key without a live row as a delete").isZero();
         assertThat(pendingRequests(a)).isEqualTo(1);
         assertThat(pendingRequests(b)).isEqualTo(1);
-        assertThat(sequencer.runOnce().nothingMarked()).as("nothing left").isTrue();
+        assertThat(sequencer.runOnce().nothingWaiting()).as("nothing left").isTrue();
     }
 
     @Test
-    void rolledBackChangeIsNeverStamped() throws Exception {
+    void aRolledBackWritersEntryNeverAppearsAndIsNeverStamped() throws Exception {
         Tenancy tenancy = fixtures.createTenancy();
         UUID stamped = fixtures.createUser(tenancy, "Stamped", null);
         sequencer.runOnce();
         long stamp = userStamp(tenancy, stamped);
+        long stampsBefore = sequencer.stampsIssued();
         db.execute("DELETE FROM \"OutgoingRequest\" WHERE \"tenancyId\" = '" + tenancy.id() + "'");
+        UUID neverCommitted = UUID.randomUUID();
 
         try (Connection c = db.connect()) {
             c.setAutoCommit(false);
-            insertUser(c, tenancy, UUID.randomUUID());
+            insertUser(c, tenancy, neverCommitted);
             update(c, "UPDATE \"ProjectUser\" SET \"displayName\" = 'Rolled back' WHERE \"projectUserId\" = ?",
                     stamped);
             update(c, "DELETE FROM \"ProjectUser\" WHERE \"projectUserId\" = ?", stamped);
+            assertThat(count(c, "SELECT count(*) FROM \"SyncChange\" WHERE \"tenancyId\" = ? AND \"sequenceId\" IS NULL",
+                    tenancy.id())).as("the writer's own transaction sees its entries").isPositive();
             c.rollback();
         }
-        sequencer.runOnce();
+        SequencingBatch batch = sequencer.runOnce();
 
-        assertThat(db.queryLong("SELECT count(*) FROM \"ProjectUser\" WHERE \"tenancyId\" = ?", tenancy.id()))
-                .isEqualTo(1);
-        assertThat(userStamp(tenancy, stamped)).isEqualTo(stamp);
-        assertThat(userMarked(tenancy, stamped)).isFalse();
-        assertThat(db.queryLong("SELECT count(*) FROM \"DeletedRow\" WHERE \"tenancyId\" = ?", tenancy.id()))
-                .isZero();
+        assertThat(batch.nothingWaiting()).isTrue();
+        assertThat(sequencer.stampsIssued()).isEqualTo(stampsBefore);
+        assertThat(db.queryRows("SELECT \"sequenceId\" FROM \"SyncChange\" WHERE \"tenancyId\" = ?", tenancy.id()))
+                .as("only the committed user's one entry, with its old stamp").containsExactly(List.of(stamp));
+        assertThat(db.queryLong("""
+                SELECT count(*) FROM "SyncChange" WHERE "primaryKey" ->> 'projectUserId' = ?""",
+                neverCommitted.toString())).isZero();
         assertThat(pendingRequests(tenancy)).isZero();
     }
 
     @Test
-    void openTransactionsChangeIsStampedOnlyAfterItCommitsAndAboveEverythingStampedMeanwhile() throws Exception {
+    void anOpenTransactionsEntryIsStampedOnlyAfterItCommitsAndAboveEverythingStampedMeanwhile() throws Exception {
         Tenancy tenancy = fixtures.createTenancy();
         UUID existing = fixtures.createUser(tenancy, "Existing", null);
         sequencer.runOnce();
@@ -135,31 +147,71 @@ class SequencerTest {
             Tenancy other = fixtures.createTenancy();
             UUID meanwhile = fixtures.createUser(other, "Meanwhile", null);
 
-            // Must not wait for the writer's row lock: SKIP LOCKED.
+            // The writer holds a row lock on its user, not on anything the sequencer touches.
             SequencingBatch duringTransaction = CompletableFuture.supplyAsync(this::runOnceUnchecked)
                     .get(20, TimeUnit.SECONDS);
 
-            assertThat(duringTransaction.rowsPerTable()).containsEntry(SourceTable.PROJECT_USER, 1);
+            assertThat(duringTransaction.entriesPerTable()).containsEntry("ProjectUser", 1);
             assertThat(userStamp(other, meanwhile)).isGreaterThan(before);
-            assertThat(userStamp(tenancy, existing)).as("locked row skipped").isEqualTo(before);
+            assertThat(keyEntries(tenancy, existing)).as("the invisible entry is neither stamped nor compacted away")
+                    .containsExactly(before);
             assertThat(pendingRequests(tenancy)).isEqualTo(1);
             writer.commit();
             long stampedMeanwhile = userStamp(other, meanwhile);
 
             sequencer.runOnce();
 
-            assertThat(userMarked(tenancy, existing)).isFalse();
-            assertThat(userStamp(tenancy, existing)).isGreaterThan(stampedMeanwhile);
+            assertThat(keyEntries(tenancy, existing)).singleElement().satisfies(
+                    s -> assertThat(s).isGreaterThan(stampedMeanwhile));
             assertThat(userStamp(tenancy, added)).isGreaterThan(stampedMeanwhile);
         }
     }
 
-    /**
-     * Remove → re-add within one window: both the tombstone and the live row are stamped and the live row exists,
-     * so the engine (which deletes only keys without a live row at its read snapshot) ends with the row present.
-     */
     @Test
-    void removeThenReAddWithinOneWindowLeavesTheLiveRowStampedBesideTheTombstone() throws Exception {
+    void compactionLeavesExactlyTheNewestEntryPerKeyAndNeverDeletesAnEntryNoBatchHasStamped() throws Exception {
+        Tenancy tenancy = fixtures.createTenancy();
+        UUID user = fixtures.createUser(tenancy, "v0", null);
+        sequencer.runOnce();
+        long first = userStamp(tenancy, user);
+        for (int i = 1; i <= 3; i++) {
+            fixtures.renameUser(tenancy, user, "v" + i);
+        }
+        // Two entries per batch: the key's third new entry is beyond this batch's quota.
+        Sequencer twoAtATime = new Sequencer(pool, new Sequencer.Settings(2, 1000), Clock.systemUTC());
+
+        try (Connection writer = db.connect()) {
+            writer.setAutoCommit(false);
+            update(writer, "UPDATE \"ProjectUser\" SET \"displayName\" = 'open' WHERE \"projectUserId\" = ?", user);
+
+            SequencingBatch batch = twoAtATime.runOnce();
+
+            assertThat(batch.entriesPerTable()).containsEntry("ProjectUser", 1);
+            assertThat(batch.compacted()).as("the older stamped entry and the claimed sibling").isEqualTo(2);
+            List<Long> afterFirst = keyEntries(tenancy, user);
+            assertThat(afterFirst).as("one new stamp, one entry beyond the quota still unstamped").hasSize(2)
+                    .containsOnlyOnce((Long) null);
+            long newStamp = afterFirst.stream().filter(s -> s != null).findFirst().orElseThrow();
+            assertThat(newStamp).isGreaterThan(first);
+
+            twoAtATime.runOnce();
+
+            assertThat(keyEntries(tenancy, user)).singleElement()
+                    .satisfies(s -> assertThat(s).isGreaterThan(newStamp));
+            writer.commit();
+        }
+        long beforeOpenOne = keyEntries(tenancy, user).get(0);
+        assertThat(keyEntries(tenancy, user)).as("the open transaction's entry, committed now, is still there")
+                .containsExactly(beforeOpenOne, null);
+
+        twoAtATime.runOnce();
+
+        assertThat(keyEntries(tenancy, user)).singleElement().satisfies(s -> assertThat(s).isGreaterThan(beforeOpenOne));
+        assertThat(everyKeyHasExactlyOneStampedEntry(tenancy)).isTrue();
+    }
+
+    /** Remove → re-add within one window: one stamped entry for the key, and the live row the engine will copy. */
+    @Test
+    void removeThenReAddWithinOneWindowLeavesOneNewerStampedEntryAndTheLiveRow() throws Exception {
         Tenancy tenancy = fixtures.createTenancy();
         UUID user = fixtures.createUser(tenancy, "First life", null);
         sequencer.runOnce();
@@ -171,19 +223,13 @@ class SequencerTest {
         }
         sequencer.runOnce();
 
-        assertThat(userMarked(tenancy, user)).isFalse();
-        long liveStamp = userStamp(tenancy, user);
-        List<List<Object>> tombstones = tombstones(tenancy, user);
-        assertThat(tombstones).hasSize(1);
-        long tombstoneStamp = ((Number) tombstones.get(0).get(0)).longValue();
-        assertThat(liveStamp).isGreaterThan(firstStamp);
-        assertThat(tombstoneStamp).isGreaterThan(firstStamp).isNotEqualTo(liveStamp);
-        assertThat(tombstones.get(0).get(1)).as("tombstone stamped").isEqualTo(false);
+        assertThat(keyEntries(tenancy, user)).singleElement().satisfies(s -> assertThat(s).isGreaterThan(firstStamp));
+        assertThat(db.queryLong("SELECT count(*) FROM \"ProjectUser\" WHERE \"projectUserId\" = ?", user)).isEqualTo(1);
     }
 
-    /** Re-add → remove within one window: only a stamped tombstone remains, no live row; the key ends absent. */
+    /** Re-add → remove within one window: one stamped entry and no live row; the key ends absent. */
     @Test
-    void reAddThenRemoveWithinOneWindowLeavesOnlyAStampedTombstone() throws Exception {
+    void addThenRemoveWithinOneWindowLeavesOneStampedEntryAndNoLiveRow() throws Exception {
         Tenancy tenancy = fixtures.createTenancy();
         UUID user = fixtures.createUser(tenancy, "Short life", null);
         fixtures.deleteUser(tenancy, user);
@@ -191,10 +237,7 @@ class SequencerTest {
         sequencer.runOnce();
 
         assertThat(db.queryLong("SELECT count(*) FROM \"ProjectUser\" WHERE \"projectUserId\" = ?", user)).isZero();
-        List<List<Object>> tombstones = tombstones(tenancy, user);
-        assertThat(tombstones).hasSize(1);
-        assertThat(tombstones.get(0).get(0)).as("stamped").isNotNull();
-        assertThat(tombstones.get(0).get(1)).isEqualTo(false);
+        assertThat(keyEntries(tenancy, user)).singleElement().isNotNull();
         assertThat(pendingRequests(tenancy)).isEqualTo(1);
     }
 
@@ -214,27 +257,27 @@ class SequencerTest {
 
             for (int batch = 0; batch < 3; batch++) {
                 SequencingBatch result = small.runOnce();
-                assertThat(result.tenancies()).isLessThanOrEqualTo(2);
+                assertThat(result.tenancies()).isEqualTo(2);
                 assertThat(result.mayHaveMore()).isTrue();
             }
-            // Three batches of two tenancies (one row each): all five served once, one of them twice (wrap-around).
+            // Three batches of two tenancies (one entry each): all five served once, one of them twice (wrap-around).
             assertThat(own.queryRows("""
-                    SELECT "tenancyId", count(*) FROM "ProjectUser" WHERE "sequenceId" IS NOT NULL
+                    SELECT "tenancyId", count(*) FROM "SyncChange" WHERE "sequenceId" IS NOT NULL
                     GROUP BY "tenancyId\"""")).hasSize(5)
                     .allSatisfy(row -> assertThat(((Number) row.get(1)).longValue()).isBetween(1L, 2L));
 
             int guard = 0;
-            while (!small.runOnce().nothingMarked() && guard++ < 20) {
-                // drains 15 rows, two per batch at most
+            while (!small.runOnce().nothingWaiting() && guard++ < 20) {
+                // drains 15 entries, two per batch at most
             }
-            assertThat(own.queryLong("SELECT count(*) FROM \"ProjectUser\" WHERE \"shouldUpdateSequenceId\""))
-                    .isZero();
+            assertThat(own.queryLong("SELECT count(*) FROM \"SyncChange\" WHERE \"sequenceId\" IS NULL")).isZero();
+            assertThat(own.queryLong("SELECT count(*) FROM \"SyncChange\"")).isEqualTo(15);
             assertThat(own.queryLong("SELECT count(*) FROM \"OutgoingRequest\"")).isEqualTo(5);
         }
     }
 
     @Test
-    void fairnessOneTenancyWith200000MarkedRowsDoesNotHoldBackAnotherTenancysSingleRow() throws Exception {
+    void oneTenancyWith200000WaitingEntriesDoesNotHoldBackAnotherTenancysSingleEntry() throws Exception {
         TestDatabase own = TestPools.migratedDatabase("fairness");
         try (AgroalDataSource ownPool = TestPools.pool(own, 2)) {
             StackAuthFixtures ownFixtures = new StackAuthFixtures(own);
@@ -251,20 +294,21 @@ class SequencerTest {
             SequencingBatch first = fair.runOnce();
 
             assertThat(own.queryValue("""
-                    SELECT "shouldUpdateSequenceId" FROM "ProjectUser" WHERE "tenancyId" = ? AND "projectUserId" = ?""",
-                    small.id(), smallUser)).isEqualTo(false);
+                    SELECT "sequenceId" IS NOT NULL FROM "SyncChange"
+                    WHERE "tenancyId" = ? AND "primaryKey" ->> 'projectUserId' = ?""",
+                    small.id(), smallUser.toString())).isEqualTo(true);
             assertThat(own.queryLong("""
                     SELECT count(*) FROM "OutgoingRequest" WHERE "tenancyId" = ? AND "startedFulfillingAt" IS NULL""",
                     small.id())).isEqualTo(1);
-            assertThat(first.rowsPerTable().get(SourceTable.PROJECT_USER)).isBetween(2, 1001);
+            assertThat(first.entriesPerTable().get("ProjectUser")).isBetween(2, 1001);
             assertThat(first.mayHaveMore()).isTrue();
-            assertThat(own.queryLong("SELECT count(*) FROM \"ProjectUser\" WHERE \"shouldUpdateSequenceId\""))
+            assertThat(own.queryLong("SELECT count(*) FROM \"SyncChange\" WHERE \"sequenceId\" IS NULL"))
                     .isGreaterThanOrEqualTo(199_000);
         }
     }
 
     @Test
-    void waitingRowsAreCountedUpToTheCap() throws Exception {
+    void waitingEntriesAreCountedUpToTheCapAndThenReportedAsAtLeast() throws Exception {
         TestDatabase own = TestPools.migratedDatabase("waiting");
         try (AgroalDataSource ownPool = TestPools.pool(own, 2)) {
             StackAuthFixtures ownFixtures = new StackAuthFixtures(own);
@@ -274,12 +318,69 @@ class SequencerTest {
             }
             Sequencer counting = new Sequencer(ownPool, new Sequencer.Settings(1000, 1000), Clock.systemUTC());
 
-            assertThat(counting.waitingRows(3)).containsEntry(SourceTable.PROJECT_USER, 4L)
-                    .containsEntry(SourceTable.CONTACT_CHANNEL, 0L);
-            assertThat(counting.waitingRows(100)).containsEntry(SourceTable.PROJECT_USER, 5L);
+            Sequencer.Waiting capped = counting.waitingEntries(3);
+            assertThat(capped.capped()).isTrue();
+            assertThat(capped.perTable()).containsEntry("ProjectUser", 4L).containsEntry("ContactChannel", 0L)
+                    .containsOnlyKeys(Sequencer.LOG_TABLES);
+            Sequencer.Waiting exact = counting.waitingEntries(100);
+            assertThat(exact.capped()).isFalse();
+            assertThat(exact.perTable()).containsEntry("ProjectUser", 5L);
             counting.runOnce();
-            assertThat(counting.waitingRows(100)).containsEntry(SourceTable.PROJECT_USER, 0L);
+            assertThat(counting.waitingEntries(100).total()).isZero();
         }
+    }
+
+    @Test
+    void theBatchReachesTheLogOnlyThroughItsIndexesWhateverTheStatisticsSay() throws Exception {
+        TestDatabase own = TestPools.migratedDatabase("plans");
+        try (AgroalDataSource ownPool = TestPools.pool(own, 2)) {
+            StackAuthFixtures ownFixtures = new StackAuthFixtures(own);
+            Tenancy tenancy = ownFixtures.createTenancy();
+            own.update("""
+                    INSERT INTO "ProjectUser" ("tenancyId", "projectUserId", "mirroredProjectId", "mirroredBranchId",
+                                               "updatedAt")
+                    SELECT ?, gen_random_uuid(), ?, 'main', now() FROM generate_series(1, 20000)""",
+                    tenancy.id(), tenancy.projectId());
+            own.execute("ANALYZE \"SyncChange\"");
+            // Statistics say: everything unstamped, nothing in the stamped index.
+            assertIndexOnly(own, tenancy);
+
+            Sequencer drain = new Sequencer(ownPool, new Sequencer.Settings(5000, 1000), Clock.systemUTC());
+            while (!drain.runOnce().nothingWaiting()) {
+                // stamp all
+            }
+            ownFixtures.createUser(tenancy, "new", null);
+            own.execute("ANALYZE \"SyncChange\"");
+            // Statistics say: everything stamped, the unstamped index nearly empty.
+            assertIndexOnly(own, tenancy);
+        }
+    }
+
+    private static void assertIndexOnly(TestDatabase own, Tenancy tenancy) throws Exception {
+        StringBuilder plan = new StringBuilder();
+        try (Connection c = own.connect()) {
+            c.setAutoCommit(false);
+            try (PreparedStatement begin = c.prepareStatement(Sequencer.BEGIN_BATCH)) {
+                begin.setLong(1, Sequencer.STAMP_LOCK_KEY);
+                begin.executeQuery().close();
+            }
+            try (PreparedStatement explain = c.prepareStatement("EXPLAIN " + Sequencer.STAMP)) {
+                explain.setObject(1, tenancy.id());
+                explain.setObject(2, tenancy.id());
+                explain.setObject(3, tenancy.id());
+                explain.setInt(4, 250);
+                explain.setInt(5, 250);
+                explain.setInt(6, 1000);
+                try (var rs = explain.executeQuery()) {
+                    while (rs.next()) {
+                        plan.append(rs.getString(1)).append('\n');
+                    }
+                }
+            }
+            c.rollback();
+        }
+        assertThat(plan.toString()).contains("SyncChange_unstamped_idx", "SyncChange_key_idx", "SyncChange_pkey")
+                .doesNotContain("Seq Scan", "Hash Join", "Merge Join", "SyncChange_stamped_idx");
     }
 
     private SequencingBatch runOnceUnchecked() {
@@ -308,20 +409,36 @@ class SequencerTest {
         }
     }
 
-    private static List<List<Object>> tombstones(Tenancy tenancy, UUID user) {
-        return db.queryRows("""
-                SELECT "sequenceId", "shouldUpdateSequenceId" FROM "DeletedRow"
-                WHERE "tenancyId" = ? AND "tableName" = 'ProjectUser' AND "primaryKey" ->> 'projectUserId' = ?""",
-                tenancy.id(), user.toString());
+    private static long count(Connection c, String sql, Object param) throws Exception {
+        try (PreparedStatement ps = c.prepareStatement(sql)) {
+            ps.setObject(1, param);
+            try (var rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getLong(1);
+            }
+        }
     }
 
-    private static long markedRows(Tenancy tenancy) {
+    /** The stamps of one user's "ProjectUser" entries, in entry order (null = unstamped). */
+    private static List<Long> keyEntries(Tenancy tenancy, UUID user) {
+        return db.queryRows("""
+                SELECT "sequenceId" FROM "SyncChange"
+                WHERE "tenancyId" = ? AND "tableName" = 'ProjectUser' AND "primaryKey" ->> 'projectUserId' = ?
+                ORDER BY "id\"""", tenancy.id(), user.toString()).stream()
+                .map(row -> row.get(0) == null ? null : ((Number) row.get(0)).longValue()).toList();
+    }
+
+    private static boolean everyKeyHasExactlyOneStampedEntry(Tenancy tenancy) {
         return db.queryLong("""
-                SELECT (SELECT count(*) FROM "ProjectUser" WHERE "tenancyId" = ?1 AND ("shouldUpdateSequenceId"
-                                                                                   OR "sequenceId" IS NULL))
-                     + (SELECT count(*) FROM "ContactChannel" WHERE "tenancyId" = ?1 AND ("shouldUpdateSequenceId"
-                                                                                      OR "sequenceId" IS NULL))"""
-                .replace("?1", "'" + tenancy.id() + "'"));
+                SELECT count(*) FROM (
+                    SELECT 1 FROM "SyncChange" WHERE "tenancyId" = ?
+                    GROUP BY "tableName", "primaryKey"
+                    HAVING count(*) <> 1 OR bool_or("sequenceId" IS NULL)) AS bad""", tenancy.id()) == 0;
+    }
+
+    private static long unstamped(Tenancy tenancy) {
+        return db.queryLong("SELECT count(*) FROM \"SyncChange\" WHERE \"tenancyId\" = ? AND \"sequenceId\" IS NULL",
+                tenancy.id());
     }
 
     private static long pendingRequests(Tenancy tenancy) {
@@ -330,15 +447,10 @@ class SequencerTest {
                 tenancy.id());
     }
 
+    /** The stamp of a user's one "ProjectUser" entry. */
     private static long userStamp(Tenancy tenancy, UUID user) {
-        return db.queryLong("""
-                SELECT "sequenceId" FROM "ProjectUser" WHERE "tenancyId" = ? AND "projectUserId" = ?""",
-                tenancy.id(), user);
-    }
-
-    private static boolean userMarked(Tenancy tenancy, UUID user) {
-        return (Boolean) db.queryValue("""
-                SELECT "shouldUpdateSequenceId" FROM "ProjectUser" WHERE "tenancyId" = ? AND "projectUserId" = ?""",
-                tenancy.id(), user);
+        List<Long> entries = keyEntries(tenancy, user);
+        assertThat(entries).as("entries of user " + user).hasSize(1).doesNotContainNull();
+        return entries.get(0);
     }
 }

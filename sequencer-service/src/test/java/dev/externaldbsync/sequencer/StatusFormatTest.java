@@ -7,9 +7,10 @@ import org.junit.jupiter.api.Test;
 class StatusFormatTest {
 
     @Test
-    void waitingCountsBeyondTheCapAreReportedAsCapPlus() {
-        assertThat(StatusResource.formatWaiting(0)).isEqualTo("0");
-        assertThat(StatusResource.formatWaiting(100_000)).isEqualTo("100000");
-        assertThat(StatusResource.formatWaiting(100_001)).isEqualTo("100000+");
+    void aWaitingCountIsPlainBelowTheCapAndMarkedAsAtLeastOnceTheCountReachedIt() {
+        assertThat(StatusResource.formatWaiting(0, false)).isEqualTo("0");
+        assertThat(StatusResource.formatWaiting(100_000, false)).isEqualTo("100000");
+        assertThat(StatusResource.formatWaiting(60_001, true)).isEqualTo("60001+");
+        assertThat(StatusResource.formatWaiting(0, true)).isEqualTo("0+");
     }
 }
