@@ -46,13 +46,16 @@ public class StatusResource {
     @Inject
     AdminConfig admin;
 
+    @Inject
+    SequencerConfig config;
+
     @GET
     public SequencerStatus status(@HeaderParam(HttpHeaders.AUTHORIZATION) String authorization) {
         SequencerStatus s = status();
         if (s.lastError() == null || AdminAuthFilter.accepts(admin, authorization)) {
             return s;
         }
-        return new SequencerStatus(s.instanceId(), s.paused(), s.running(), s.listening(), s.waitingRows(),
+        return new SequencerStatus(s.instanceId(), s.paused(), s.running(), s.pollIntervalMillis(), s.waitingRows(),
                 s.waitingCounts(), s.stampsIssued(), s.lastBatch(), s.batchesSinceStart(), s.rowsStampedSinceStart(),
                 new SequencerLastError(ErrorText.classOf(s.lastError().message()), s.lastError().at()));
     }
@@ -61,7 +64,7 @@ public class StatusResource {
         SequencerLoop loop = service.loop();
         Sequencer sequencer = service.sequencer();
         if (loop == null || sequencer == null) {
-            return new SequencerStatus(InstanceId.host(), false, false, false, Map.of(), Map.of(), null, null, 0, 0,
+            return new SequencerStatus(InstanceId.host(), false, false, config.pollInterval().toMillis(), Map.of(), Map.of(), null, null, 0, 0,
                     new SequencerLastError("INTERNAL_DATABASE_URL is not set", null));
         }
         SequencerLoop.Stats stats = loop.stats();
@@ -93,8 +96,7 @@ public class StatusResource {
             last = new SequencerLastBatch(batch.entries(), new LinkedHashMap<>(batch.entriesPerTable()),
                     batch.tenancies(), batch.duration().toMillis(), batch.finishedAt());
         }
-        // No LISTEN any more: "listening" stays in the body for its readers and is always false (polling).
-        return new SequencerStatus(InstanceId.host(), paused, stats.running(), false, waiting, typed, stamps, last,
+        return new SequencerStatus(InstanceId.host(), paused, stats.running(), config.pollInterval().toMillis(), waiting, typed, stamps, last,
                 stats.batches(), stats.entriesStamped(), lastError);
     }
 

@@ -55,7 +55,7 @@ class SequencerServiceTest {
         given().when().get("/api/v1/status").then().statusCode(200)
                 .body("paused", equalTo(false))
                 .body("running", equalTo(true))
-                .body("listening", equalTo(false))
+                .body("pollIntervalMillis", equalTo(20))
                 .body("waitingRows.ProjectUser", equalTo("0"))
                 .body("waitingRows.VerificationCode_TEAM_INVITATION", equalTo("0"))
                 .body("waitingCounts.ProjectUser.capped", equalTo(false))

@@ -48,7 +48,7 @@ final class SequencerStandIn implements AutoCloseable {
         if (available) {
             Map<String, String> text = new LinkedHashMap<>();
             waiting.forEach((table, count) -> text.put(table, count.value() + (count.capped() ? "+" : "")));
-            bytes = mapper.writeValueAsBytes(new SequencerStatus("sequencer-stand-in", false, true, true, text,
+            bytes = mapper.writeValueAsBytes(new SequencerStatus("sequencer-stand-in", false, true, 20, text,
                     Map.copyOf(waiting), stampsIssued.get(), null, 0, 0, null));
             code = 200;
         } else {
