@@ -2,7 +2,8 @@
 -- own rows, and the sequencer stamps the entries, never a source row. Why:
 --  * Stamping a row rewrote the whole wide row ("sequenceId" is indexed, the flag sits in a partial-index predicate, so
 --    no stamp was ever HOT): a new version of the whole row and an insert into each of its indexes per stamp. An
---    entry is a narrow row (tenancy, table name, key), and a writer pays for one index of the log besides its key.
+--    entry is a narrow row (tenancy, table name, key), and a writer pays for two small indexes of the log besides its
+--    primary key.
 --  * An update of a column no mapping reads ("ProjectUser"."lastActiveAt", bumped on activity) was a change, re-synced
 --    an unchanged row to every target and made a HOT update non-HOT. Now the update trigger's WHEN clause compares only
 --    the columns some mapping reads (the lists below are checked against the mappings' SQL by MappingSourceColumnsTest
@@ -51,17 +52,16 @@ CREATE TABLE IF NOT EXISTS "SyncChange" (
     "sequenceId" BIGINT,
     CONSTRAINT "SyncChange_pkey" PRIMARY KEY ("id")
 );
--- The one index writers pay for besides the primary key. Holds only unstamped entries, so it stays small and a poll
--- of an idle log reads one page; it is what the sequencer looks for (by tenancy) and what the verifier's "is this key
--- pending" probe uses (by key).
-CREATE INDEX IF NOT EXISTS "SyncChange_unstamped_idx" ON "SyncChange" ("tenancyId", "tableName", "primaryKey")
-    WHERE "sequenceId" IS NULL;
--- One key's stamped entries: the sequencer's compaction (only a key's newest entry matters to any cursor) and the
--- verifier's "newest stamp of this key". Partial, like the next one: written by stamping, never by writers; readers
--- must say "sequenceId" IS NOT NULL.
-CREATE INDEX IF NOT EXISTS "SyncChange_key_idx" ON "SyncChange" ("tenancyId", "tableName", "primaryKey", "sequenceId")
-    WHERE "sequenceId" IS NOT NULL;
--- The engine's page read: one tenancy's stamped entries of one table above a cursor.
+-- What the sequencer looks for (by tenancy). Holds only unstamped entries, so it stays small and a poll of an idle log
+-- reads one page.
+CREATE INDEX IF NOT EXISTS "SyncChange_unstamped_idx" ON "SyncChange" ("tenancyId") WHERE "sequenceId" IS NULL;
+-- One key's entries, stamped or not: the sequencer's compaction (only a key's newest entry matters to any cursor) and
+-- the verifier's "is this key pending, and what is its newest stamp". Deliberately not partial: a lookup by key must
+-- never be served by the stamped index below (whose statistics may say "empty" right after a bulk write while it
+-- holds millions of entries), and it cannot be when the only index with the key column covers every entry.
+CREATE INDEX IF NOT EXISTS "SyncChange_key_idx" ON "SyncChange" ("tenancyId", "tableName", "primaryKey", "sequenceId");
+-- The engine's page read: one tenancy's stamped entries of one table above a cursor. Partial, so writers' inserts
+-- (unstamped) never touch it; readers must say "sequenceId" IS NOT NULL.
 CREATE INDEX IF NOT EXISTS "SyncChange_stamped_idx" ON "SyncChange" ("tenancyId", "tableName", "sequenceId")
     WHERE "sequenceId" IS NOT NULL;
 

@@ -49,7 +49,7 @@ import dev.externaldbsync.sql.Identifiers;
  * {@link #projectionSql()} is what the target must hold for one tenancy: every live row, in target-key order, with
  * the target columns in {@link #columns()} order, then {@code sequence_id bigint} (the key's highest stamped entry in
  * {@code "SyncChange"}, null when none) and {@code pending boolean} (an unstamped entry exists for the key), both
- * looked up by key through the log's two partial key indexes. One parameter: the tenancy id. The integrity verifier streams it
+ * looked up through {@code "SyncChange_key_idx"}. One parameter: the tenancy id. The integrity verifier streams it
  * next to the target table; rows that are pending, or stamped above the target's cursor, are "not synced yet" rather
  * than mismatches.
  *

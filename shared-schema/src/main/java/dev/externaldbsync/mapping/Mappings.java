@@ -143,22 +143,17 @@ public final class Mappings {
     /**
      * A projection: {@code select} (the target columns over the live row) {@code from} its table and joins, where
      * {@code where} (the tenancy, its one parameter), ordered by {@code orderBy}; then the key's stamp from
-     * {@code "SyncChange"}: its highest stamped entry (a probe of the partial {@code "SyncChange_key_idx"}) and whether
-     * an unstamped one exists (a probe of the partial {@code "SyncChange_unstamped_idx"}), both by ({@code tenancy},
-     * {@code tableName}, {@code primaryKey}); each condition names its index's predicate so that the planner may use it.
+     * {@code "SyncChange"}: its highest stamped entry and whether an unstamped one exists, one probe of
+     * {@code "SyncChange_key_idx"} by ({@code tenancy}, {@code tableName}, {@code primaryKey}).
      */
     private static String projection(String select, String from, String where, String orderBy, String tableName,
             String tenancy, String primaryKey) {
         return "SELECT " + select + ",\n       " + STAMP + ".\"sequence_id\" AS \"sequence_id\", COALESCE(" + STAMP
                 + ".\"pending\", false) AS \"pending\"\n" + from + "\nLEFT JOIN LATERAL (\n"
-                + "    SELECT (SELECT max(sl.\"sequenceId\") FROM \"SyncChange\" sl\n"
-                + "            WHERE sl.\"tenancyId\" = " + tenancy + " AND sl.\"tableName\" = '" + tableName + "'\n"
-                + "              AND sl.\"primaryKey\" = " + primaryKey + " AND sl.\"sequenceId\" IS NOT NULL)"
-                + " AS \"sequence_id\",\n"
-                + "           EXISTS (SELECT 1 FROM \"SyncChange\" sl\n"
-                + "            WHERE sl.\"tenancyId\" = " + tenancy + " AND sl.\"tableName\" = '" + tableName + "'\n"
-                + "              AND sl.\"primaryKey\" = " + primaryKey + " AND sl.\"sequenceId\" IS NULL)"
-                + " AS \"pending\") " + STAMP + " ON true\n"
+                + "    SELECT max(sl.\"sequenceId\") AS \"sequence_id\", bool_or(sl.\"sequenceId\" IS NULL) AS \"pending\"\n"
+                + "    FROM \"SyncChange\" sl\n"
+                + "    WHERE sl.\"tenancyId\" = " + tenancy + " AND sl.\"tableName\" = '" + tableName + "'\n"
+                + "      AND sl.\"primaryKey\" = " + primaryKey + ") " + STAMP + " ON true\n"
                 + "WHERE " + where + "\nORDER BY " + orderBy + "\n";
     }
 
