@@ -6,9 +6,11 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -49,12 +51,12 @@ import dev.externaldbsync.mapping.Mappings;
  * <b>Race with a backfill</b> (the argument the design rests on): a backfill commits its mirror row (cursor −1)
  * before it reads its high-water mark H = greatest(newest stamp of the table, floor, 0). A pruner reads the
  * tenancy's config and mirror rows in one snapshot ({@link #plan}). A pruner whose snapshot did not see that row
- * computed its horizon from cursors already applied, or from the newest stamp, i.e. from stamps visible before the
- * row was committed, so H &ge; that horizon (the floor it raised is at most the horizon, and the entries it deletes
- * lie below it; whichever H reads, the entry still there or the floor already raised, is at least as high). A
- * pruner whose snapshot saw the row prunes nothing of that table. Because config and mirror come from one snapshot,
- * a target configured after that snapshot has no row in it either; its removal from the mirror spares rows written
- * since that snapshot.
+ * computed its horizon from cursors already applied, or from the newest stamp, i.e. from stamps visible in a snapshot
+ * taken before the row was committed: its horizon is at most the table's newest stamp in that snapshot. Retention
+ * never deletes a table's newest entry and compaction only replaces an entry by a newer one, so the newest stamp H
+ * reads is at least that high, H &ge; the horizon, and the log above H is untouched. A pruner whose snapshot saw the
+ * row prunes nothing of that table. Config and mirror come from one snapshot, so a target configured after it has
+ * no row in it either; and removing a target's mirror rows spares rows written since that snapshot.
  */
 public final class ChangeRetention {
 
@@ -257,7 +259,7 @@ public final class ChangeRetention {
             }
             c.commit();
             List<Plan> plans = new ArrayList<>();
-            for (UUID t : new java.util.LinkedHashSet<>(tenancies)) {
+            for (UUID t : new LinkedHashSet<>(tenancies)) {
                 plans.add(planOne(t, directory.get(t), mirror.getOrDefault(t, Map.of()),
                         ranges.getOrDefault(t, Map.of()), now));
             }
@@ -374,6 +376,7 @@ public final class ChangeRetention {
             return new Pruned(0, removed, true);
         }
         raise(c, plan.tenancyId(), plan.prunes());
+        int limit = Math.max(1, batch);
         long deleted = 0;
         for (Prune p : plan.prunes()) {
             int n;
@@ -385,11 +388,11 @@ public final class ChangeRetention {
                     ps.setObject(1, plan.tenancyId());
                     ps.setString(2, p.tableName());
                     ps.setLong(3, p.through());
-                    ps.setInt(4, batch);
+                    ps.setInt(4, limit);
                     n = ps.executeUpdate();
                 }
                 deleted += n;
-            } while (n >= batch);
+            } while (n >= limit);
         }
         return new Pruned(deleted, removed, true);
     }
@@ -397,7 +400,7 @@ public final class ChangeRetention {
     /** Raises the floors of one tenancy's tables (never lowers one), in one statement. */
     static void raise(Connection c, UUID tenancy, List<Prune> prunes) throws SQLException {
         List<Prune> sorted = new ArrayList<>(prunes);
-        sorted.sort(java.util.Comparator.comparing(Prune::tableName));
+        sorted.sort(Comparator.comparing(Prune::tableName));
         try (PreparedStatement ps = c.prepareStatement(RAISE)) {
             ps.setObject(1, tenancy);
             ps.setArray(2, c.createArrayOf("text", sorted.stream().map(Prune::tableName).toArray()));

@@ -17,6 +17,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BooleanSupplier;
 
+import jakarta.annotation.PostConstruct;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
@@ -73,7 +74,8 @@ public class RetentionLoop {
     public record Round(int tenancies, long entriesDeleted, int mirrorRowsRemoved, int blockedTables, long maxLag) {
     }
 
-    void start(@Observes StartupEvent event) {
+    @PostConstruct
+    void register() {
         pruned = Counter.builder("sync_engine_retention_pruned_entries")
                 .description("Change-log entries deleted by retention").register(registry);
         Gauge.builder("sync_engine_retention_blocked_tables", blockedTables, AtomicLong::get)
@@ -82,6 +84,9 @@ public class RetentionLoop {
         Gauge.builder("sync_engine_retention_max_lag", maxLag, AtomicLong::get)
                 .description("Largest distance, in sequence ids, between a table's newest stamp and the slowest "
                         + "configured cursor among the tables visited in the last round").register(registry);
+    }
+
+    void start(@Observes StartupEvent event) {
         if (!config.retention().enabled()) {
             return;
         }
