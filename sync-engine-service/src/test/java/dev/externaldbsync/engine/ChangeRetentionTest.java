@@ -2,9 +2,11 @@ package dev.externaldbsync.engine;
 
 import static dev.externaldbsync.engine.EngineTestSupport.stamp;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import java.sql.Connection;
 import java.sql.SQLException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -13,6 +15,9 @@ import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicInteger;
 
+import jakarta.inject.Inject;
+
+import org.jboss.logging.Logger;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -20,6 +25,7 @@ import dev.externaldbsync.config.TargetConfigError;
 import dev.externaldbsync.config.TenancyDirectory;
 import dev.externaldbsync.engine.store.ChangeRetention;
 import dev.externaldbsync.engine.store.ProgressStore;
+import dev.externaldbsync.engine.store.RetentionLoop;
 import dev.externaldbsync.mapping.Mapping;
 import dev.externaldbsync.mapping.Mappings;
 import dev.externaldbsync.testing.InjectTestDatabase;
@@ -49,11 +55,16 @@ class ChangeRetentionTest {
         }
     }
 
+    private static final Logger LOG = Logger.getLogger(ChangeRetentionTest.class);
+
     private static final String A = "postgresql://someone:pw@localhost:1/retention_a";
     private static final String B = "postgresql://someone:pw@localhost:1/retention_b";
 
     @InjectTestDatabase
     TestDatabase internal;
+
+    @Inject
+    RetentionLoop loop;
 
     StackAuthFixtures fixtures;
 
@@ -433,6 +444,22 @@ class ChangeRetentionTest {
     }
 
     @Test
+    void theLoopsSweepPrunesATenancyNoRequestEverMentioned() {
+        Tenancy t = tenancyWith();
+        users(t, 6, "swept");
+        stamp(internal);
+        Tenancy held = tenancyWith("a");
+        users(held, 6, "held");
+        stamp(internal);
+
+        await().atMost(Duration.ofSeconds(30)).until(() -> {
+            loop.runOnce();
+            return stamps(t, "ProjectUser").size() == 1;
+        });
+        assertThat(stamps(held, "ProjectUser")).as("a configured target that has not run holds it").hasSize(6);
+    }
+
+    @Test
     void afterASustainedMixedLoadWithAllTargetsCaughtUpTheLogIsPrunedAndNothingUnstampedIsTouched()
             throws Exception {
         Tenancy t = tenancyWith("a", "b");
@@ -479,7 +506,10 @@ class ChangeRetentionTest {
         List<Long> lagged = stamps(lagging, "ProjectUser");
         cursors(lagging, "a", Map.of("users", lagged.get(0)));
 
+        long started = System.nanoTime();
         ChangeRetention.Pruned pruned = prune(t, 1000);
+        LOG.infof("Pruned %d entries of one tenancy in %d ms (batches of 1000)", pruned.entries(),
+                (System.nanoTime() - started) / 1_000_000);
         prune(lagging, 1000);
 
         List<List<Object>> left = internal.queryRows("""
