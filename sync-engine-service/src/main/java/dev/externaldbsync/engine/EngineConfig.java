@@ -180,6 +180,33 @@ public interface EngineConfig {
     /** The retry schedule of a target that failed or timed out. */
     TargetBackoff targetBackoff();
 
+    /** Pruning of the change log once every configured target has passed its entries (store/ChangeRetention). */
+    Retention retention();
+
+    interface Retention {
+        /** {@code ENGINE_RETENTION_ENABLED}: prune the change log in the background. */
+        @WithDefault("true")
+        boolean enabled();
+
+        /** {@code ENGINE_RETENTION_INTERVAL}: pause between two pruning rounds; a round also stops after it. */
+        @WithDefault("30s")
+        Duration interval();
+
+        /**
+         * {@code ENGINE_RETENTION_BATCH}: most change-log entries one statement deletes, so that a prune never holds
+         * many row locks or a long transaction.
+         */
+        @WithDefault("5000")
+        int batch();
+
+        /**
+         * {@code ENGINE_RETENTION_SWEEP_TENANCIES}: tenancies with stamped entries visited per round besides those
+         * this engine synced since the last one (a slow pass over all of them, for what a restart forgot).
+         */
+        @WithDefault("200")
+        int sweepTenancies();
+    }
+
     interface Fairness {
         /**
          * {@code ENGINE_FAIRNESS_TENANCY_SHARE}: fraction of the workers ({@code engine.parallelism}) the runs of one

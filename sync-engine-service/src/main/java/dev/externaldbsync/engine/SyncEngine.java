@@ -52,6 +52,7 @@ import dev.externaldbsync.engine.run.RunWatchdog;
 import dev.externaldbsync.engine.run.Runs;
 import dev.externaldbsync.engine.run.Unit;
 import dev.externaldbsync.engine.store.ProgressStore;
+import dev.externaldbsync.engine.store.RetentionLoop;
 import dev.externaldbsync.engine.target.TargetPools;
 import dev.externaldbsync.engine.target.TargetSchema;
 import io.agroal.api.AgroalDataSource;
@@ -90,6 +91,9 @@ public class SyncEngine {
 
     @Inject
     java.time.Clock clock;
+
+    @Inject
+    RetentionLoop retention;
 
     private ExecutorService workers;
     private FairScheduler scheduler;
@@ -285,6 +289,8 @@ public class SyncEngine {
             boolean retry = all.stream().anyMatch(TargetResult::retry);
             done.put(id, new TenancyResult(id, overall, retry, all, null));
         }
+        // Their cursors may have moved (or they have no target): what the log still needs is reviewed next round.
+        retention.touched(distinct);
         return new SyncResponse(tenancyIds.stream().map(done::get).toList());
     }
 

@@ -5,6 +5,7 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -272,6 +273,26 @@ public final class ProgressStore {
             return "unknown error";
         }
         return error.length() <= MAX_ERROR_LENGTH ? error : error.substring(0, MAX_ERROR_LENGTH) + "…";
+    }
+
+    private static final String REMOVE_UNCONFIGURED = """
+            DELETE FROM "SyncEngineProgress"
+            WHERE "tenancyId" = ? AND NOT ("targetId" = ANY(?::text[]))
+              AND "updatedAt" < ?::timestamp - interval '1 second'""";
+
+    /**
+     * Removes the mirror rows of one tenancy's targets other than {@code configured} (its targets as of
+     * {@code asOf}, a timestamp as text), sparing rows written since then: those come from a run that read a newer
+     * config, in which the target may be configured again.
+     */
+    public static int removeUnconfiguredTargets(Connection c, UUID tenancy, Collection<String> configured,
+            String asOf) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(REMOVE_UNCONFIGURED)) {
+            ps.setObject(1, tenancy);
+            ps.setArray(2, c.createArrayOf("text", configured.toArray()));
+            ps.setString(3, asOf);
+            return ps.executeUpdate();
+        }
     }
 
     // ---- reads (status and admin) -----------------------------------------------------------------------------
