@@ -9,29 +9,31 @@ import java.util.stream.Collectors;
  * <ul>
  * <li>{@link #single}: one tenancy's page above a cursor, with bound parameters ({@link #singleParameters}).
  * <li>{@link #lateral}: the same page as a subquery correlated to the outer row of a LATERAL join (a batch of
- * tenancies), with the tenancy, cursor, project and branch as expressions over that row and the page size a literal.
+ * tenancies), with the tenancy and cursor as expressions over that row and the page size a literal.
  * </ul>
- * Both are {@code SELECT * FROM ((<live> LIMIT n) UNION ALL (<tombstones> LIMIT n)) ORDER BY sequence_id LIMIT n}: each
- * branch has its own ORDER BY and LIMIT so that the first page of the union lies within the first page of each branch
- * (see {@link Mapping}). Stateless.
+ * Both are three steps: the tenancy's stamped {@code "SyncChange"} entries of the mapping's table above the cursor, in
+ * sequence order, {@code LIMIT n} (the range scan, see {@link FetchRange}); grouped by key ({@code max("sequenceId")}
+ * per key, so a key appears once per page); then the live source row LEFT JOINed by its key, a primary-key or
+ * unique-index probe per key (no live row: the key is deleted). Ordered by {@code sequence_id}. Stateless.
  */
 public final class FetchSql {
+
+    /** The alias of a page's grouped entries: {@code "tenancyId"}, {@code "primaryKey"}, {@code "sequence_id"}. */
+    public static final String CHANGE = "ch";
+
+    private static final String ENTRY = "e";
 
     private FetchSql() {
     }
 
     /** The single-tenancy page query; its parameters are {@link #singleParameters}. */
     public static String single(Mapping mapping) {
-        return render(fetch(mapping), FetchRange.Binding.PARAMETERS, "?");
+        return render(mapping, fetch(mapping), FetchRange.Binding.PARAMETERS, "?");
     }
 
-    /** The parameters of {@link #single}, in order: each branch's range, its LIMIT, then the outer LIMIT. */
+    /** The parameters of {@link #single}, in order: the range's, then the LIMIT. */
     public static List<Mapping.FetchParameter> singleParameters(Mapping mapping) {
-        Mapping.Fetch fetch = fetch(mapping);
-        List<Mapping.FetchParameter> parameters = new ArrayList<>(fetch.live().range().parameters());
-        parameters.add(Mapping.FetchParameter.LIMIT);
-        parameters.addAll(fetch.tombstones().range().parameters());
-        parameters.add(Mapping.FetchParameter.LIMIT);
+        List<Mapping.FetchParameter> parameters = new ArrayList<>(range(mapping).parameters());
         parameters.add(Mapping.FetchParameter.LIMIT);
         return List.copyOf(parameters);
     }
@@ -44,26 +46,28 @@ public final class FetchSql {
         if (outerRow == FetchRange.Binding.PARAMETERS || limit < 1) {
             throw new IllegalArgumentException("the lateral form binds expressions and a positive literal limit");
         }
-        return render(fetch(mapping), outerRow, Integer.toString(limit));
+        return render(mapping, fetch(mapping), outerRow, Integer.toString(limit));
     }
 
-    /** One branch: its select, its filter and range, its convergence probe, ordered as its range index. */
-    static String branch(FetchBranch branch, FetchRange.Binding binding) {
-        StringBuilder sql = new StringBuilder(branch.select()).append("\nWHERE ");
-        if (branch.filter() != null) {
-            sql.append(branch.filter()).append("\n  AND ");
-        }
-        sql.append(branch.range().condition(binding));
-        if (branch.unlessExists() != null) {
-            sql.append("\n  AND NOT EXISTS (").append(branch.unlessExists()).append(")");
-        }
-        return sql.append("\nORDER BY ").append(String.join(", ", branch.range().orderBy())).toString();
+    /** The range every page of {@code mapping} walks. */
+    public static FetchRange range(Mapping mapping) {
+        return new FetchRange(ENTRY, mapping.tombstoneTable());
     }
 
-    private static String render(Mapping.Fetch fetch, FetchRange.Binding binding, String limit) {
-        return "SELECT * FROM ((\n" + branch(fetch.live(), binding) + "\nLIMIT " + limit + ")\nUNION ALL (\n"
-                + branch(fetch.tombstones(), binding) + "\nLIMIT " + limit + ")\n) AS \"_src\" ORDER BY \"sequence_id\" LIMIT "
-                + limit;
+    private static String render(Mapping mapping, Mapping.Fetch fetch, FetchRange.Binding binding, String limit) {
+        FetchRange range = range(mapping);
+        String e = ENTRY + ".";
+        return "SELECT " + fetch.select() + ",\n       " + CHANGE + ".\"sequence_id\" AS \"sequence_id\", ("
+                + fetch.deleted() + ") AS \"is_deleted\"\nFROM (\n"
+                + "    SELECT " + e + "\"tenancyId\", " + e + "\"primaryKey\", max(" + e + "\"sequenceId\") AS \"sequence_id\"\n"
+                + "    FROM (\n"
+                + "        SELECT " + e + "\"tenancyId\", " + e + "\"primaryKey\", " + e + "\"sequenceId\"\n"
+                + "        FROM \"SyncChange\" " + ENTRY + "\n"
+                + "        WHERE " + range.condition(binding).replace("\n", "\n        ") + "\n"
+                + "        ORDER BY " + String.join(", ", range.orderBy()) + "\n"
+                + "        LIMIT " + limit + ") AS " + ENTRY + "\n"
+                + "    GROUP BY " + e + "\"tenancyId\", " + e + "\"primaryKey\") AS " + CHANGE + "\n"
+                + fetch.joins() + "\nORDER BY " + CHANGE + ".\"sequence_id\"";
     }
 
     private static Mapping.Fetch fetch(Mapping mapping) {

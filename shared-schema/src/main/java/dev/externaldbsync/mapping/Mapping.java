@@ -1,6 +1,7 @@
 package dev.externaldbsync.mapping;
 
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Collectors;
 
 import dev.externaldbsync.sql.Identifiers;
@@ -12,58 +13,78 @@ import dev.externaldbsync.sql.Identifiers;
  * ({@code _stack_sync_metadata.mapping_name}).
  *
  * <h2>Fetch query</h2>
- * The fetch is held as structure ({@link #fetch()}: two {@link FetchBranch}es, each a select list, an optional filter,
- * the {@link FetchRange} it walks and its convergence probe) and rendered by {@link FetchSql} in two forms: the
+ * Writers' triggers append narrow entries to the change log {@code "SyncChange"} (tenancy, {@code "tableName"}, the
+ * key as {@code "primaryKey"} JSON) and the sequencer stamps them; a mapping reads the entries of its
+ * {@link #tombstoneTable()} and joins the live rows. The fetch is held as structure ({@link #fetch()}: the target
+ * column expressions, the live-row joins, the deleted condition) and rendered by {@link FetchSql} in two forms: the
  * single-tenancy page with bound parameters ({@link #fetchSql()}) and the batched form against the outer row of a
- * LATERAL join. Both are
- * {@code SELECT * FROM ((<live branch> LIMIT n) UNION ALL (<tombstone branch> LIMIT n)) ORDER BY sequence_id LIMIT n}.
- * Both branches output the target columns in {@link #columns()} order, then {@code sequence_id bigint} and
- * {@code is_deleted boolean}, and each reads one page of one tenancy above the cursor, in sequence order, as an index
- * range scan that stops after one page. Two measured planner traps shape them:
+ * LATERAL join. A page is: the tenancy's stamped entries of the table above the cursor, in sequence order,
+ * {@code LIMIT n}; grouped by key, {@code max("sequenceId")} per key; each key's live row LEFT JOINed by a primary-key
+ * or unique-index probe. It outputs the target columns in {@link #columns()} order (a deleted key's key columns from
+ * {@code "primaryKey"}, the others meaningless), then {@code sequence_id bigint} (the key's highest entry in the page)
+ * and {@code is_deleted boolean} (no live row), ordered by {@code sequence_id}. Two measured planner traps shape the
+ * range scan:
  * <ul>
  * <li>With only an outer {@code ORDER BY … LIMIT}, PostgreSQL 17 computed every row above the cursor (including the
- * live branch's per-row primary-email lookup) and sorted them, for every page: 556 ms per 2,000-row page at 50,000
- * users, quadratic over a backfill. So each branch has its own {@code ORDER BY … LIMIT}; the first page of the union
- * lies within the first page of each branch.
+ * per-row primary-email lookup) and sorted them, for every page: 556 ms per 2,000-row page at 50,000 users, quadratic
+ * over a backfill. So the entries are limited by their own {@code ORDER BY … LIMIT} before anything is joined: the
+ * joins and the final sort see one page.
  * <li>With {@code "tenancyId" = ? AND "sequenceId" > ? ORDER BY "sequenceId"}, the generic plan of the prepared
- * statement used the global unique index on {@code "sequenceId"} and filtered on the tenancy, scanning every
- * tenancy's newer rows (10 ms for a one-user tenancy next to a 50,000-user one; the 1,000,000-tenant shape makes it
- * unbounded). So each branch selects its tenancy with row comparisons, {@code ("tenancyId", "sequenceId") > (?, ?)
- * AND ("tenancyId", "sequenceId") <= (?, max)}, ordered by the same columns: only the
- * {@code ("tenancyId", "sequenceId")} index (for tombstones {@code ("tenancyId", "tableName", "sequenceId")}) can
- * serve either, so every plan is that range scan.
+ * statement used a global index on {@code "sequenceId"} and filtered on the tenancy, scanning every tenancy's newer
+ * rows (10 ms for a one-user tenancy next to a 50,000-user one; the 1,000,000-tenant shape makes it unbounded). So the
+ * single form selects its tenancy with row comparisons, {@code ("tenancyId", "tableName", "sequenceId") > (?, t, ?)
+ * AND (…) <= (?, t, max)}, ordered by the same columns: only {@code "SyncChange_stamped_idx"} can serve either, so
+ * every plan is that range scan (see {@link FetchRange}).
  * </ul>
  * Parameters, in order: {@link #fetchParameters()}.
  *
  * <h2>Convergence rule</h2>
- * The tombstone branch emits a tombstone only when <b>no live source row with the same target key exists in the same
- * tenancy</b> at the read snapshot. Live rows are the truth; a live row that is deleted later always gets a newer
- * tombstone (stamped after the row it deletes). Hence removing and re-adding a row within one sequencing window ends
- * <i>present</i>, and re-adding then removing ends <i>absent</i>, whatever order the sequencer stamped the tombstone
- * and the live row in. Within one snapshot a key is therefore either live (once) or tombstoned, never both, so a page
- * can be applied as one set-based upsert plus one set-based delete in any order.
+ * The live rows are the truth: a key with an entry in the page is emitted as its live row when one exists at the read
+ * snapshot and as deleted when none does, whatever the entries' order. Every change of a key appends an entry
+ * stamped after the change commits, so removing and re-adding a row within one sequencing window ends
+ * <i>present</i>, and re-adding then removing ends <i>absent</i>. Grouping by key makes each key appear once per page,
+ * either live or deleted, so a page can be applied as one set-based upsert plus one set-based delete in any order.
+ *
+ * <h2>Projection query</h2>
+ * {@link #projectionSql()} is what the target must hold for one tenancy: every live row, in target-key order, with
+ * the target columns in {@link #columns()} order, then {@code sequence_id bigint} (the key's highest stamped entry in
+ * {@code "SyncChange"}, null when none) and {@code pending boolean} (an unstamped entry exists for the key), both
+ * looked up through {@code "SyncChange_key_idx"}. One parameter: the tenancy id. The integrity verifier streams it
+ * next to the target table; rows that are pending, or stamped above the target's cursor, are "not synced yet" rather
+ * than mismatches.
  *
  * @param name           mapping id = target table = cursor key, e.g. {@code users}
  * @param sourceTable    the internal table whose rows drive this mapping, e.g. {@code ProjectUser}
- * @param tombstoneTable the {@code "DeletedRow"."tableName"} of its tombstones
+ * @param tombstoneTable the {@code "SyncChange"."tableName"} of this mapping's change-log entries (the name is kept
+ *                       from the old tombstone table, whose {@code "tableName"} values the log reuses)
  * @param keyColumns     the target's primary key columns (a subset of {@code columns}, in key order)
  * @param columns        every target column in DDL order
- * <h2>Projection query</h2>
- * {@link #projectionSql()} is what the target must hold for one tenancy: every live row, in target-key order, with
- * the target columns in {@link #columns()} order, then {@code sequence_id bigint} (null when never stamped) and
- * {@code pending boolean} (true when the row changed since its stamp). One parameter: the tenancy id. The integrity
- * verifier streams it next to the target table; rows that are pending, or stamped above the target's cursor, are
- * "not synced yet" rather than mismatches.
- *
  * @param ddl            the target DDL statements ({@code CREATE TABLE IF NOT EXISTS}, {@code REVOKE}, {@code GRANT})
  * @param fetch          the page query as structure, see above (null for a mapping that is never fetched)
  * @param projectionSql  the live projection of one tenancy in key order, see above (null until set)
+ * @param sourceColumns  every internal table the mapping's SQL reads, with the columns it reads there (key, join and
+ *                       lookup columns included): a change of any other column cannot change the target, which is
+ *                       what the capture triggers' unmapped-column rule relies on
  */
 public record Mapping(String name, String sourceTable, String tombstoneTable, List<String> keyColumns,
-        List<TargetColumn> columns, List<String> ddl, Fetch fetch, String projectionSql) {
+        List<TargetColumn> columns, List<String> ddl, Fetch fetch, String projectionSql,
+        Map<String, List<String>> sourceColumns) {
 
-    /** The two branches of a mapping's fetch: live rows and tombstones, each over its own range index. */
-    public record Fetch(FetchBranch live, FetchBranch tombstones) {
+    /**
+     * A mapping's fetch as structure, over {@link FetchSql#CHANGE} (a page's grouped entries: {@code "tenancyId"},
+     * {@code "primaryKey"}, {@code "sequence_id"}).
+     *
+     * @param select  the target column expressions in {@link #columns()} order, each {@code AS} its target name
+     * @param joins   the LEFT JOINs of the live source row by key (and of what its columns are computed from)
+     * @param deleted the condition that makes the key a delete (no live row, or for example its team is missing)
+     */
+    public record Fetch(String select, String joins, String deleted) {
+
+        public Fetch {
+            select = select.strip();
+            joins = joins.strip();
+            deleted = deleted.strip();
+        }
     }
 
     /** A parameter of {@link #fetchSql()}. */
@@ -80,19 +101,16 @@ public record Mapping(String name, String sourceTable, String tombstoneTable, Li
         keyColumns = List.copyOf(keyColumns);
         columns = List.copyOf(columns);
         ddl = List.copyOf(ddl);
+        sourceColumns = sourceColumns == null ? Map.of() : Map.copyOf(sourceColumns);
         List<String> names = columns.stream().map(TargetColumn::name).toList();
         if (!names.containsAll(keyColumns) || keyColumns.isEmpty()) {
             throw new IllegalArgumentException(name + ": key columns must be non-empty target columns");
         }
     }
 
-    /**
-     * Composes a mapping from its two branches. Each branch selects the target columns in order, then
-     * {@code sequence_id} and {@code is_deleted} (named so); the rendering adds each branch's range, its
-     * {@code ORDER BY} (what the range index serves) and the {@code LIMIT}s.
-     */
+    /** Composes a mapping from its fetch; the DDL is generated from the columns (see {@link #withCreateTable}). */
     public static Mapping of(String name, String sourceTable, String tombstoneTable, List<String> keyColumns,
-            List<TargetColumn> columns, FetchBranch liveBranch, FetchBranch tombstoneBranch) {
+            List<TargetColumn> columns, Fetch fetch) {
         String table = Identifiers.quote(name);
         String definition = columns.stream()
                 .map(c -> "    " + c.quoted() + " " + c.type() + (keyColumns.contains(c.name()) ? " NOT NULL" : ""))
@@ -102,18 +120,28 @@ public record Mapping(String name, String sourceTable, String tombstoneTable, Li
                         + keyColumns.stream().map(Identifiers::quote).collect(Collectors.joining(", ")) + ")\n)",
                 "REVOKE ALL ON " + table + " FROM PUBLIC",
                 "GRANT SELECT ON " + table + " TO PUBLIC"),
-                new Fetch(liveBranch, tombstoneBranch), null);
+                fetch, null, null);
     }
 
     /** Sets the projection query (see the class comment). */
     public Mapping withProjection(String projection) {
-        return new Mapping(name, sourceTable, tombstoneTable, keyColumns, columns, ddl, fetch, projection.strip());
+        return new Mapping(name, sourceTable, tombstoneTable, keyColumns, columns, ddl, fetch, projection.strip(),
+                sourceColumns);
     }
 
     /** Replaces the generated column definitions with explicit DDL (defaults, NOT NULLs exactly as Part C). */
     public Mapping withCreateTable(String createTable) {
         return new Mapping(name, sourceTable, tombstoneTable, keyColumns, columns,
-                List.of(createTable.strip(), ddl.get(1), ddl.get(2)), fetch, projectionSql);
+                List.of(createTable.strip(), ddl.get(1), ddl.get(2)), fetch, projectionSql, sourceColumns);
+    }
+
+    /**
+     * Declares the columns this mapping's SQL reads, per internal table (see {@code sourceColumns}); a unit test
+     * checks every {@code alias."column"} of the SQL against it.
+     */
+    public Mapping readingColumns(Map<String, List<String>> columnsByTable) {
+        return new Mapping(name, sourceTable, tombstoneTable, keyColumns, columns, ddl, fetch, projectionSql,
+                columnsByTable);
     }
 
     /** The single-tenancy page query with bound parameters ({@link #fetchParameters()}), see {@link FetchSql#single}. */

@@ -179,8 +179,8 @@ public final class ChangeReader {
      * (text[]), then one cursor array (bigint[]) per mapping in registry order, all arrays in batch order. Rows:
      * mapping index ({@link #POISON_MARK} for a poison mark), the tenancy's 1-based position in the arrays, sequence
      * id, is_deleted, then {@link #MAX_COLUMNS} text values (a poison mark carries the mapping name first). Each
-     * mapping is its lateral fetch ({@link FetchSql#lateral}) per tenancy: two index probes and nothing returned for
-     * a mapping with nothing above the cursor. The limit is a literal (see {@link FetchSql#lateral}); callers use a
+     * mapping is its lateral fetch ({@link FetchSql#lateral}) per tenancy: one index probe of the change log and
+     * nothing returned (nothing joined) for a mapping with nothing above the cursor. The limit is a literal (see {@link FetchSql#lateral}); callers use a
      * few distinct limits (powers of two), so few statements are prepared per connection.
      */
     static String batchSql(int limit) {
@@ -193,17 +193,14 @@ public final class ChangeReader {
         String cursorNames = IntStream.range(0, all.size()).mapToObj(k -> "\"c" + k + "\"")
                 .collect(Collectors.joining(", "));
         StringBuilder sql = new StringBuilder();
-        // "pp"/"pb": the tenancy's project and branch, for mappings keyed by them (team invitations).
-        sql.append("WITH x AS MATERIALIZED (\n    SELECT u.*, tn.\"projectId\" AS \"pp\", tn.\"branchId\" AS \"pb\"\n")
-                .append("    FROM unnest(?::uuid[], ?::text[], ").append(cursorArrays)
-                .append(") WITH ORDINALITY AS u(\"t\", \"g\", ").append(cursorNames).append(", \"i\")\n")
-                .append("    LEFT JOIN \"Tenancy\" tn ON tn.\"id\" = u.\"t\")\n");
+        sql.append("WITH x AS MATERIALIZED (\n    SELECT u.* FROM unnest(?::uuid[], ?::text[], ").append(cursorArrays)
+                .append(") WITH ORDINALITY AS u(\"t\", \"g\", ").append(cursorNames).append(", \"i\"))\n");
         sql.append("SELECT ").append(POISON_MARK).append(", q.\"i\", 0::bigint, false, q.\"mappingName\"")
                 .append(padding(1)).append("\nFROM (").append(DeadLetters.MARKED_MAPPINGS_OF_X)
                 .append(") q");
         for (int k = 0; k < all.size(); k++) {
             Mapping mapping = all.get(k);
-            FetchRange.Binding outer = new FetchRange.Binding("x.\"t\"", "x.\"c" + k + "\"", "x.\"pp\"", "x.\"pb\"");
+            FetchRange.Binding outer = new FetchRange.Binding("x.\"t\"", "x.\"c" + k + "\"");
             sql.append("\nUNION ALL\nSELECT ").append(k).append(", x.\"i\", p.\"sequence_id\", p.\"is_deleted\", ")
                     .append(FetchSql.textColumns(mapping, "p")).append(padding(mapping.columns().size()))
                     .append("\nFROM x CROSS JOIN LATERAL (\n").append(FetchSql.lateral(mapping, outer, limit))
