@@ -103,13 +103,14 @@ final class BatchRunner {
     /** The locked members of one batch; confined to the batch's thread. */
     private final class Batch {
         final List<Unit> units;
-        final List<Member> members;
+        /** The members run as one batch: every locked one but those that need a backfill (see {@link #runOn}). */
+        List<Member> members;
         final Connection ic;
         final RunWatchdog.Deadline deadline;
         final PostgresUrl url;
         final ProgressStore.Batch progress = new ProgressStore.Batch();
         final Map<Unit, TargetResult> results = new LinkedHashMap<>();
-        final int share;
+        int share;
         boolean anyMissing;
 
         Batch(List<Unit> units, Connection ic, RunWatchdog.Deadline deadline) {
@@ -118,7 +119,6 @@ final class BatchRunner {
             this.ic = ic;
             this.deadline = deadline;
             this.url = units.get(0).target().url();
-            this.share = BatchPlanner.share(units.size(), run.pageSize(), run.fetchRows());
         }
 
         Map<Unit, TargetResult> run() {
@@ -150,10 +150,68 @@ final class BatchRunner {
             return results;
         }
 
+        /**
+         * A member that needs a snapshot backfill for any mapping (a first sync here, a reset, a cursor below the
+         * retention floor, a backfill in progress) is run alone ({@link UnitRunner#runAlone}, after the batch): a
+         * batched read would replay its whole log from −1. The others run as one batch.
+         */
         private void runOn(TargetSession session) throws SQLException {
             Connection tc = session.connection();
             run.schema().ensure(tc, url);
-            readCursors(tc);
+            try {
+                readCursors(tc);
+            } catch (SQLException e) {
+                if (SqlFailure.of(e) != SqlFailure.MISSING_TABLE) {
+                    throw e;
+                }
+                // The cursor table is gone (a wiped target): bootstrap again; every cursor starts over at −1.
+                run.schema().forget(url);
+                run.schema().ensure(tc, url);
+                anyMissing = false;
+                readCursors(tc);
+            }
+            List<Member> alone = backfilling(tc);
+            if (!members.isEmpty()) {
+                runBatched(session);
+            }
+            for (Member member : alone) {
+                Unit unit = member.unit;
+                results.put(unit, RunContext.inMdc(unit,
+                        () -> new UnitRunner(run, unit, ic, progress, deadline).runAlone(session)));
+            }
+        }
+
+        /** Takes the members that need a backfill out of {@link #members} and returns them. */
+        private List<Member> backfilling(Connection tc) throws SQLException {
+            List<UUID> tenancies = units.stream().map(Unit::tenancyId).toList();
+            Map<UUID, Map<String, TargetCursors.Position>> positions = TargetCursors.readPositions(tc, tenancies);
+            Map<UUID, Long> floors = run.retention().prunedThrough(ic, tenancies);
+            List<Member> batched = new ArrayList<>();
+            List<Member> alone = new ArrayList<>();
+            for (Member member : members) {
+                UUID tenancy = member.unit.tenancyId();
+                Map<String, TargetCursors.Position> own = positions.getOrDefault(tenancy, Map.of());
+                long floor = floors.getOrDefault(tenancy, 0L);
+                boolean backfill = false;
+                for (int k = 0; k < Mappings.ALL.size() && !backfill; k++) {
+                    backfill = UnitRunner.needsBackfill(member.cursors[k],
+                            own.containsKey(Mappings.ALL.get(k).name()), floor);
+                }
+                (backfill ? alone : batched).add(member);
+            }
+            members = batched;
+            anyMissing = false;
+            for (Member member : members) {
+                for (boolean missing : member.missing) {
+                    anyMissing |= missing;
+                }
+            }
+            return alone;
+        }
+
+        private void runBatched(TargetSession session) throws SQLException {
+            Connection tc = session.connection();
+            share = BatchPlanner.share(members.size(), run.pageSize(), run.fetchRows());
             List<ChangeReader.Pages> read = run.reader().readBatch(ic,
                     members.stream().map(Member::request).toList(), share);
             long rows = 0;
@@ -171,12 +229,12 @@ final class BatchRunner {
                     }
                     // Anything else (a bad row, a dropped table, …) the single runs meet again and handle, each
                     // within its own tenancy.
-                    if (units.size() > 1) {
+                    if (members.size() > 1) {
                         String why = e instanceof SQLException sql ? SqlFailure.describe(sql) : e.getMessage();
                         LOG.infof("A batch of %d tenancies failed in %s, re-running them one by one: %s",
-                                units.size(), url.redacted(), why);
+                                members.size(), url.redacted(), why);
                     }
-                    for (Unit unit : units) {
+                    for (Unit unit : members.stream().map(m -> m.unit).toList()) {
                         results.put(unit, RunContext.inMdc(unit,
                                 () -> new UnitRunner(run, unit, ic, progress, deadline).runAlone(session)));
                     }
