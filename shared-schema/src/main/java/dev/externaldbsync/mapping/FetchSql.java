@@ -14,14 +14,18 @@ import java.util.stream.Collectors;
  * Both are three steps: the tenancy's stamped {@code "SyncChange"} entries of the mapping's table above the cursor, in
  * sequence order, {@code LIMIT n} (the range scan, see {@link FetchRange}); grouped by key ({@code max("sequenceId")}
  * per key, so a key appears once per page); then the live source row LEFT JOINed by its key, a primary-key or
- * unique-index probe per key (no live row: the key is deleted). Ordered by {@code sequence_id}. Stateless.
+ * unique-index probe per key (no live row: the key is deleted). Ordered by {@code sequence_id}. After the target
+ * columns, {@code sequence_id} and {@code is_deleted} comes {@code entries}, how many of the page's entries the row
+ * stands for: a page has fewer rows than its limit either because the range ended (the entries add up to less than the
+ * limit) or because one key had several entries in it, and only a reader that can tell the two apart knows whether it
+ * is caught up. Stateless.
  */
 public final class FetchSql {
 
     /** The alias of a page's grouped entries: {@code "tenancyId"}, {@code "primaryKey"}, {@code "sequence_id"}. */
     public static final String CHANGE = "ch";
 
-    private static final String ENTRY = "e";
+    private static final String ENTRY = "sc";
 
     private FetchSql() {
     }
@@ -58,8 +62,9 @@ public final class FetchSql {
         FetchRange range = range(mapping);
         String e = ENTRY + ".";
         return "SELECT " + fetch.select() + ",\n       " + CHANGE + ".\"sequence_id\" AS \"sequence_id\", ("
-                + fetch.deleted() + ") AS \"is_deleted\"\nFROM (\n"
-                + "    SELECT " + e + "\"tenancyId\", " + e + "\"primaryKey\", max(" + e + "\"sequenceId\") AS \"sequence_id\"\n"
+                + fetch.deleted() + ") AS \"is_deleted\", " + CHANGE + ".\"entries\" AS \"entries\"\nFROM (\n"
+                + "    SELECT " + e + "\"tenancyId\", " + e + "\"primaryKey\", max(" + e + "\"sequenceId\") AS \"sequence_id\", "
+                + "count(*) AS \"entries\"\n"
                 + "    FROM (\n"
                 + "        SELECT " + e + "\"tenancyId\", " + e + "\"primaryKey\", " + e + "\"sequenceId\"\n"
                 + "        FROM \"SyncChange\" " + ENTRY + "\n"

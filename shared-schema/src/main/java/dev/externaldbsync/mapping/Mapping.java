@@ -22,8 +22,8 @@ import dev.externaldbsync.sql.Identifiers;
  * {@code LIMIT n}; grouped by key, {@code max("sequenceId")} per key; each key's live row LEFT JOINed by a primary-key
  * or unique-index probe. It outputs the target columns in {@link #columns()} order (a deleted key's key columns from
  * {@code "primaryKey"}, the others meaningless), then {@code sequence_id bigint} (the key's highest entry in the page)
- * and {@code is_deleted boolean} (no live row), ordered by {@code sequence_id}. Two measured planner traps shape the
- * range scan:
+ * and {@code is_deleted boolean} (no live row), then {@code entries bigint} (how many of the page's entries the row
+ * stands for, see {@link FetchSql}), ordered by {@code sequence_id}. Two measured planner traps shape the range scan:
  * <ul>
  * <li>With only an outer {@code ORDER BY … LIMIT}, PostgreSQL 17 computed every row above the cursor (including the
  * per-row primary-email lookup) and sorted them, for every page: 556 ms per 2,000-row page at 50,000 users, quadratic
@@ -106,6 +106,12 @@ public record Mapping(String name, String sourceTable, String tombstoneTable, Li
         if (!names.containsAll(keyColumns) || keyColumns.isEmpty()) {
             throw new IllegalArgumentException(name + ": key columns must be non-empty target columns");
         }
+    }
+
+    /** A mapping that declares no source columns (for example a test's stand-in that is never captured). */
+    public Mapping(String name, String sourceTable, String tombstoneTable, List<String> keyColumns,
+            List<TargetColumn> columns, List<String> ddl, Fetch fetch, String projectionSql) {
+        this(name, sourceTable, tombstoneTable, keyColumns, columns, ddl, fetch, projectionSql, Map.of());
     }
 
     /** Composes a mapping from its fetch; the DDL is generated from the columns (see {@link #withCreateTable}). */

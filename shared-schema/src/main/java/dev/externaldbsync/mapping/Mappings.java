@@ -262,7 +262,7 @@ public final class Mappings {
                            ON p."tenancyId" = ch."tenancyId"
                           AND p."projectUserId" = (ch."primaryKey" ->> 'projectUserId')::uuid
                           AND p."teamId" = (ch."primaryKey" ->> 'teamId')::uuid
-                          AND p."permissionId" = ch."primaryKey" ->> 'permissionId'""", "p.\"id\" IS NULL"))
+                          AND p."permissionId" = ch."primaryKey" ->> 'permissionId'""", "p.\"permissionId\" IS NULL"))
             .withCreateTable("""
             CREATE TABLE IF NOT EXISTS "team_permissions" (
                 "team_id" uuid NOT NULL,
@@ -275,7 +275,7 @@ public final class Mappings {
                     "p.\"teamId\", p.\"projectUserId\", p.\"permissionId\"", "TeamMemberDirectPermission",
                     "p.\"tenancyId\"", "jsonb_build_object('tenancyId', p.\"tenancyId\", 'projectUserId', "
                             + "p.\"projectUserId\", 'teamId', p.\"teamId\", 'permissionId', p.\"permissionId\")"))
-            .readingColumns(Map.of("TeamMemberDirectPermission", List.of("id", "tenancyId", "projectUserId", "teamId",
+            .readingColumns(Map.of("TeamMemberDirectPermission", List.of("tenancyId", "projectUserId", "teamId",
                     "permissionId", "createdAt")));
 
     // ---- team_invitations -------------------------------------------------------------------------------------
@@ -408,7 +408,8 @@ public final class Mappings {
                    e."sendRetries" AS "send_retries", e."isPaused" AS "is_paused\"""";
 
     /**
-     * {@code email_outboxes} ← {@code "EmailOutbox"} (schema-reference C.8). Enums are exported as their raw labels
+     * {@code email_outboxes} ← {@code "EmailOutbox"} (schema-reference C.8). Its entries' key is the id alone (the
+     * old tombstone shape); the entry's tenancy completes the primary-key probe. Enums are exported as their raw labels
      * ({@code ::text}, e.g. {@code PROGRAMMATIC_CALL}); {@code status}, {@code simple_status} and {@code sent_at} are
      * the source's generated columns, only ever read.
      */
@@ -453,7 +454,7 @@ public final class Mappings {
                 "is_paused" boolean NOT NULL DEFAULT false
             )""").withProjection(projection(EMAILS_SELECT.formatted("e.\"id\""), "FROM \"EmailOutbox\" e",
                     "e.\"tenancyId\" = ?", "e.\"id\"", "EmailOutbox", "e.\"tenancyId\"",
-                    "jsonb_build_object('tenancyId', e.\"tenancyId\", 'id', e.\"id\")"))
+                    "jsonb_build_object('id', e.\"id\")"))
             .readingColumns(Map.of("EmailOutbox", List.of("tenancyId", "id", "status", "simpleStatus", "createdWith",
                     "emailDraftId", "emailProgrammaticCallTemplateId", "themeId", "isHighPriority",
                     "renderedIsTransactional", "renderedSubject", "renderedNotificationCategoryId",
@@ -485,7 +486,7 @@ public final class Mappings {
                     LEFT JOIN "ProjectUserDirectPermission" p
                            ON p."tenancyId" = ch."tenancyId"
                           AND p."projectUserId" = (ch."primaryKey" ->> 'projectUserId')::uuid
-                          AND p."permissionId" = ch."primaryKey" ->> 'permissionId'""", "p.\"id\" IS NULL"))
+                          AND p."permissionId" = ch."primaryKey" ->> 'permissionId'""", "p.\"permissionId\" IS NULL"))
             .withCreateTable("""
             CREATE TABLE IF NOT EXISTS "project_permissions" (
                 "user_id" uuid NOT NULL,
@@ -497,7 +498,7 @@ public final class Mappings {
                     "p.\"projectUserId\", p.\"permissionId\"", "ProjectUserDirectPermission", "p.\"tenancyId\"",
                     "jsonb_build_object('tenancyId', p.\"tenancyId\", 'projectUserId', p.\"projectUserId\", "
                             + "'permissionId', p.\"permissionId\")"))
-            .readingColumns(Map.of("ProjectUserDirectPermission", List.of("id", "tenancyId", "projectUserId",
+            .readingColumns(Map.of("ProjectUserDirectPermission", List.of("tenancyId", "projectUserId",
                     "permissionId", "createdAt")));
 
     // ---- notification_preferences -----------------------------------------------------------------------------

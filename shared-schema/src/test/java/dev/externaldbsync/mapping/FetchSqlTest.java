@@ -15,7 +15,6 @@ import org.junit.jupiter.api.Test;
 
 import dev.externaldbsync.schema.MigrateMode;
 import dev.externaldbsync.schema.SchemaMigrations;
-import dev.externaldbsync.schema.SourceTable;
 import dev.externaldbsync.testing.StackAuthFixtures;
 import dev.externaldbsync.testing.StackAuthFixtures.Tenancy;
 import dev.externaldbsync.testing.TestDatabase;
@@ -23,12 +22,12 @@ import dev.externaldbsync.testing.TestPostgres;
 
 /**
  * Both forms of every mapping's fetch are rendered from its structure: checked as text, and executed against a
- * migrated database where the batched (LATERAL) form must read exactly the page the single form reads.
+ * migrated database (whose capture triggers write the change log) where the batched (LATERAL) form must read exactly
+ * the page the single form reads.
  */
 class FetchSqlTest {
 
-    private static final FetchRange.Binding OUTER = new FetchRange.Binding("x.\"t\"", "x.\"c\"", "x.\"pp\"",
-            "x.\"pb\"");
+    private static final FetchRange.Binding OUTER = new FetchRange.Binding("x.\"t\"", "x.\"c\"");
 
     private static TestDatabase db;
     private static Tenancy tenancy;
@@ -55,23 +54,27 @@ class FetchSqlTest {
             fixtures.connectAccount(t, kept, "github", "kept@example.com");
             fixtures.deleteUser(t, gone);
         }
-        // Stamp everything the way the sequencer does, so every mapping has live rows and tombstones to read.
-        for (SourceTable table : SourceTable.values()) {
-            db.update("UPDATE " + table.quotedName() + " SET \"sequenceId\" = nextval('global_seq_id'), "
-                    + "\"shouldUpdateSequenceId\" = false WHERE \"shouldUpdateSequenceId\"");
-        }
+        // Stamp the log the way the sequencer does, so every mapping has live rows and deletes to read.
+        db.update("UPDATE \"SyncChange\" SET \"sequenceId\" = nextval('global_seq_id') WHERE \"sequenceId\" IS NULL");
     }
 
     @Test
-    void theSingleFormBindsEveryParameterItDeclaresAndKeepsTheRowComparisonRanges() {
+    void theSingleFormBindsEveryParameterItDeclaresAndRangesOverStampedEntriesByRowComparison() {
         for (Mapping mapping : Mappings.ALL) {
             String sql = FetchSql.single(mapping);
             assertThat(sql).as(mapping.name()).isEqualTo(mapping.fetchSql());
             assertThat(sql.chars().filter(ch -> ch == '?').count()).as(mapping.name())
                     .isEqualTo(mapping.fetchParameters().size());
-            assertThat(count(sql, FetchRange.MAX_SEQUENCE)).as("an upper bound per branch").isEqualTo(2);
-            assertThat(count(sql, "ORDER BY")).as("each branch ordered, then the union").isEqualTo(3);
-            assertThat(sql).contains("NOT EXISTS (");
+            assertThat(mapping.fetchParameters()).containsExactly(Mapping.FetchParameter.TENANCY_ID,
+                    Mapping.FetchParameter.CURSOR, Mapping.FetchParameter.TENANCY_ID, Mapping.FetchParameter.LIMIT);
+            assertThat(count(sql, FetchRange.MAX_SEQUENCE)).as("one upper bound").isEqualTo(1);
+            assertThat(count(sql, "ORDER BY")).as("the entries, then the page").isEqualTo(2);
+            assertThat(sql).contains("FROM \"SyncChange\" sc")
+                    .contains("sc.\"sequenceId\" IS NOT NULL")
+                    .contains("(sc.\"tenancyId\", sc.\"tableName\", sc.\"sequenceId\") > (?, '" + mapping.tombstoneTable()
+                            + "', ?)")
+                    .contains("GROUP BY sc.\"tenancyId\", sc.\"primaryKey\"")
+                    .doesNotContain("DeletedRow").doesNotContain("UNION").doesNotContain("shouldUpdateSequenceId");
         }
     }
 
@@ -80,16 +83,17 @@ class FetchSqlTest {
         for (Mapping mapping : Mappings.ALL) {
             String sql = FetchSql.lateral(mapping, OUTER, 64);
             assertThat(sql).as(mapping.name()).doesNotContain("?").doesNotContain(FetchRange.MAX_SEQUENCE);
-            assertThat(count(sql, "LIMIT 64")).as(mapping.name()).isEqualTo(3);
-            assertThat(count(sql, "\"sequenceId\" > x.\"c\"")).as(mapping.name()).isEqualTo(2);
+            assertThat(count(sql, "LIMIT 64")).as(mapping.name()).isEqualTo(1);
+            assertThat(sql).as(mapping.name()).contains("sc.\"tenancyId\" = x.\"t\" AND sc.\"tableName\" = '"
+                    + mapping.tombstoneTable() + "' AND sc.\"sequenceId\" > x.\"c\"")
+                    .contains("sc.\"sequenceId\" IS NOT NULL");
         }
         assertThat(FetchSql.lateral(Mappings.TEAM_INVITATIONS, OUTER, 8))
-                .contains("v.\"projectId\" = x.\"pp\" AND v.\"branchId\" = x.\"pb\"")
-                .contains("d.\"tableName\" = 'VerificationCode_TEAM_INVITATION'");
+                .contains("sc.\"tableName\" = 'VerificationCode_TEAM_INVITATION'")
+                .doesNotContain("x.\"pp\"");
         assertThatThrownBy(() -> FetchSql.lateral(Mappings.USERS, FetchRange.Binding.PARAMETERS, 8))
                 .isInstanceOf(IllegalArgumentException.class);
-        assertThatThrownBy(() -> FetchSql.lateral(Mappings.TEAM_INVITATIONS,
-                new FetchRange.Binding("x.\"t\"", "x.\"c\"", null, null), 8))
+        assertThatThrownBy(() -> FetchSql.lateral(Mappings.USERS, OUTER, 0))
                 .isInstanceOf(IllegalArgumentException.class);
     }
 
@@ -104,7 +108,7 @@ class FetchSqlTest {
                     assertThat(single).as(mapping.name() + " has rows").isNotEmpty().hasSizeLessThanOrEqualTo(limit);
                 }
             }
-            assertThat(single(c, Mappings.USERS, 100)).as("a live user and a tombstone").hasSize(2)
+            assertThat(single(c, Mappings.USERS, 100)).as("a live user and a deleted one").hasSize(2)
                     .anyMatch(r -> r.endsWith(" t")).anyMatch(r -> r.endsWith(" f"));
         }
     }
@@ -124,12 +128,10 @@ class FetchSqlTest {
     }
 
     private static List<String> lateral(Connection c, Mapping mapping, int limit) throws Exception {
-        String sql = "SELECT p.* FROM (SELECT ?::uuid AS \"t\", -1::bigint AS \"c\", tn.\"projectId\" AS \"pp\", "
-                + "tn.\"branchId\" AS \"pb\" FROM \"Tenancy\" tn WHERE tn.\"id\" = ?::uuid) AS x CROSS JOIN LATERAL ("
+        String sql = "SELECT p.* FROM (SELECT ?::uuid AS \"t\", -1::bigint AS \"c\") AS x CROSS JOIN LATERAL ("
                 + FetchSql.lateral(mapping, OUTER, limit) + ") AS p ORDER BY p.\"sequence_id\"";
         try (PreparedStatement ps = c.prepareStatement(sql)) {
             ps.setObject(1, tenancy.id());
-            ps.setObject(2, tenancy.id());
             return rows(ps, mapping);
         }
     }

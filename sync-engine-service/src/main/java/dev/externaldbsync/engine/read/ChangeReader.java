@@ -7,6 +7,7 @@ import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -70,7 +71,8 @@ public final class ChangeReader {
     /**
      * Every mapping's rows above each request's cursors, at most {@code limit} per (tenancy, mapping), in sequence
      * order, plus the names of the mappings where the tenancy has dead-lettered rows on that target; one
-     * {@link Pages} per request, in request order.
+     * {@link Pages} per request, in request order. A page has fewer than {@code limit} rows only when nothing more
+     * is above the cursor: the rare page made short by a key's several entries is topped up by single reads.
      */
     public List<Pages> readBatch(Connection ic, List<Request> requests, int limit) throws SQLException {
         int mappings = Mappings.ALL.size();
@@ -82,6 +84,7 @@ public final class ChangeReader {
             }
             pages.add(new Pages(perMapping, new HashSet<>()));
         }
+        long[][] entries = new long[requests.size()][mappings];
         try (PreparedStatement ps = ic.prepareStatement(batchSql(limit))) {
             // Server-prepared from the first use: planning it is costly, so it must happen once per connection
             // (with the session's force_generic_plan, see application.properties), not on every call.
@@ -108,20 +111,39 @@ public final class ChangeReader {
                         values[c] = rs.getString(c + 5);
                     }
                     of.page(k).add(new Row(values, rs.getLong(3), rs.getBoolean(4)));
+                    entries[(int) rs.getLong(2) - 1][k] += rs.getLong(5 + MAX_COLUMNS);
                 }
             }
         }
-        for (Pages of : pages) {
-            of.byMapping().forEach(page -> page.sort(Comparator.comparingLong(Row::sequenceId)));
+        for (int u = 0; u < pages.size(); u++) {
+            List<List<Row>> byMapping = pages.get(u).byMapping();
+            for (int k = 0; k < mappings; k++) {
+                byMapping.get(k).sort(Comparator.comparingLong(Row::sequenceId));
+                if (byMapping.get(k).size() < limit && entries[u][k] >= limit) {
+                    byMapping.set(k, topUp(ic, requests.get(u).tenancyId(), Mappings.ALL.get(k), byMapping.get(k),
+                            limit));
+                }
+            }
         }
         return pages;
     }
 
-    /** The next page of one tenancy's rows of {@code mapping} above {@code cursor}, in sequence order. */
+    /**
+     * The next page of one tenancy's rows of {@code mapping} above {@code cursor}, in sequence order: at most
+     * {@code pageSize} rows, one per key, and fewer only when nothing more is above the cursor.
+     */
     public List<Row> readPage(Connection ic, UUID tenancy, Mapping mapping, long cursor, int pageSize)
             throws SQLException {
-        int columns = mapping.columns().size();
         List<Row> rows = new ArrayList<>();
+        long entries = readOnce(ic, tenancy, mapping, cursor, pageSize, rows);
+        return rows.size() < pageSize && entries >= pageSize ? topUp(ic, tenancy, mapping, rows, pageSize) : rows;
+    }
+
+    /** One page query: its rows into {@code rows}; returns how many change-log entries they stand for. */
+    private long readOnce(Connection ic, UUID tenancy, Mapping mapping, long cursor, int pageSize, List<Row> rows)
+            throws SQLException {
+        int columns = mapping.columns().size();
+        long entries = 0;
         try (PreparedStatement ps = ic.prepareStatement(pageSql(mapping))) {
             ps.setQueryTimeout(timeoutSeconds);
             int i = 1;
@@ -139,10 +161,51 @@ public final class ChangeReader {
                         values[c] = rs.getString(c + 1);
                     }
                     rows.add(new Row(values, rs.getLong(columns + 1), rs.getBoolean(columns + 2)));
+                    entries += rs.getLong(columns + 3);
                 }
             }
         }
-        return rows;
+        return entries;
+    }
+
+    /**
+     * A page that is short only because keys had several entries in it (a key deleted and re-created before the
+     * log's conversion, or entries the sequencer has not compacted yet): the callers take a short page for "caught
+     * up", so read on above it until the page is full or the entries end. A key read again keeps only its newer read,
+     * which is from a later snapshot and a higher entry: anything that changed after the first read has an entry
+     * above the first read's last one, so the merged page is as current as its newest read.
+     */
+    private List<Row> topUp(Connection ic, UUID tenancy, Mapping mapping, List<Row> page, int pageSize)
+            throws SQLException {
+        int[] keys = mapping.keyIndexes();
+        Map<String, Row> byKey = new LinkedHashMap<>();
+        page.forEach(r -> byKey.put(key(r, keys), r));
+        long cursor = page.get(page.size() - 1).sequenceId();
+        while (byKey.size() < pageSize) {
+            int wanted = pageSize - byKey.size();
+            List<Row> more = new ArrayList<>();
+            long entries = readOnce(ic, tenancy, mapping, cursor, wanted, more);
+            for (Row r : more) {
+                String key = key(r, keys);
+                byKey.remove(key);
+                byKey.put(key, r);
+            }
+            if (more.isEmpty() || entries < wanted) {
+                break;
+            }
+            cursor = more.get(more.size() - 1).sequenceId();
+        }
+        List<Row> merged = new ArrayList<>(byKey.values());
+        merged.sort(Comparator.comparingLong(Row::sequenceId));
+        return merged;
+    }
+
+    private static String key(Row row, int[] keys) {
+        StringBuilder key = new StringBuilder();
+        for (int k : keys) {
+            key.append(row.values()[k]).append('\u0000');
+        }
+        return key.toString();
     }
 
     /**
@@ -170,7 +233,7 @@ public final class ChangeReader {
     /** The single page query with every target column as its text form, in sequence order. */
     static String pageSql(Mapping mapping) {
         return PAGE_BY_MAPPING.computeIfAbsent(mapping, m -> "SELECT " + FetchSql.textColumns(m, "\"_page\"")
-                + ", \"_page\".\"sequence_id\", \"_page\".\"is_deleted\" FROM (" + m.fetchSql()
+                + ", \"_page\".\"sequence_id\", \"_page\".\"is_deleted\", \"_page\".\"entries\" FROM (" + m.fetchSql()
                 + ") AS \"_page\" ORDER BY \"_page\".\"sequence_id\"");
     }
 
@@ -178,7 +241,8 @@ public final class ChangeReader {
      * The batched read with {@code limit} rows per tenancy and mapping. Parameters: tenancy ids (uuid[]), target ids
      * (text[]), then one cursor array (bigint[]) per mapping in registry order, all arrays in batch order. Rows:
      * mapping index ({@link #POISON_MARK} for a poison mark), the tenancy's 1-based position in the arrays, sequence
-     * id, is_deleted, then {@link #MAX_COLUMNS} text values (a poison mark carries the mapping name first). Each
+     * id, is_deleted, then {@link #MAX_COLUMNS} text values (a poison mark carries the mapping name first), then the
+     * number of change-log entries the row stands for (see {@link FetchSql}). Each
      * mapping is its lateral fetch ({@link FetchSql#lateral}) per tenancy: one index probe of the change log and
      * nothing returned (nothing joined) for a mapping with nothing above the cursor. The limit is a literal (see {@link FetchSql#lateral}); callers use a
      * few distinct limits (powers of two), so few statements are prepared per connection.
@@ -196,14 +260,14 @@ public final class ChangeReader {
         sql.append("WITH x AS MATERIALIZED (\n    SELECT u.* FROM unnest(?::uuid[], ?::text[], ").append(cursorArrays)
                 .append(") WITH ORDINALITY AS u(\"t\", \"g\", ").append(cursorNames).append(", \"i\"))\n");
         sql.append("SELECT ").append(POISON_MARK).append(", q.\"i\", 0::bigint, false, q.\"mappingName\"")
-                .append(padding(1)).append("\nFROM (").append(DeadLetters.MARKED_MAPPINGS_OF_X)
+                .append(padding(1)).append(", 0::bigint\nFROM (").append(DeadLetters.MARKED_MAPPINGS_OF_X)
                 .append(") q");
         for (int k = 0; k < all.size(); k++) {
             Mapping mapping = all.get(k);
             FetchRange.Binding outer = new FetchRange.Binding("x.\"t\"", "x.\"c" + k + "\"");
             sql.append("\nUNION ALL\nSELECT ").append(k).append(", x.\"i\", p.\"sequence_id\", p.\"is_deleted\", ")
                     .append(FetchSql.textColumns(mapping, "p")).append(padding(mapping.columns().size()))
-                    .append("\nFROM x CROSS JOIN LATERAL (\n").append(FetchSql.lateral(mapping, outer, limit))
+                    .append(", p.\"entries\"\nFROM x CROSS JOIN LATERAL (\n").append(FetchSql.lateral(mapping, outer, limit))
                     .append("\n) AS p");
         }
         return sql.toString();

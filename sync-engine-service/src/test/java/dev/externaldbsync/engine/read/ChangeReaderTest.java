@@ -13,11 +13,11 @@ import org.junit.jupiter.api.Test;
 
 import dev.externaldbsync.engine.store.DeadLetters;
 import dev.externaldbsync.mapping.FetchRange;
+import dev.externaldbsync.mapping.FetchSql;
 import dev.externaldbsync.mapping.Mapping;
 import dev.externaldbsync.mapping.Mappings;
 import dev.externaldbsync.schema.MigrateMode;
 import dev.externaldbsync.schema.SchemaMigrations;
-import dev.externaldbsync.schema.SourceTable;
 import dev.externaldbsync.testing.StackAuthFixtures;
 import dev.externaldbsync.testing.StackAuthFixtures.Tenancy;
 import dev.externaldbsync.testing.TestDatabase;
@@ -31,6 +31,7 @@ import dev.externaldbsync.testing.TestPostgres;
 class ChangeReaderTest {
 
     private static TestDatabase db;
+    private static StackAuthFixtures fixtures;
     private static final List<Tenancy> TENANCIES = new ArrayList<>();
     private static final ChangeReader READER = new ChangeReader(30);
 
@@ -38,7 +39,7 @@ class ChangeReaderTest {
     static void fill() {
         db = TestPostgres.createDatabase("change_reader");
         SchemaMigrations.migrate(db.dataSource(), MigrateMode.ALL);
-        StackAuthFixtures fixtures = new StackAuthFixtures(db);
+        fixtures = new StackAuthFixtures(db);
         for (int t = 0; t < 3; t++) {
             Tenancy tenancy = fixtures.createTenancy();
             TENANCIES.add(tenancy);
@@ -59,9 +60,155 @@ class ChangeReaderTest {
                 fixtures.deleteUser(tenancy, users.get(users.size() - 1));
             }
         }
-        for (SourceTable table : SourceTable.values()) {
-            db.update("UPDATE " + table.quotedName() + " SET \"sequenceId\" = nextval('global_seq_id'), "
-                    + "\"shouldUpdateSequenceId\" = false WHERE \"shouldUpdateSequenceId\"");
+        stampAll();
+    }
+
+    /** Stamps every unstamped change-log entry, as the sequencer does. */
+    private static void stampAll() {
+        db.update("UPDATE \"SyncChange\" SET \"sequenceId\" = nextval('global_seq_id') WHERE \"sequenceId\" IS NULL");
+    }
+
+    /** Appends a stamped entry of {@code tableName} for {@code key} (JSON) and returns its sequence id. */
+    private static long entry(Tenancy tenancy, String tableName, String key) {
+        return db.queryLong("""
+                INSERT INTO "SyncChange" ("tenancyId", "tableName", "primaryKey", "sequenceId")
+                VALUES (?, ?, ?::jsonb, nextval('global_seq_id')) RETURNING "sequenceId\"""", tenancy.id(), tableName,
+                key);
+    }
+
+    /** The single and the batched read of one tenancy's users, which must agree; returns the single one. */
+    private static List<Row> users(Connection c, Tenancy tenancy, long cursor) throws Exception {
+        List<Row> single = READER.readPage(c, tenancy.id(), Mappings.USERS, cursor, 64);
+        ChangeReader.Request request = request(tenancy.id(), "main", Long.MAX_VALUE);
+        request.cursors()[0] = cursor;
+        assertThat(text(READER.readBatch(c, List.of(request), 64).get(0).page(0))).isEqualTo(text(single));
+        return single;
+    }
+
+    @Test
+    void aDeleteEntryWithNoLiveRowIsReadAsDeletedWithTheKeyFromTheEntry() throws Exception {
+        Tenancy tenancy = fixtures.createTenancy();
+        UUID gone = UUID.randomUUID();
+        long stamp = entry(tenancy, "ProjectUser", "{\"tenancyId\": \"" + tenancy.id() + "\", \"projectUserId\": \""
+                + gone + "\"}");
+        try (Connection c = db.connect()) {
+            List<Row> rows = users(c, tenancy, -1);
+            assertThat(rows).hasSize(1);
+            assertThat(rows.get(0).deleted()).isTrue();
+            assertThat(rows.get(0).values()[0]).isEqualTo(gone.toString());
+            assertThat(rows.get(0).sequenceId()).isEqualTo(stamp);
+        }
+    }
+
+    @Test
+    void anEntryWhoseKeyHasALiveRowIsReadAsTheLiveRowsValues() throws Exception {
+        Tenancy tenancy = fixtures.createTenancy();
+        UUID user = fixtures.createUser(tenancy, "Ada", "ada@example.com");
+        db.update("DELETE FROM \"SyncChange\" WHERE \"tenancyId\" = ?", tenancy.id());
+        long stamp = entry(tenancy, "ProjectUser", "{\"tenancyId\": \"" + tenancy.id() + "\", \"projectUserId\": \""
+                + user + "\"}");
+        try (Connection c = db.connect()) {
+            List<Row> rows = users(c, tenancy, -1);
+            assertThat(rows).hasSize(1);
+            Row row = rows.get(0);
+            assertThat(row.deleted()).isFalse();
+            assertThat(row.sequenceId()).isEqualTo(stamp);
+            List<Object> expected = db.queryRows("SELECT " + FetchSql.textColumns(Mappings.USERS, "p") + " FROM ("
+                    + Mappings.USERS.projectionSql() + ") AS p", tenancy.id()).get(0);
+            assertThat(Arrays.asList(row.values())).isEqualTo(expected.stream().map(v -> (String) v).toList());
+            assertThat(row.values()).contains(user.toString(), "Ada", "ada@example.com", "true", "{\"plan\": \"free\"}");
+        }
+    }
+
+    @Test
+    void twoEntriesOfOneKeyInAPageAreOneRowWithTheHigherSequenceId() throws Exception {
+        Tenancy tenancy = fixtures.createTenancy();
+        UUID user = fixtures.createUser(tenancy, "Twice", null);
+        db.update("DELETE FROM \"SyncChange\" WHERE \"tenancyId\" = ?", tenancy.id());
+        String key = "{\"tenancyId\": \"" + tenancy.id() + "\", \"projectUserId\": \"" + user + "\"}";
+        long first = entry(tenancy, "ProjectUser", key);
+        long other = entry(tenancy, "ProjectUser", "{\"tenancyId\": \"" + tenancy.id() + "\", \"projectUserId\": \""
+                + UUID.randomUUID() + "\"}");
+        long second = entry(tenancy, "ProjectUser", key);
+        try (Connection c = db.connect()) {
+            List<Row> rows = users(c, tenancy, -1);
+            assertThat(rows).extracting(Row::sequenceId).containsExactly(other, second);
+            assertThat(rows.get(1).values()[0]).isEqualTo(user.toString());
+            assertThat(rows.get(1).deleted()).isFalse();
+            assertThat(first).isLessThan(other);
+            // Above the first entry the key is still read once, at its newer entry.
+            assertThat(users(c, tenancy, first)).extracting(Row::sequenceId).containsExactly(other, second);
+        }
+    }
+
+    @Test
+    void aPageMadeShortByOneKeysSeveralEntriesIsReadOnUntilFullInBothReads() throws Exception {
+        Tenancy tenancy = fixtures.createTenancy();
+        List<String> keys = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            keys.add("{\"tenancyId\": \"" + tenancy.id() + "\", \"projectUserId\": \"" + UUID.randomUUID() + "\"}");
+        }
+        entry(tenancy, "ProjectUser", keys.get(0));
+        long again = entry(tenancy, "ProjectUser", keys.get(0));
+        long second = entry(tenancy, "ProjectUser", keys.get(1));
+        long third = entry(tenancy, "ProjectUser", keys.get(2));
+        try (Connection c = db.connect()) {
+            for (int limit : new int[] { 2, 3 }) {
+                List<Row> single = READER.readPage(c, tenancy.id(), Mappings.USERS, -1, limit);
+                List<Long> expected = limit == 2 ? List.of(again, second) : List.of(again, second, third);
+                assertThat(single).as("limit " + limit).extracting(Row::sequenceId).isEqualTo(expected);
+                ChangeReader.Request request = request(tenancy.id(), "main", Long.MAX_VALUE);
+                request.cursors()[0] = -1;
+                assertThat(text(READER.readBatch(c, List.of(request), limit).get(0).page(0))).as("limit " + limit)
+                        .isEqualTo(text(single));
+            }
+            assertThat(READER.readPage(c, tenancy.id(), Mappings.USERS, -1, 4)).as("the range ends: short is final")
+                    .hasSize(3);
+        }
+    }
+
+    @Test
+    void aKeyDeletedAndReCreatedWithinAPageEndsPresent() throws Exception {
+        Tenancy tenancy = fixtures.createTenancy();
+        UUID user = fixtures.createUser(tenancy, "Before", "before@example.com");
+        fixtures.deleteUser(tenancy, user);
+        db.update("""
+                INSERT INTO "ProjectUser" ("tenancyId", "projectUserId", "mirroredProjectId", "mirroredBranchId",
+                    "updatedAt", "displayName") VALUES (?, ?, ?, 'main', now(), 'After')""",
+                tenancy.id(), user, tenancy.projectId());
+        stampAll();
+        try (Connection c = db.connect()) {
+            List<Row> rows = users(c, tenancy, -1);
+            assertThat(rows).hasSize(1);
+            assertThat(rows.get(0).deleted()).isFalse();
+            assertThat(rows.get(0).values()[0]).isEqualTo(user.toString());
+            assertThat(rows.get(0).values()[1]).isEqualTo("After");
+            assertThat(rows.get(0).values()[3]).as("the old primary email went with the old row").isNull();
+            assertThat(READER.readPage(c, tenancy.id(), Mappings.CONTACT_CHANNELS, -1, 64))
+                    .as("the old row's channel is deleted").singleElement().extracting(Row::deleted).isEqualTo(true);
+        }
+    }
+
+    @Test
+    void theSingleReadOfUsersWalksTheStampedEntryIndex() throws Exception {
+        String sql = ChangeReader.pageSql(Mappings.USERS);
+        Tenancy tenancy = TENANCIES.get(0);
+        try (Connection c = db.connect(); var st = c.createStatement()) {
+            st.execute("SET plan_cache_mode = force_generic_plan");
+            for (int n = 1; sql.contains("?"); n++) {
+                sql = sql.replaceFirst("\\?", "\\$" + n);
+            }
+            st.execute("PREPARE page(uuid, bigint, uuid, int) AS " + sql);
+            StringBuilder plan = new StringBuilder();
+            try (var rs = st.executeQuery("EXPLAIN EXECUTE page('" + tenancy.id() + "', -1, '" + tenancy.id()
+                    + "', 100)")) {
+                while (rs.next()) {
+                    plan.append(rs.getString(1)).append('\n');
+                }
+            }
+            assertThat(plan.toString()).contains("Index Scan using \"SyncChange_stamped_idx\" on \"SyncChange\" sc")
+                    .contains("Index Cond: ((ROW(\"tenancyId\", \"tableName\", \"sequenceId\") > ROW(")
+                    .doesNotContain("Seq Scan on \"SyncChange\"");
         }
     }
 
