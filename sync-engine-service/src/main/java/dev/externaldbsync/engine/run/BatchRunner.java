@@ -185,17 +185,18 @@ final class BatchRunner {
         private List<Member> backfilling(Connection tc) throws SQLException {
             List<UUID> tenancies = units.stream().map(Unit::tenancyId).toList();
             Map<UUID, Map<String, TargetCursors.Position>> positions = TargetCursors.readPositions(tc, tenancies);
-            Map<UUID, Long> floors = run.retention().prunedThrough(ic, tenancies);
+            Map<UUID, Map<String, Long>> floors = run.retention().prunedThroughByMapping(ic, tenancies);
             List<Member> batched = new ArrayList<>();
             List<Member> alone = new ArrayList<>();
             for (Member member : members) {
                 UUID tenancy = member.unit.tenancyId();
                 Map<String, TargetCursors.Position> own = positions.getOrDefault(tenancy, Map.of());
-                long floor = floors.getOrDefault(tenancy, 0L);
+                Map<String, Long> floor = floors.getOrDefault(tenancy, Map.of());
                 boolean backfill = false;
                 for (int k = 0; k < Mappings.ALL.size() && !backfill; k++) {
-                    backfill = UnitRunner.needsBackfill(member.cursors[k],
-                            own.containsKey(Mappings.ALL.get(k).name()), floor);
+                    String name = Mappings.ALL.get(k).name();
+                    backfill = UnitRunner.needsBackfill(member.cursors[k], own.containsKey(name),
+                            floor.getOrDefault(name, 0L));
                 }
                 (backfill ? alone : batched).add(member);
             }

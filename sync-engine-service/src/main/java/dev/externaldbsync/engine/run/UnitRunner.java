@@ -127,9 +127,10 @@ final class UnitRunner {
      */
     private Map<String, Backfill> planBackfills(Map<String, Long> cursors,
             Map<String, TargetCursors.Position> positions) throws SQLException {
-        long floor = run.retention().prunedThrough(ic, tenancyId);
+        Map<String, Long> floors = run.retention().prunedThroughByMapping(ic, List.of(tenancyId))
+                .getOrDefault(tenancyId, Map.of());
         List<Mapping> needed = Mappings.ALL.stream().filter(m -> needsBackfill(cursors.getOrDefault(m.name(), -1L),
-                positions.containsKey(m.name()), floor)).toList();
+                positions.containsKey(m.name()), floors.getOrDefault(m.name(), 0L))).toList();
         if (needed.isEmpty()) {
             return Map.of();
         }
@@ -137,13 +138,14 @@ final class UnitRunner {
                 .map(m -> new ProgressStore.Key(tenancyId, targetId, m.name())).toList());
         List<Mapping> fresh = needed.stream().filter(m -> {
             TargetCursors.Position p = positions.get(m.name());
-            return p == null || p.high() < floor;
+            return p == null || p.high() < floors.getOrDefault(m.name(), 0L);
         }).toList();
         Map<String, Long> highs = fresh.isEmpty() ? Map.of() : run.live().highestStamps(ic, tenancyId, fresh);
         Map<String, Backfill> backfills = new LinkedHashMap<>();
         for (Mapping m : needed) {
             TargetCursors.Position p = positions.get(m.name());
             if (fresh.contains(m)) {
+                long floor = floors.getOrDefault(m.name(), 0L);
                 backfills.put(m.name(), new Backfill(Math.max(0, Math.max(highs.get(m.name()), floor)), null));
             } else {
                 backfills.put(m.name(), new Backfill(p.high(), p.after()));
