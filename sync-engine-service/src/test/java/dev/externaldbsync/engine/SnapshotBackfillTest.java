@@ -210,6 +210,14 @@ class SnapshotBackfillTest {
         fixtures.grantProjectPermission(tenancy, users.get(1), "admin");
         fixtures.createRefreshToken(tenancy, users.get(2));
         fixtures.connectAccount(tenancy, users.get(3), "github", "u3@example.com");
+        fixtures.createEmail(tenancy, "welcome");
+        fixtures.setNotificationPreference(tenancy, users.get(4), UUID.randomUUID(), false);
+        // Rows the mappings treat as absent: an unlinked account, an invitation whose team is gone.
+        UUID unlinked = fixtures.connectAccount(tenancy, users.get(5), "google", "u5@example.com");
+        internal.update("UPDATE \"ProjectUserOAuthAccount\" SET \"projectUserId\" = NULL WHERE \"id\" = ?", unlinked);
+        UUID gone = fixtures.createTeam(tenancy, "Gone");
+        fixtures.inviteToTeam(tenancy, gone, "orphan@example.com");
+        fixtures.deleteTeam(tenancy, gone);
         stamp(internal);
         // The log of what existed is gone (as after retention): a replay from −1 could not bring these rows back.
         pruneLog(tenancy);
@@ -220,6 +228,12 @@ class SnapshotBackfillTest {
         assertThat(first.getString("results[0].outcome")).isEqualTo("SYNCED");
         assertThat(first.getInt("results[0].targets[0].appliedRows.users")).isEqualTo(25);
         assertMirrors(internal, tenancy.id(), target);
+        for (Mapping mapping : Mappings.ALL) {
+            assertThat(target.queryLong("SELECT count(*) FROM " + mapping.quotedTable())).as(mapping.name())
+                    .isPositive();
+        }
+        assertThat(target.queryLong("SELECT count(*) FROM connected_accounts")).isEqualTo(1);
+        assertThat(target.queryLong("SELECT count(*) FROM team_invitations")).isEqualTo(1);
         assertThat(positions(target, tenancy)).as("no backfill left in progress").isEmpty();
 
         fixtures.renameUser(tenancy, users.get(4), "renamed");
@@ -317,6 +331,11 @@ class SnapshotBackfillTest {
         TestDatabase target = TestPostgres.createDatabase("bf_concurrent");
         Tenancy tenancy = tenancyIn(target);
         List<UUID> users = orderedUsers(tenancy, 10, 30); // ids 10..39, pages of ten
+        for (UUID user : users) {
+            // A two-column keyset (uuid, text) over several pages.
+            fixtures.grantProjectPermission(tenancy, user, "read");
+            fixtures.grantProjectPermission(tenancy, user, "write");
+        }
         stamp(internal);
 
         try (Harness h = new Harness()) {
@@ -329,6 +348,8 @@ class SnapshotBackfillTest {
                     fixtures.deleteUser(tenancy, users.get(27)); // id 37, not yet
                     orderedUsers(tenancy, 1, 2); // ids 1, 2: below the position, no page will read them
                     orderedUsers(tenancy, 50, 2); // ids 50, 51: above it
+                    fixtures.revokeProjectPermission(tenancy, users.get(29), "write"); // permissions not yet read
+                    fixtures.grantProjectPermission(tenancy, users.get(0), "admin");
                     internal.update("UPDATE \"ContactChannel\" SET \"value\" = 'changed@example.com' "
                             + "WHERE \"tenancyId\" = ? AND \"projectUserId\" = ?", tenancy.id(), users.get(6));
                     stamp(internal);

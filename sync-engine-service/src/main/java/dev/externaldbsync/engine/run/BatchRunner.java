@@ -38,7 +38,8 @@ import dev.externaldbsync.mapping.Mappings;
  * every mapping's first page of every member in one query, applies all of it in ONE target transaction with every
  * cursor move, continues the members that filled their share alone, and mirrors the progress in one statement. A
  * batch the target rejects for any reason but a lost connection is re-run one member at a time, where a bad row is
- * bisected and dead-lettered within its own tenancy; a lost connection fails only this batch.
+ * bisected and dead-lettered within its own tenancy; a lost connection fails only this batch. A member that needs
+ * a snapshot backfill runs alone after the batch ({@link UnitRunner}).
  */
 final class BatchRunner {
 

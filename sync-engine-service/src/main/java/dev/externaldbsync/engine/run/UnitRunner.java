@@ -35,6 +35,11 @@ import dev.externaldbsync.mapping.Mappings;
  * mappings where the tenancy filled its share). Each mapping pages above its cursor until caught up, one page per
  * target transaction ({@link PageApplier}); a page the target rejects for its data is bisected ({@link Bisector})
  * and the offending rows dead-lettered. A failing mapping does not stop the others; a lost connection stops the run.
+ * <p>
+ * A mapping with no usable cursor (−1, below the retention floor, or a backfill in progress) is first filled by a
+ * snapshot backfill ({@link #planBackfills}, {@code BackfillPager}): its live rows in key order, not the log from
+ * the start, which would make a new target of a large tenancy cost a replay of every change it ever had (and cannot
+ * work once retention pruned the log). The log read then continues above the backfill's high-water mark.
  */
 final class UnitRunner {
 
