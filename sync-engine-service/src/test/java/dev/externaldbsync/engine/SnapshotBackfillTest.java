@@ -483,6 +483,23 @@ class SnapshotBackfillTest {
                 tenancy.id())).containsExactly("users|" + users.get(12));
         assertThat(cursor(target, tenancy, "users")).isEqualTo(highestStamp(tenancy, Mappings.USERS));
         assertThat(positions(target, tenancy)).isEmpty();
+
+        // A small tenancy (every mapping one page, applied in one transaction): the rejected transaction falls
+        // back to mapping by mapping, where the bad row is bisected out.
+        Tenancy small = tenancyIn(target);
+        List<UUID> few = orderedUsers(small, 1, 4);
+        fixtures.renameUser(small, few.get(1), "EVIL");
+        stamp(internal);
+        try (Harness h = new Harness()) {
+            TargetResult result = h.run(small).get(small.id());
+            assertThat(result.outcome()).isEqualTo(Outcome.SYNCED);
+            assertThat(result.appliedRows().get("users")).isEqualTo(3);
+            assertThat(result.appliedRows().get("contact_channels")).isEqualTo(4);
+        }
+        assertThat(EngineTestSupport.rows(internal, """
+                SELECT "rowKey" ->> 'id' FROM "SyncEnginePoisonRow" WHERE "tenancyId" = ?""", small.id()))
+                .containsExactly(few.get(1).toString());
+        assertThat(cursor(target, small, "users")).isEqualTo(highestStamp(small, Mappings.USERS));
     }
 
     @Test

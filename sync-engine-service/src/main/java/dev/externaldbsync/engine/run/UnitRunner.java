@@ -86,8 +86,11 @@ final class UnitRunner {
             Map<String, TargetCursors.Position> positions = TargetCursors.readPositions(tc, List.of(tenancyId))
                     .getOrDefault(tenancyId, Map.of());
             Map<String, Backfill> backfills = planBackfills(cursors, positions);
-            runMappings(tc, Mappings.ALL, cursors, DeadLetters.mappingsWithPoison(ic, tenancyId, targetId),
-                    backfills);
+            Set<String> withPoison = DeadLetters.mappingsWithPoison(ic, tenancyId, targetId);
+            if (backfills.size() > 1) {
+                backfills = backfillSmallOnes(tc, cursors, backfills, positions.keySet(), withPoison);
+            }
+            runMappings(tc, Mappings.ALL, cursors, withPoison, backfills);
         });
     }
 
@@ -190,6 +193,66 @@ final class UnitRunner {
             cursors.putAll(TargetCursors.ensure(tc, tenancyId, missing));
         }
         return cursors;
+    }
+
+    /**
+     * The common case of a new tenancy or target: most mappings have a handful of live rows or none. Every fresh
+     * backfill whose first page is also its last is applied in ONE target transaction (its rows, every cursor from
+     * where it was to its H, compare-and-set), instead of one transaction per mapping; the others, and all of them
+     * if that transaction fails for any reason but a lost connection, go through {@code BackfillPager} (which
+     * bisects a rejected page). Returns the backfills still to do; {@code cursors} gets the new ones.
+     */
+    private Map<String, Backfill> backfillSmallOnes(Connection tc, Map<String, Long> cursors,
+            Map<String, Backfill> backfills, Set<String> inProgress, Set<String> withPoison) throws SQLException {
+        run.checkRunning(deadline);
+        int pageSize = Math.max(1, run.pageSize());
+        List<Slice> slices = new ArrayList<>();
+        for (Mapping m : Mappings.ALL) {
+            Backfill b = backfills.get(m.name());
+            if (b == null || b.after() != null || inProgress.contains(m.name()) || withPoison.contains(m.name())) {
+                continue;
+            }
+            LivePageReader.Page page = run.live().readPage(ic, tenancyId, m, null, pageSize);
+            if (page.keysRead() < pageSize) {
+                slices.add(new Slice(tenancyId, m, cursors.get(m.name()), b.high(), false, page.rows()));
+            }
+        }
+        if (slices.size() < 2) {
+            return backfills; // nothing to save
+        }
+        long started = System.nanoTime();
+        long[] written;
+        try {
+            tc.setAutoCommit(false);
+            written = PageApplier.apply(tc, slices);
+        } catch (SQLException e) {
+            if (SqlFailure.isConnection(e)) {
+                throw e;
+            }
+            LOG.debugf("One-transaction backfill of tenancy %s on %s failed, mapping by mapping: %s", tenancyId,
+                    targetId, SqlFailure.describe(e));
+            return backfills;
+        } catch (RunAbort.Conflict e) {
+            return backfills;
+        }
+        Duration latency = Duration.ofNanos(System.nanoTime() - started);
+        Map<String, Backfill> rest = new LinkedHashMap<>(backfills);
+        long total = 0;
+        for (int i = 0; i < slices.size(); i++) {
+            Slice slice = slices.get(i);
+            String name = slice.mapping().name();
+            rest.remove(name);
+            cursors.put(name, slice.to());
+            applied.merge(name, written[i], Long::sum);
+            progress.add(tenancyId, targetId, name, slice.to(), written[i]);
+            if (!slice.rows().isEmpty()) {
+                run.metrics().rowsApplied(name, written[i]);
+                run.metrics().pageApplied(name, latency);
+            }
+            total += written[i];
+        }
+        run.sink().rowsApplied(total);
+        return rest;
     }
 
     private void runMappings(Connection tc, List<Mapping> mappings, Map<String, Long> cursors,
