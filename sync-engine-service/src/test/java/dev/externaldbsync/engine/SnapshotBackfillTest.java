@@ -460,6 +460,57 @@ class SnapshotBackfillTest {
     }
 
     @Test
+    void manyNewTenanciesOfOneTargetAreBackfilledTogetherAndABigOneAlone() {
+        TestDatabase shared = TestPostgres.createDatabase("bf_many");
+        Tenancy synced = tenancyIn(shared);
+        orderedUsers(synced, 1, 2);
+        stamp(internal);
+        sync(synced.id());
+        List<Tenancy> small = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            Tenancy t = fixtures.createTenancy();
+            orderedUsers(t, 1, 2 + i);
+            UUID team = fixtures.createTeam(t, "team " + i);
+            fixtures.inviteToTeam(t, team, "invitee" + i + "@example.com");
+            small.add(t);
+        }
+        Tenancy big = fixtures.createTenancy();
+        orderedUsers(big, 1, 25); // more than the batch's share of a page: alone, several pages
+        stamp(internal);
+        List<Tenancy> fresh = new ArrayList<>(small);
+        fresh.add(big);
+        fresh.forEach(this::pruneLog); // only a backfill can bring these
+        fresh.forEach(t -> fixtures.configureTargets(t, Map.of("main", shared.postgresUrl())));
+        fixtures.renameUser(synced, orderedId(synced, 1), "renamed meanwhile");
+        stamp(internal);
+
+        Map<UUID, TargetResult> results;
+        try (Harness h = new Harness()) {
+            List<Tenancy> request = new ArrayList<>(fresh);
+            request.add(synced);
+            results = h.run(request.toArray(Tenancy[]::new));
+        }
+
+        for (int i = 0; i < small.size(); i++) {
+            TargetResult r = results.get(small.get(i).id());
+            assertThat(r.outcome()).isEqualTo(Outcome.SYNCED);
+            assertThat(r.appliedRows().get("users")).isEqualTo(2 + i);
+            assertThat(r.appliedRows().get("team_invitations")).isEqualTo(1);
+            assertThat(cursor(shared, small.get(i), "users")).isEqualTo(highestStamp(small.get(i), Mappings.USERS));
+            assertThat(cursor(shared, small.get(i), "email_outboxes")).isZero();
+        }
+        assertThat(results.get(big.id()).appliedRows().get("users")).isEqualTo(25);
+        assertThat(results.get(synced.id()).appliedRows().get("users")).isEqualTo(1);
+        List<UUID> all = new ArrayList<>(fresh.stream().map(Tenancy::id).toList());
+        all.add(synced.id());
+        BatchSyncTest.assertSharedMirrors(internal, all, shared);
+        assertThat(internal.queryLong("""
+                SELECT count(*) FROM "SyncEngineProgress" WHERE "tenancyId" = ANY(?::uuid[]) AND "cursor" < 0""",
+                (Object) all.stream().map(UUID::toString).toArray(String[]::new))).as("no mirror row left at −1")
+                .isZero();
+    }
+
+    @Test
     void aRowTheTargetRejectsDuringABackfillIsDeadLetteredAndTheRestArrives() {
         TestDatabase target = TestPostgres.createDatabase("bf_poison");
         Tenancy seed = tenancyIn(target);

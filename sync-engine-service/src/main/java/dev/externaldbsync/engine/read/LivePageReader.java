@@ -146,6 +146,36 @@ public final class LivePageReader {
         return high;
     }
 
+    private static final String HIGHEST_OF_MANY = """
+            SELECT x.t, m.n, (SELECT max(e."sequenceId") FROM "SyncChange" e
+                              WHERE e."tenancyId" = x.t AND e."tableName" = m.n AND e."sequenceId" IS NOT NULL)
+            FROM unnest(?::uuid[]) AS x(t) CROSS JOIN unnest(?::text[]) AS m(n)""";
+
+    /** {@link #highestStamps} of every mapping of several tenancies in one statement: tenancy → mapping → stamp. */
+    public Map<UUID, Map<String, Long>> highestStamps(Connection ic, List<UUID> tenancies) throws SQLException {
+        Map<UUID, Map<String, Long>> byTable = new HashMap<>();
+        try (PreparedStatement ps = ic.prepareStatement(HIGHEST_OF_MANY)) {
+            ps.setQueryTimeout(timeoutSeconds);
+            ps.setArray(1, ic.createArrayOf("uuid", tenancies.toArray()));
+            ps.setArray(2, ic.createArrayOf("text", Mappings.ALL.stream().map(Mapping::tombstoneTable).distinct()
+                    .toArray()));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    byTable.computeIfAbsent(rs.getObject(1, UUID.class), t -> new HashMap<>()).put(rs.getString(2),
+                            rs.getLong(3));
+                }
+            }
+        }
+        Map<UUID, Map<String, Long>> high = new HashMap<>();
+        for (UUID t : tenancies) {
+            Map<String, Long> tables = byTable.getOrDefault(t, Map.of());
+            Map<String, Long> byMapping = new HashMap<>();
+            Mappings.ALL.forEach(m -> byMapping.put(m.name(), tables.getOrDefault(m.tombstoneTable(), 0L)));
+            high.put(t, byMapping);
+        }
+        return high;
+    }
+
     /** The next page of the tenancy's live rows of {@code mapping} above {@code after} (null: from the start). */
     public Page readPage(Connection ic, UUID tenancy, Mapping mapping, String[] after, int limit)
             throws SQLException {
@@ -198,7 +228,82 @@ public final class LivePageReader {
     /** The page statement: the first page ({@code keyset} false) or one above a key, {@code limit} keys. */
     static String sql(Mapping mapping, boolean keyset, int limit) {
         return STATEMENTS.computeIfAbsent(mapping.name() + (keyset ? ">" : "") + limit,
-                n -> render(mapping, keyset, limit));
+                n -> render(mapping, keyset, limit, "?::uuid"));
+    }
+
+    /** The widest mapping: every row of the batched read has this many value columns (narrower ones pad). */
+    private static final int MAX_COLUMNS = Mappings.ALL.stream().mapToInt(m -> m.columns().size()).max()
+            .orElseThrow();
+
+    private static final Map<Integer, String> BATCHES = new ConcurrentHashMap<>();
+
+    /**
+     * The first page, at most {@code limit} keys, of every mapping of every tenancy in {@code tenancies}, in ONE
+     * statement (each mapping a LATERAL page per tenancy, as {@link #readPage} renders it): tenancy position →
+     * mapping index ({@link Mappings#ALL}) → page. A page's {@code lastKey} is not set (a tenancy whose page is
+     * full is backfilled alone, from the start). For the first sync of many small tenancies sharing a target.
+     */
+    public List<List<Page>> readFirstPages(Connection ic, List<UUID> tenancies, int limit) throws SQLException {
+        int mappings = Mappings.ALL.size();
+        List<List<List<Row>>> rows = new ArrayList<>();
+        int[][] read = new int[tenancies.size()][mappings];
+        for (int u = 0; u < tenancies.size(); u++) {
+            List<List<Row>> perMapping = new ArrayList<>();
+            for (int k = 0; k < mappings; k++) {
+                perMapping.add(new ArrayList<>());
+            }
+            rows.add(perMapping);
+        }
+        try (PreparedStatement ps = ic.prepareStatement(BATCHES.computeIfAbsent(limit, LivePageReader::renderBatch))) {
+            ps.setQueryTimeout(timeoutSeconds);
+            ps.setArray(1, ic.createArrayOf("uuid", tenancies.toArray()));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    int k = rs.getInt(1);
+                    int u = (int) rs.getLong(2) - 1;
+                    read[u][k]++;
+                    if (rs.getBoolean(3)) {
+                        continue;
+                    }
+                    int columns = Mappings.ALL.get(k).columns().size();
+                    String[] values = new String[columns];
+                    for (int c = 0; c < columns; c++) {
+                        values[c] = rs.getString(c + 4);
+                    }
+                    rows.get(u).get(k).add(new Row(values, 0, false));
+                }
+            }
+        }
+        List<List<Page>> pages = new ArrayList<>();
+        for (int u = 0; u < tenancies.size(); u++) {
+            List<Page> perMapping = new ArrayList<>();
+            for (int k = 0; k < mappings; k++) {
+                perMapping.add(new Page(rows.get(u).get(k), List.of(), null, read[u][k]));
+            }
+            pages.add(perMapping);
+        }
+        return pages;
+    }
+
+    /**
+     * Parameter: the tenancies (uuid[]). Rows: mapping index, the tenancy's 1-based position, is_deleted, then
+     * {@link #MAX_COLUMNS} text values.
+     */
+    private static String renderBatch(int limit) {
+        StringBuilder sql = new StringBuilder(
+                "WITH x AS MATERIALIZED (SELECT u.* FROM unnest(?::uuid[]) WITH ORDINALITY AS u(\"t\", \"i\"))\n");
+        for (int k = 0; k < Mappings.ALL.size(); k++) {
+            Mapping mapping = Mappings.ALL.get(k);
+            if (k > 0) {
+                sql.append("\nUNION ALL\n");
+            }
+            sql.append("SELECT ").append(k).append(", x.\"i\", p.\"is_deleted\", ")
+                    .append(FetchSql.textColumns(mapping, "p"))
+                    .append(", NULL::text".repeat(MAX_COLUMNS - mapping.columns().size()))
+                    .append("\nFROM x CROSS JOIN LATERAL (\n").append(render(mapping, false, limit, "x.\"t\""))
+                    .append("\n) AS p");
+        }
+        return sql.toString();
     }
 
     /**
@@ -210,7 +315,7 @@ public final class LivePageReader {
      * one parameter however often the source mentions it ({@code ?1}); JDBC only knows {@code ?}, so it is bound in
      * a one-row subquery every mention reads.
      */
-    private static String render(Mapping mapping, boolean keyset, int limit) {
+    private static String render(Mapping mapping, boolean keyset, int limit, String tenancyValue) {
         Source source = source(mapping);
         Mapping.Fetch fetch = mapping.fetch();
         List<String> order = source.order().stream().map(c -> "s." + Identifiers.quote(c)).toList();
@@ -229,7 +334,7 @@ public final class LivePageReader {
         }
         String tenancy = source.tenancy().replace("?1", "tp.\"id\"");
         String keysPage = "SELECT " + tenancy + " AS \"tenancyId\", " + source.primaryKey() + " AS \"primaryKey\", "
-                + String.join(", ", outputs) + "\n    FROM (SELECT ?::uuid AS \"id\") AS tp, "
+                + String.join(", ", outputs) + "\n    FROM (SELECT " + tenancyValue + " AS \"id\") AS tp, "
                 + Identifiers.quote(source.table()) + " AS s\n    WHERE " + filter.replace("\n", "\n    ")
                 + keyPredicate + "\n    ORDER BY " + String.join(", ", order) + "\n    LIMIT " + limit;
         String orderBy = java.util.stream.IntStream.range(0, order.size()).mapToObj(k -> "k.\"_o" + k + "\"")

@@ -22,6 +22,7 @@ import dev.externaldbsync.engine.apply.Slice;
 import dev.externaldbsync.engine.errors.RunAbort;
 import dev.externaldbsync.engine.errors.SqlFailure;
 import dev.externaldbsync.engine.read.ChangeReader;
+import dev.externaldbsync.engine.read.LivePageReader;
 import dev.externaldbsync.engine.read.Row;
 import dev.externaldbsync.engine.store.DeadLetters;
 import dev.externaldbsync.engine.store.ProgressStore;
@@ -90,6 +91,11 @@ final class BatchRunner {
         /** The cursor row does not exist in the target yet (first sync). */
         final boolean[] missing = new boolean[Mappings.ALL.size()];
         final long[] applied = new long[Mappings.ALL.size()];
+        /** The mappings that need a snapshot backfill, and the rows the batch's one-page backfill wrote. */
+        final boolean[] backfill = new boolean[Mappings.ALL.size()];
+        final long[] backfilled = new long[Mappings.ALL.size()];
+        /** A backfill of this member is in progress (it resumes alone, from its position). */
+        boolean inProgress;
         ChangeReader.Pages read;
 
         Member(Unit unit) {
@@ -113,6 +119,7 @@ final class BatchRunner {
         final Map<Unit, TargetResult> results = new LinkedHashMap<>();
         int share;
         boolean anyMissing;
+        Map<UUID, Map<String, Long>> floors = Map.of();
 
         Batch(List<Unit> units, Connection ic, RunWatchdog.Deadline deadline) {
             this.units = units;
@@ -172,6 +179,11 @@ final class BatchRunner {
                 readCursors(tc);
             }
             List<Member> alone = backfilling(tc);
+            List<Member> together = backfillTogether(tc, alone);
+            alone.removeAll(together);
+            List<Member> batched = new ArrayList<>(members);
+            batched.addAll(together);
+            members = batched;
             if (!members.isEmpty()) {
                 runBatched(session);
             }
@@ -186,7 +198,7 @@ final class BatchRunner {
         private List<Member> backfilling(Connection tc) throws SQLException {
             List<UUID> tenancies = units.stream().map(Unit::tenancyId).toList();
             Map<UUID, Map<String, TargetCursors.Position>> positions = TargetCursors.readPositions(tc, tenancies);
-            Map<UUID, Map<String, Long>> floors = run.retention().prunedThroughByMapping(ic, tenancies);
+            floors = run.retention().prunedThroughByMapping(ic, tenancies);
             List<Member> batched = new ArrayList<>();
             List<Member> alone = new ArrayList<>();
             for (Member member : members) {
@@ -194,11 +206,13 @@ final class BatchRunner {
                 Map<String, TargetCursors.Position> own = positions.getOrDefault(tenancy, Map.of());
                 Map<String, Long> floor = floors.getOrDefault(tenancy, Map.of());
                 boolean backfill = false;
-                for (int k = 0; k < Mappings.ALL.size() && !backfill; k++) {
+                for (int k = 0; k < Mappings.ALL.size(); k++) {
                     String name = Mappings.ALL.get(k).name();
-                    backfill = UnitRunner.needsBackfill(member.cursors[k], own.containsKey(name),
+                    member.backfill[k] = UnitRunner.needsBackfill(member.cursors[k], own.containsKey(name),
                             floor.getOrDefault(name, 0L));
+                    backfill |= member.backfill[k];
                 }
+                member.inProgress = !own.isEmpty();
                 (backfill ? alone : batched).add(member);
             }
             members = batched;
@@ -209,6 +223,98 @@ final class BatchRunner {
                 }
             }
             return alone;
+        }
+
+        /**
+         * The first sync of many small tenancies sharing a target, batched: of the members to backfill (none in
+         * progress), every one whose mappings each fit in one page of the batch's share is backfilled here, all in
+         * ONE read of the live rows and ONE target transaction (each cursor created or moved to its H); they then
+         * read their log above H with the batch. The steps and their order are those of {@link UnitRunner}'s
+         * backfill (register, committed; then H; then the snapshot read): see there for why H is enough. The others,
+         * and all of them if that transaction fails for any reason but a lost connection, backfill alone.
+         */
+        private List<Member> backfillTogether(Connection tc, List<Member> alone) throws SQLException {
+            List<Member> candidates = alone.stream().filter(m -> !m.inProgress).toList();
+            if (candidates.size() < 2) {
+                return List.of(); // alone it does the same in one transaction too
+            }
+            run.checkRunning(deadline);
+            List<ProgressStore.Key> keys = new ArrayList<>();
+            for (Member m : candidates) {
+                for (int k = 0; k < Mappings.ALL.size(); k++) {
+                    if (m.backfill[k]) {
+                        keys.add(new ProgressStore.Key(m.unit.tenancyId(), m.unit.targetId(),
+                                Mappings.ALL.get(k).name()));
+                    }
+                }
+            }
+            ProgressStore.register(ic, keys);
+            List<UUID> tenancies = candidates.stream().map(m -> m.unit.tenancyId()).toList();
+            Map<UUID, Map<String, Long>> highs = run.live().highestStamps(ic, tenancies);
+            int limit = BatchPlanner.share(candidates.size(), run.pageSize(), run.fetchRows());
+            List<List<LivePageReader.Page>> pages = run.live().readFirstPages(ic, tenancies, limit);
+            List<Slice> slices = new ArrayList<>();
+            List<Member> owners = new ArrayList<>();
+            List<Member> small = new ArrayList<>();
+            for (int u = 0; u < candidates.size(); u++) {
+                Member m = candidates.get(u);
+                boolean fits = true;
+                for (int k = 0; k < Mappings.ALL.size(); k++) {
+                    fits &= !m.backfill[k] || pages.get(u).get(k).keysRead() < limit;
+                }
+                if (!fits) {
+                    continue;
+                }
+                small.add(m);
+                UUID t = m.unit.tenancyId();
+                for (int k = 0; k < Mappings.ALL.size(); k++) {
+                    if (m.backfill[k]) {
+                        String name = Mappings.ALL.get(k).name();
+                        long high = Math.max(0, Math.max(highs.get(t).get(name),
+                                floors.getOrDefault(t, Map.of()).getOrDefault(name, 0L)));
+                        slices.add(new Slice(t, Mappings.ALL.get(k), m.cursors[k], high, m.missing[k],
+                                pages.get(u).get(k).rows()));
+                        owners.add(m);
+                    }
+                }
+            }
+            if (slices.isEmpty()) {
+                return List.of();
+            }
+            long started = System.nanoTime();
+            long[] written;
+            try {
+                written = PageApplier.apply(tc, slices);
+            } catch (SQLException e) {
+                if (SqlFailure.isConnection(e)) {
+                    throw e;
+                }
+                LOG.infof("A batched backfill of %d tenancies failed in %s, backfilling them one by one: %s",
+                        small.size(), url.redacted(), SqlFailure.describe(e));
+                return List.of();
+            } catch (RunAbort.Conflict e) {
+                return List.of();
+            }
+            Duration latency = Duration.ofNanos(System.nanoTime() - started);
+            long[] perMapping = new long[Mappings.ALL.size()];
+            long total = 0;
+            for (int s = 0; s < slices.size(); s++) {
+                int k = ChangeReader.MAPPING_INDEX.get(slices.get(s).mapping().name());
+                Member m = owners.get(s);
+                m.cursors[k] = slices.get(s).to();
+                m.missing[k] = false;
+                m.backfilled[k] += written[s];
+                perMapping[k] += written[s];
+                total += written[s];
+            }
+            for (int k = 0; k < perMapping.length; k++) {
+                if (perMapping[k] > 0) {
+                    run.metrics().rowsApplied(Mappings.ALL.get(k).name(), perMapping[k]);
+                    run.metrics().pageApplied(Mappings.ALL.get(k).name(), latency);
+                }
+            }
+            run.sink().rowsApplied(total);
+            return small;
         }
 
         private void runBatched(TargetSession session) throws SQLException {
@@ -328,13 +434,13 @@ final class BatchRunner {
                 Map<String, Long> after = new LinkedHashMap<>();
                 for (int k = 0; k < Mappings.ALL.size(); k++) {
                     Mapping mapping = Mappings.ALL.get(k);
-                    counts.put(mapping.name(), member.applied[k]);
+                    counts.put(mapping.name(), member.applied[k] + member.backfilled[k]);
                     after.put(mapping.name(), member.cursors[k]);
                     if (member.read.page(k).size() >= share) {
                         full.add(mapping);
                     } else {
                         progress.add(unit.tenancyId(), unit.targetId(), mapping.name(), member.cursors[k],
-                                member.applied[k]);
+                                member.applied[k] + member.backfilled[k]);
                     }
                 }
                 if (full.isEmpty()) {
