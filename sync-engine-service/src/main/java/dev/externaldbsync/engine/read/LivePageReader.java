@@ -255,6 +255,9 @@ public final class LivePageReader {
             rows.add(perMapping);
         }
         try (PreparedStatement ps = ic.prepareStatement(BATCHES.computeIfAbsent(limit, LivePageReader::renderBatch))) {
+            // Planning the union of every mapping is costly: server-prepared from the first use, planned once per
+            // connection (as the batched log read, see ChangeReader).
+            ps.unwrap(org.postgresql.PGStatement.class).setPrepareThreshold(1);
             ps.setQueryTimeout(timeoutSeconds);
             ps.setArray(1, ic.createArrayOf("uuid", tenancies.toArray()));
             try (ResultSet rs = ps.executeQuery()) {
