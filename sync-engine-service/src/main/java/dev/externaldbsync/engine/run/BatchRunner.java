@@ -22,6 +22,7 @@ import dev.externaldbsync.engine.apply.Slice;
 import dev.externaldbsync.engine.errors.RunAbort;
 import dev.externaldbsync.engine.errors.SqlFailure;
 import dev.externaldbsync.engine.read.ChangeReader;
+import dev.externaldbsync.engine.read.LivePageReader;
 import dev.externaldbsync.engine.read.Row;
 import dev.externaldbsync.engine.store.DeadLetters;
 import dev.externaldbsync.engine.store.ProgressStore;
@@ -38,7 +39,8 @@ import dev.externaldbsync.mapping.Mappings;
  * every mapping's first page of every member in one query, applies all of it in ONE target transaction with every
  * cursor move, continues the members that filled their share alone, and mirrors the progress in one statement. A
  * batch the target rejects for any reason but a lost connection is re-run one member at a time, where a bad row is
- * bisected and dead-lettered within its own tenancy; a lost connection fails only this batch.
+ * bisected and dead-lettered within its own tenancy; a lost connection fails only this batch. A member that needs
+ * a snapshot backfill runs alone after the batch ({@link UnitRunner}).
  */
 final class BatchRunner {
 
@@ -89,6 +91,11 @@ final class BatchRunner {
         /** The cursor row does not exist in the target yet (first sync). */
         final boolean[] missing = new boolean[Mappings.ALL.size()];
         final long[] applied = new long[Mappings.ALL.size()];
+        /** The mappings that need a snapshot backfill, and the rows the batch's one-page backfill wrote. */
+        final boolean[] backfill = new boolean[Mappings.ALL.size()];
+        final long[] backfilled = new long[Mappings.ALL.size()];
+        /** A backfill of this member is in progress (it resumes alone, from its position). */
+        boolean inProgress;
         ChangeReader.Pages read;
 
         Member(Unit unit) {
@@ -103,14 +110,16 @@ final class BatchRunner {
     /** The locked members of one batch; confined to the batch's thread. */
     private final class Batch {
         final List<Unit> units;
-        final List<Member> members;
+        /** The members run as one batch: every locked one but those that need a backfill (see {@link #runOn}). */
+        List<Member> members;
         final Connection ic;
         final RunWatchdog.Deadline deadline;
         final PostgresUrl url;
         final ProgressStore.Batch progress = new ProgressStore.Batch();
         final Map<Unit, TargetResult> results = new LinkedHashMap<>();
-        final int share;
+        int share;
         boolean anyMissing;
+        Map<UUID, Map<String, Long>> floors = Map.of();
 
         Batch(List<Unit> units, Connection ic, RunWatchdog.Deadline deadline) {
             this.units = units;
@@ -118,7 +127,6 @@ final class BatchRunner {
             this.ic = ic;
             this.deadline = deadline;
             this.url = units.get(0).target().url();
-            this.share = BatchPlanner.share(units.size(), run.pageSize(), run.fetchRows());
         }
 
         Map<Unit, TargetResult> run() {
@@ -150,10 +158,168 @@ final class BatchRunner {
             return results;
         }
 
+        /**
+         * A member that needs a snapshot backfill for any mapping (a first sync here, a reset, a cursor below the
+         * retention floor, a backfill in progress) is run alone ({@link UnitRunner#runAlone}, after the batch): a
+         * batched read would replay its whole log from −1. The others run as one batch.
+         */
         private void runOn(TargetSession session) throws SQLException {
             Connection tc = session.connection();
             run.schema().ensure(tc, url);
-            readCursors(tc);
+            try {
+                readCursors(tc);
+            } catch (SQLException e) {
+                if (SqlFailure.of(e) != SqlFailure.MISSING_TABLE) {
+                    throw e;
+                }
+                // The cursor table is gone (a wiped target): bootstrap again; every cursor starts over at −1.
+                run.schema().forget(url);
+                run.schema().ensure(tc, url);
+                anyMissing = false;
+                readCursors(tc);
+            }
+            List<Member> alone = backfilling(tc);
+            List<Member> together = backfillTogether(tc, alone);
+            alone.removeAll(together);
+            List<Member> batched = new ArrayList<>(members);
+            batched.addAll(together);
+            members = batched;
+            if (!members.isEmpty()) {
+                runBatched(session);
+            }
+            for (Member member : alone) {
+                Unit unit = member.unit;
+                results.put(unit, RunContext.inMdc(unit,
+                        () -> new UnitRunner(run, unit, ic, progress, deadline).runAlone(session)));
+            }
+        }
+
+        /** Takes the members that need a backfill out of {@link #members} and returns them. */
+        private List<Member> backfilling(Connection tc) throws SQLException {
+            List<UUID> tenancies = units.stream().map(Unit::tenancyId).toList();
+            Map<UUID, Map<String, TargetCursors.Position>> positions = TargetCursors.readPositions(tc, tenancies);
+            floors = run.retention().prunedThroughByMapping(ic, tenancies);
+            List<Member> batched = new ArrayList<>();
+            List<Member> alone = new ArrayList<>();
+            for (Member member : members) {
+                UUID tenancy = member.unit.tenancyId();
+                Map<String, TargetCursors.Position> own = positions.getOrDefault(tenancy, Map.of());
+                Map<String, Long> floor = floors.getOrDefault(tenancy, Map.of());
+                boolean backfill = false;
+                for (int k = 0; k < Mappings.ALL.size(); k++) {
+                    String name = Mappings.ALL.get(k).name();
+                    member.backfill[k] = UnitRunner.needsBackfill(member.cursors[k], own.containsKey(name),
+                            floor.getOrDefault(name, 0L));
+                    backfill |= member.backfill[k];
+                }
+                member.inProgress = !own.isEmpty();
+                (backfill ? alone : batched).add(member);
+            }
+            members = batched;
+            anyMissing = false;
+            for (Member member : members) {
+                for (boolean missing : member.missing) {
+                    anyMissing |= missing;
+                }
+            }
+            return alone;
+        }
+
+        /**
+         * The first sync of many small tenancies sharing a target, batched: of the members to backfill (none in
+         * progress), every one whose mappings each fit in one page of the batch's share is backfilled here, all in
+         * ONE read of the live rows and ONE target transaction (each cursor created or moved to its H); they then
+         * read their log above H with the batch. The steps and their order are those of {@link UnitRunner}'s
+         * backfill (register, committed; then H; then the snapshot read): see there for why H is enough. The others,
+         * and all of them if that transaction fails for any reason but a lost connection, backfill alone.
+         */
+        private List<Member> backfillTogether(Connection tc, List<Member> alone) throws SQLException {
+            List<Member> candidates = alone.stream().filter(m -> !m.inProgress).toList();
+            if (candidates.size() < 2) {
+                return List.of(); // alone it does the same in one transaction too
+            }
+            run.checkRunning(deadline);
+            List<ProgressStore.Key> keys = new ArrayList<>();
+            for (Member m : candidates) {
+                for (int k = 0; k < Mappings.ALL.size(); k++) {
+                    if (m.backfill[k]) {
+                        keys.add(new ProgressStore.Key(m.unit.tenancyId(), m.unit.targetId(),
+                                Mappings.ALL.get(k).name()));
+                    }
+                }
+            }
+            ProgressStore.register(ic, keys);
+            List<UUID> tenancies = candidates.stream().map(m -> m.unit.tenancyId()).toList();
+            Map<UUID, Map<String, Long>> highs = run.live().highestStamps(ic, tenancies);
+            int limit = BatchPlanner.share(candidates.size(), run.pageSize(), run.fetchRows());
+            List<List<LivePageReader.Page>> pages = run.live().readFirstPages(ic, tenancies, limit);
+            List<Slice> slices = new ArrayList<>();
+            List<Member> owners = new ArrayList<>();
+            List<Member> small = new ArrayList<>();
+            for (int u = 0; u < candidates.size(); u++) {
+                Member m = candidates.get(u);
+                boolean fits = true;
+                for (int k = 0; k < Mappings.ALL.size(); k++) {
+                    fits &= !m.backfill[k] || pages.get(u).get(k).keysRead() < limit;
+                }
+                if (!fits) {
+                    continue;
+                }
+                small.add(m);
+                UUID t = m.unit.tenancyId();
+                for (int k = 0; k < Mappings.ALL.size(); k++) {
+                    if (m.backfill[k]) {
+                        String name = Mappings.ALL.get(k).name();
+                        long high = Math.max(0, Math.max(highs.get(t).get(name),
+                                floors.getOrDefault(t, Map.of()).getOrDefault(name, 0L)));
+                        slices.add(new Slice(t, Mappings.ALL.get(k), m.cursors[k], high, m.missing[k],
+                                pages.get(u).get(k).rows()));
+                        owners.add(m);
+                    }
+                }
+            }
+            if (slices.isEmpty()) {
+                return List.of();
+            }
+            long started = System.nanoTime();
+            long[] written;
+            try {
+                written = PageApplier.apply(tc, slices);
+            } catch (SQLException e) {
+                if (SqlFailure.isConnection(e)) {
+                    throw e;
+                }
+                LOG.infof("A batched backfill of %d tenancies failed in %s, backfilling them one by one: %s",
+                        small.size(), url.redacted(), SqlFailure.describe(e));
+                return List.of();
+            } catch (RunAbort.Conflict e) {
+                return List.of();
+            }
+            Duration latency = Duration.ofNanos(System.nanoTime() - started);
+            long[] perMapping = new long[Mappings.ALL.size()];
+            long total = 0;
+            for (int s = 0; s < slices.size(); s++) {
+                int k = ChangeReader.MAPPING_INDEX.get(slices.get(s).mapping().name());
+                Member m = owners.get(s);
+                m.cursors[k] = slices.get(s).to();
+                m.missing[k] = false;
+                m.backfilled[k] += written[s];
+                perMapping[k] += written[s];
+                total += written[s];
+            }
+            for (int k = 0; k < perMapping.length; k++) {
+                if (perMapping[k] > 0) {
+                    run.metrics().rowsApplied(Mappings.ALL.get(k).name(), perMapping[k]);
+                    run.metrics().pageApplied(Mappings.ALL.get(k).name(), latency);
+                }
+            }
+            run.sink().rowsApplied(total);
+            return small;
+        }
+
+        private void runBatched(TargetSession session) throws SQLException {
+            Connection tc = session.connection();
+            share = BatchPlanner.share(members.size(), run.pageSize(), run.fetchRows());
             List<ChangeReader.Pages> read = run.reader().readBatch(ic,
                     members.stream().map(Member::request).toList(), share);
             long rows = 0;
@@ -171,12 +337,12 @@ final class BatchRunner {
                     }
                     // Anything else (a bad row, a dropped table, …) the single runs meet again and handle, each
                     // within its own tenancy.
-                    if (units.size() > 1) {
+                    if (members.size() > 1) {
                         String why = e instanceof SQLException sql ? SqlFailure.describe(sql) : e.getMessage();
                         LOG.infof("A batch of %d tenancies failed in %s, re-running them one by one: %s",
-                                units.size(), url.redacted(), why);
+                                members.size(), url.redacted(), why);
                     }
-                    for (Unit unit : units) {
+                    for (Unit unit : members.stream().map(m -> m.unit).toList()) {
                         results.put(unit, RunContext.inMdc(unit,
                                 () -> new UnitRunner(run, unit, ic, progress, deadline).runAlone(session)));
                     }
@@ -268,13 +434,13 @@ final class BatchRunner {
                 Map<String, Long> after = new LinkedHashMap<>();
                 for (int k = 0; k < Mappings.ALL.size(); k++) {
                     Mapping mapping = Mappings.ALL.get(k);
-                    counts.put(mapping.name(), member.applied[k]);
+                    counts.put(mapping.name(), member.applied[k] + member.backfilled[k]);
                     after.put(mapping.name(), member.cursors[k]);
                     if (member.read.page(k).size() >= share) {
                         full.add(mapping);
                     } else {
                         progress.add(unit.tenancyId(), unit.targetId(), mapping.name(), member.cursors[k],
-                                member.applied[k]);
+                                member.applied[k] + member.backfilled[k]);
                     }
                 }
                 if (full.isEmpty()) {

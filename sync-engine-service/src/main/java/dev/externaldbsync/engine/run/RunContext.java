@@ -17,6 +17,7 @@ import dev.externaldbsync.engine.EngineMetrics;
 import dev.externaldbsync.engine.SyncEngine;
 import dev.externaldbsync.engine.errors.RunAbort;
 import dev.externaldbsync.engine.read.ChangeReader;
+import dev.externaldbsync.engine.read.LivePageReader;
 import dev.externaldbsync.engine.store.ProgressStore;
 import dev.externaldbsync.engine.target.TargetPools;
 import dev.externaldbsync.engine.target.TargetSchema;
@@ -25,10 +26,24 @@ import dev.externaldbsync.mapping.Mapping;
 /**
  * What every run shares with the engine: its collaborators, its settings and the engine-wide counters it feeds.
  * Immutable apart from the counters (thread-safe sinks).
+ *
+ * @param live      the snapshot backfill's reads ({@link LivePageReader})
+ * @param retention the change log's retention floor per tenancy (see {@link RetentionFloor})
  */
 public record RunContext(TargetPools pools, TargetSchema schema, ChangeReader reader, EngineMetrics metrics,
         int pageSize, int fetchRows, BooleanSupplier shuttingDown, Sink sink, RunWatchdog watchdog,
-        ProgressStore.Backoff backoff) {
+        ProgressStore.Backoff backoff, LivePageReader live, RetentionFloor retention) {
+
+    /** The bound on a backfill read when none is given: {@code engine.statement-timeout}'s default. */
+    static final int DEFAULT_READ_TIMEOUT_SECONDS = 120;
+
+    /** Without retention (nothing pruned) and with the default bound on backfill reads. */
+    public RunContext(TargetPools pools, TargetSchema schema, ChangeReader reader, EngineMetrics metrics, int pageSize,
+            int fetchRows, BooleanSupplier shuttingDown, Sink sink, RunWatchdog watchdog,
+            ProgressStore.Backoff backoff) {
+        this(pools, schema, reader, metrics, pageSize, fetchRows, shuttingDown, sink, watchdog, backoff,
+                new LivePageReader(DEFAULT_READ_TIMEOUT_SECONDS), RetentionFloor.NONE);
+    }
 
     /** The run log: one logger for every line about a run (the MDC carries its tenancy and target). */
     static final Logger LOG = Logger.getLogger(SyncEngine.class);

@@ -9,6 +9,7 @@ import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.LongSupplier;
 
 import org.jboss.logging.Logger;
 
@@ -31,8 +32,15 @@ public final class RunWatchdog implements AutoCloseable {
     private final Duration deadline;
     private final Duration grace;
     private final AtomicLong aborts = new AtomicLong();
+    private final LongSupplier nanoTime;
 
     public RunWatchdog(Duration deadline, Duration grace) {
+        this(deadline, grace, System::nanoTime);
+    }
+
+    /** @param nanoTime the clock deadlines are measured on ({@link System#nanoTime}; a test's own to pass them) */
+    public RunWatchdog(Duration deadline, Duration grace, LongSupplier nanoTime) {
+        this.nanoTime = nanoTime;
         this.deadline = deadline;
         this.grace = grace;
         ScheduledThreadPoolExecutor executor = new ScheduledThreadPoolExecutor(1, r -> {
@@ -47,7 +55,7 @@ public final class RunWatchdog implements AutoCloseable {
 
     /** A new run's deadline, starting now. */
     public Deadline start() {
-        return new Deadline(System.nanoTime() + deadline.toNanos());
+        return new Deadline(nanoTime.getAsLong() + deadline.toNanos());
     }
 
     /** Connections aborted since start. */
@@ -76,7 +84,7 @@ public final class RunWatchdog implements AutoCloseable {
 
         /** The deadline has passed: start no further page. */
         public boolean passed() {
-            return System.nanoTime() - at >= 0;
+            return nanoTime.getAsLong() - at >= 0;
         }
 
         /** The watchdog aborted this run's connection. */
@@ -86,7 +94,7 @@ public final class RunWatchdog implements AutoCloseable {
 
         /** Aborts {@code target} if the run still holds it {@code grace} past the deadline. */
         public void watch(Connection target) {
-            long delay = Math.max(0, at - System.nanoTime()) + grace.toNanos();
+            long delay = Math.max(0, at - nanoTime.getAsLong()) + grace.toNanos();
             abort = timer.schedule(() -> abort(target), delay, TimeUnit.NANOSECONDS);
         }
 

@@ -5,6 +5,7 @@ import static dev.externaldbsync.engine.run.RunContext.LOG;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -19,6 +20,7 @@ import dev.externaldbsync.engine.apply.PageApplier;
 import dev.externaldbsync.engine.apply.Slice;
 import dev.externaldbsync.engine.errors.RunAbort;
 import dev.externaldbsync.engine.errors.SqlFailure;
+import dev.externaldbsync.engine.read.LivePageReader;
 import dev.externaldbsync.engine.read.Row;
 import dev.externaldbsync.engine.store.DeadLetters;
 import dev.externaldbsync.engine.store.ProgressStore;
@@ -33,6 +35,11 @@ import dev.externaldbsync.mapping.Mappings;
  * mappings where the tenancy filled its share). Each mapping pages above its cursor until caught up, one page per
  * target transaction ({@link PageApplier}); a page the target rejects for its data is bisected ({@link Bisector})
  * and the offending rows dead-lettered. A failing mapping does not stop the others; a lost connection stops the run.
+ * <p>
+ * A mapping with no usable cursor (−1, below the retention floor, or a backfill in progress) is first filled by a
+ * snapshot backfill ({@link #planBackfills}, {@code BackfillPager}): its live rows in key order, not the log from
+ * the start, which would make a new target of a large tenancy cost a replay of every change it ever had (and cannot
+ * work once retention pruned the log). The log read then continues above the backfill's high-water mark.
  */
 final class UnitRunner {
 
@@ -63,15 +70,97 @@ final class UnitRunner {
             Connection tc = session.connection();
             run.schema().ensure(tc, session.url());
             tc.setAutoCommit(true);
-            runMappings(tc, Mappings.ALL, readCursors(tc), DeadLetters.mappingsWithPoison(ic, tenancyId, targetId));
+            Map<String, Long> cursors;
+            try {
+                cursors = readCursors(tc);
+            } catch (SQLException e) {
+                if (SqlFailure.of(e) != SqlFailure.MISSING_TABLE) {
+                    throw e;
+                }
+                // The cursor table is gone (a wiped target): bootstrap again; every cursor starts over at −1.
+                run.schema().forget(session.url());
+                run.schema().ensure(tc, session.url());
+                tc.setAutoCommit(true);
+                cursors = readCursors(tc);
+            }
+            Map<String, TargetCursors.Position> positions = TargetCursors.readPositions(tc, List.of(tenancyId))
+                    .getOrDefault(tenancyId, Map.of());
+            Map<String, Backfill> backfills = planBackfills(cursors, positions);
+            Set<String> withPoison = DeadLetters.mappingsWithPoison(ic, tenancyId, targetId);
+            if (backfills.size() > 1) {
+                backfills = backfillSmallOnes(tc, cursors, backfills, positions.keySet(), withPoison);
+            }
+            runMappings(tc, Mappings.ALL, cursors, withPoison, backfills);
         });
     }
 
+    /** The rest of a batched run: its members never need a backfill (the batch sends those here whole). */
     TargetResult continueMappings(TargetSession session, List<Mapping> mappings, Map<String, Long> cursors,
             Set<String> withPoison, Map<String, Long> appliedSoFar) {
         applied.putAll(appliedSoFar);
         Mappings.ALL.stream().filter(m -> !mappings.contains(m)).forEach(m -> done.add(m.name()));
-        return guarded(session, () -> runMappings(session.connection(), mappings, cursors, withPoison));
+        return guarded(session, () -> runMappings(session.connection(), mappings, cursors, withPoison, Map.of()));
+    }
+
+    /** A mapping to backfill: up to the stamp {@code high}, above the source key {@code after} (null: from the start). */
+    record Backfill(long high, String[] after) {
+    }
+
+    /**
+     * Whether a (tenancy, target, mapping) needs a snapshot backfill: it has a backfill position (one in progress),
+     * a cursor of −1 (never synced here, reset by a resync, or a new cursor table after an adoption or a wiped
+     * target), or a cursor below the tenancy's retention floor (entries it needs may be pruned).
+     */
+    static boolean needsBackfill(long cursor, boolean hasPosition, long floor) {
+        return hasPosition || cursor < 0 || cursor < floor;
+    }
+
+    /**
+     * Steps 1 and 2 of a backfill for every mapping that needs one: registers them in the progress mirror at −1
+     * (committed: its own autocommit statement), THEN reads each one's high-water mark H. A backfill in progress
+     * keeps the H it started with, unless retention has pruned beyond it since (then it starts over).
+     *
+     * <p>Why H is enough (step 2): stamping transactions are totally ordered by the sequencer's lock and draw their
+     * ids under it, so every entry not stamped-and-committed when H is read gets an id above H. Every change of a
+     * source row commits its change-log entry in the same transaction, and the entry is stamped after that commit.
+     * A page (step 3) reads the live rows at a snapshot taken after H was read; so any change the page did not see
+     * commits after that snapshot, hence is stamped above H, and the log read that continues above H brings it (the
+     * live row at that later read, or its absence as a delete). Changes the page did see may also be above H: the
+     * log read re-applies them, idempotently. So once the cursor is H, the target converges like any other.
+     *
+     * <p>Why retention cannot prune under it: the mirror row at −1 is committed before H is read. A pruner that did
+     * not see that row computed its horizon from cursors that were already applied, i.e. from stamps visible before
+     * the row was committed, so H (which is at least the tenancy's prunedThrough read after that commit) is at least
+     * that horizon; a pruner that saw it prunes nothing of this tenancy while it is −1.
+     */
+    private Map<String, Backfill> planBackfills(Map<String, Long> cursors,
+            Map<String, TargetCursors.Position> positions) throws SQLException {
+        Map<String, Long> floors = run.retention().prunedThroughByMapping(ic, List.of(tenancyId))
+                .getOrDefault(tenancyId, Map.of());
+        List<Mapping> needed = Mappings.ALL.stream().filter(m -> needsBackfill(cursors.getOrDefault(m.name(), -1L),
+                positions.containsKey(m.name()), floors.getOrDefault(m.name(), 0L))).toList();
+        if (needed.isEmpty()) {
+            return Map.of();
+        }
+        ProgressStore.register(ic, needed.stream()
+                .map(m -> new ProgressStore.Key(tenancyId, targetId, m.name())).toList());
+        List<Mapping> fresh = needed.stream().filter(m -> {
+            TargetCursors.Position p = positions.get(m.name());
+            return p == null || p.high() < floors.getOrDefault(m.name(), 0L);
+        }).toList();
+        Map<String, Long> highs = fresh.isEmpty() ? Map.of() : run.live().highestStamps(ic, tenancyId, fresh);
+        Map<String, Backfill> backfills = new LinkedHashMap<>();
+        for (Mapping m : needed) {
+            TargetCursors.Position p = positions.get(m.name());
+            if (fresh.contains(m)) {
+                long floor = floors.getOrDefault(m.name(), 0L);
+                backfills.put(m.name(), new Backfill(Math.max(0, Math.max(highs.get(m.name()), floor)), null));
+            } else {
+                backfills.put(m.name(), new Backfill(p.high(), p.after()));
+            }
+        }
+        LOG.debugf("Backfilling %s of tenancy %s on target %s", backfills.keySet(), tenancyId, targetId);
+        return backfills;
     }
 
     private interface Body {
@@ -106,13 +195,81 @@ final class UnitRunner {
         return cursors;
     }
 
+    /**
+     * The common case of a new tenancy or target: most mappings have a handful of live rows or none. Every fresh
+     * backfill whose first page is also its last is applied in ONE target transaction (its rows, every cursor from
+     * where it was to its H, compare-and-set), instead of one transaction per mapping; the others, and all of them
+     * if that transaction fails for any reason but a lost connection, go through {@code BackfillPager} (which
+     * bisects a rejected page). Returns the backfills still to do; {@code cursors} gets the new ones.
+     */
+    private Map<String, Backfill> backfillSmallOnes(Connection tc, Map<String, Long> cursors,
+            Map<String, Backfill> backfills, Set<String> inProgress, Set<String> withPoison) throws SQLException {
+        run.checkRunning(deadline);
+        int pageSize = Math.max(1, run.pageSize());
+        List<Slice> slices = new ArrayList<>();
+        for (Mapping m : Mappings.ALL) {
+            Backfill b = backfills.get(m.name());
+            if (b == null || b.after() != null || inProgress.contains(m.name()) || withPoison.contains(m.name())) {
+                continue;
+            }
+            LivePageReader.Page page = run.live().readPage(ic, tenancyId, m, null, pageSize);
+            if (page.keysRead() < pageSize) {
+                slices.add(new Slice(tenancyId, m, cursors.get(m.name()), b.high(), false, page.rows()));
+            }
+        }
+        if (slices.size() < 2) {
+            return backfills; // nothing to save
+        }
+        long started = System.nanoTime();
+        long[] written;
+        try {
+            tc.setAutoCommit(false);
+            written = PageApplier.apply(tc, slices);
+        } catch (SQLException e) {
+            if (SqlFailure.isConnection(e)) {
+                throw e;
+            }
+            LOG.debugf("One-transaction backfill of tenancy %s on %s failed, mapping by mapping: %s", tenancyId,
+                    targetId, SqlFailure.describe(e));
+            return backfills;
+        } catch (RunAbort.Conflict e) {
+            return backfills;
+        }
+        Duration latency = Duration.ofNanos(System.nanoTime() - started);
+        Map<String, Backfill> rest = new LinkedHashMap<>(backfills);
+        long total = 0;
+        for (int i = 0; i < slices.size(); i++) {
+            Slice slice = slices.get(i);
+            String name = slice.mapping().name();
+            rest.remove(name);
+            cursors.put(name, slice.to());
+            applied.merge(name, written[i], Long::sum);
+            progress.add(tenancyId, targetId, name, slice.to(), written[i]);
+            if (!slice.rows().isEmpty()) {
+                run.metrics().rowsApplied(name, written[i]);
+                run.metrics().pageApplied(name, latency);
+            }
+            total += written[i];
+        }
+        run.sink().rowsApplied(total);
+        return rest;
+    }
+
     private void runMappings(Connection tc, List<Mapping> mappings, Map<String, Long> cursors,
-            Set<String> withPoison) throws SQLException {
+            Set<String> withPoison, Map<String, Backfill> backfills) throws SQLException {
         tc.setAutoCommit(false);
         for (Mapping mapping : mappings) {
             try {
-                long rows = new MappingPager(mapping, tc, cursors.get(mapping.name()),
-                        withPoison.contains(mapping.name())).run();
+                long cursor = cursors.get(mapping.name());
+                boolean poison = withPoison.contains(mapping.name());
+                long rows = 0;
+                Backfill backfill = backfills.get(mapping.name());
+                if (backfill != null) {
+                    rows += new BackfillPager(mapping, tc, cursor, backfill, poison).run();
+                    cursor = backfill.high();
+                }
+                // Then (or else) the log above the cursor: what changed while the backfill ran, re-applied.
+                rows += new MappingPager(mapping, tc, cursor, poison).run();
                 applied.merge(mapping.name(), rows, Long::sum);
                 done.add(mapping.name());
             } catch (SQLException e) {
@@ -256,6 +413,133 @@ final class UnitRunner {
             // Move the cursor past it (same guard), so the rest of the tenancy keeps flowing.
             PageApplier.apply(tc, List.of(Slice.skipTo(tenancyId, mapping, cursor, row.sequenceId())));
             cursor = row.sequenceId();
+        }
+    }
+    /**
+     * Step 3 and 4 of one mapping's snapshot backfill ({@link #planBackfills} did 1 and 2): pages through the
+     * tenancy's live rows in source-key order ({@link LivePageReader}), each page one target transaction that
+     * upserts it ({@link PageApplier}, no deletes: the target holds nothing of this tenancy's above the position, or a
+     * resync truncated it, or an adoption pruned it) and saves the position (H, last key) in the cursor's row,
+     * guarded by the cursor it runs from. The last page's transaction also drops the position and moves the cursor
+     * to H (compare-and-set). A page the target rejects for its data is bisected and the offending rows
+     * dead-lettered, the position moving past them, as the log read does. Between pages the run may stop (deadline,
+     * shutdown); the next run resumes from the saved position with the same H.
+     */
+    private final class BackfillPager {
+        final Mapping mapping;
+        final Connection tc;
+        final long cursor;
+        final long high;
+        final boolean hasPoison;
+        final int pageSize = Math.max(1, run.pageSize());
+        final Set<String> poisonedInPage = new HashSet<>();
+        String[] after;
+        boolean finished;
+
+        BackfillPager(Mapping mapping, Connection tc, long cursor, Backfill backfill, boolean hasPoison) {
+            this.mapping = mapping;
+            this.tc = tc;
+            this.cursor = cursor;
+            this.high = backfill.high();
+            this.after = backfill.after();
+            this.hasPoison = hasPoison;
+        }
+
+        /** One row of a page with its position in the page order. */
+        private record Keyed(Row row, String[] key) {
+        }
+
+        long run() throws SQLException {
+            long total = 0;
+            while (!finished) {
+                run.checkRunning(deadline);
+                LivePageReader.Page page = run.live().readPage(ic, tenancyId, mapping, after, pageSize);
+                boolean last = page.keysRead() < pageSize;
+                List<Keyed> rows = new ArrayList<>(page.rows().size());
+                for (int i = 0; i < page.rows().size(); i++) {
+                    rows.add(new Keyed(page.rows().get(i), page.keys().get(i)));
+                }
+                poisonedInPage.clear();
+                long written;
+                try {
+                    written = Bisector.apply(rows, sub -> {
+                        boolean whole = sub.size() == rows.size();
+                        return apply(sub, whole ? page.lastKey() : sub.get(sub.size() - 1).key(), whole && last);
+                    }, this::deadLetter);
+                    if (!finished && (last || rows.isEmpty())) {
+                        // Nothing (more) to upsert in this page: only the position, or the final cursor move.
+                        apply(List.of(), page.lastKey(), last);
+                    }
+                } catch (RunAbort.Conflict conflict) {
+                    // A reset (resync) or another writer moved the cursor: this backfill's H and position are void.
+                    throw new SQLException(mapping.name() + ": the cursor moved during a backfill ("
+                            + conflict.getMessage() + "); the next run starts over", "55000");
+                }
+                if (page.lastKey() != null) {
+                    after = page.lastKey();
+                }
+                total += written;
+                run.metrics().rowsApplied(mapping.name(), written);
+                run.sink().rowsApplied(written);
+                if (hasPoison && !rows.isEmpty()) {
+                    String[] keys = rows.stream().map(r -> RunContext.keyJson(mapping, r.row().values()))
+                            .filter(k -> !poisonedInPage.contains(k)).toArray(String[]::new);
+                    DeadLetters.clear(ic, tenancyId, targetId, mapping.name(), keys);
+                }
+                progress.add(tenancyId, targetId, mapping.name(), finished ? high : -1, written);
+                if (!finished) {
+                    progress.flush(ic);
+                }
+            }
+            LOG.debugf("Backfilled %s of tenancy %s on target %s up to stamp %d", mapping.name(), tenancyId,
+                    targetId, high);
+            return total;
+        }
+
+        /**
+         * One target transaction: upserts {@code rows} and saves the position after them (the page's last key read
+         * when they are the whole page: it may be past the last row), or ({@code finishing}: the rest of the last
+         * page) drops the position and moves the cursor to H.
+         */
+        private long apply(List<Keyed> rows, String[] position, boolean finishing) throws SQLException {
+            long started = System.nanoTime();
+            try {
+                boolean guarded = finishing ? TargetCursors.dropPosition(tc, tenancyId, mapping.name(), cursor)
+                        : position == null || TargetCursors.savePosition(tc, tenancyId, mapping.name(), cursor,
+                                new TargetCursors.Position(high, position));
+                if (!guarded) {
+                    throw new RunAbort.Conflict("cursor no longer " + cursor);
+                }
+            } catch (SQLException | RuntimeException e) {
+                TargetSession.rollbackQuietly(tc);
+                throw e;
+            }
+            long written;
+            if (rows.isEmpty() && !finishing) {
+                tc.commit();
+                written = 0;
+            } else {
+                Slice slice = new Slice(tenancyId, mapping, cursor, finishing ? high : cursor, false,
+                        rows.stream().map(Keyed::row).toList());
+                written = PageApplier.apply(tc, List.of(slice))[0];
+            }
+            finished |= finishing;
+            if (!rows.isEmpty()) {
+                run.metrics().pageApplied(mapping.name(), Duration.ofNanos(System.nanoTime() - started));
+            }
+            return written;
+        }
+
+        private void deadLetter(Keyed keyed, SQLException e) throws SQLException {
+            String key = RunContext.keyJson(mapping, keyed.row().values());
+            String error = SqlFailure.describe(e);
+            DeadLetters.poison(ic, tenancyId, targetId, mapping.name(), key, high, error);
+            poisonedInPage.add(key);
+            run.metrics().poisonRow(mapping.name());
+            LOG.warnf("Poison row in %s for tenancy %s target %s, key %s, during a backfill: %s", mapping.name(),
+                    tenancyId, targetId, key, error);
+            // Move the position past it (same guard), so the rest of the backfill keeps flowing.
+            apply(List.of(), keyed.key(), false);
         }
     }
 }

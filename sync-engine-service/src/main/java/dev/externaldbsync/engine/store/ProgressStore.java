@@ -83,7 +83,17 @@ public final class ProgressStore {
                             ELSE p."retryAt" END,
                 "updatedAt" = now()""";
 
-    /** The backoff state of the given (tenancy, target)s that have one (primary-key lookups). */
+    /**
+     * A snapshot backfill's registration: the (tenancy, target, mapping)s at cursor −1, created where missing. Its
+     * own autocommit statement, so it is committed before the backfill reads its high-water mark (what keeps
+     * retention from pruning entries the backfill ends at).
+     */
+    private static final String REGISTER = """
+            INSERT INTO "SyncEngineProgress" AS p ("tenancyId", "targetId", "mappingName", "cursor", "updatedAt")
+            SELECT x.t, x.g, x.m, -1, now() FROM unnest(?::uuid[], ?::text[], ?::text[]) AS x(t, g, m)
+            ON CONFLICT ("tenancyId", "targetId", "mappingName") DO UPDATE SET "cursor" = -1, "updatedAt" = now()""";
+
+        /** The backoff state of the given (tenancy, target)s that have one (primary-key lookups). */
     private static final String BACKOFFS = """
             SELECT p."tenancyId", p."targetId", max(p."retryAt")::text, max(p."retryAt") > now(),
                    max(p."targetFailures"),
@@ -141,7 +151,22 @@ public final class ProgressStore {
         }
     }
 
-    /** The backoff state of those of {@code targets} that have one, in one statement. */
+    /** Registers backfills at cursor −1 ({@link #REGISTER}), in one statement on an autocommit connection. */
+    public static void register(Connection c, List<Key> keys) throws SQLException {
+        if (keys.isEmpty()) {
+            return;
+        }
+        List<Key> sorted = new ArrayList<>(keys);
+        Collections.sort(sorted);
+        try (PreparedStatement ps = c.prepareStatement(REGISTER)) {
+            ps.setArray(1, c.createArrayOf("uuid", sorted.stream().map(Key::tenancyId).toArray(UUID[]::new)));
+            ps.setArray(2, c.createArrayOf("text", sorted.stream().map(Key::targetId).toArray(String[]::new)));
+            ps.setArray(3, c.createArrayOf("text", sorted.stream().map(Key::mapping).toArray(String[]::new)));
+            ps.executeUpdate();
+        }
+    }
+
+        /** The backoff state of those of {@code targets} that have one, in one statement. */
     public static Map<Target, BackoffState> backoffs(Connection c, List<Target> targets) throws SQLException {
         Map<Target, BackoffState> found = new HashMap<>();
         if (targets.isEmpty()) {

@@ -15,9 +15,16 @@ import dev.externaldbsync.mapping.Mappings;
 
 /**
  * Every statement the engine runs on a target's cursor table {@code "_stack_sync_metadata"} (its DDL and schema mark
- * are part of the target schema, {@link Mappings#METADATA_DDL}): one cursor per (tenancy, mapping), the last
- * sequence id applied. A cursor only moves by compare-and-set against the value its rows were read from, inside the
- * transaction that applies them, so an older state never overwrites a newer one. Stateless.
+ * are part of the target schema, {@link Mappings#METADATA_DDL}, plus the backfill columns of {@link #POSITION_DDL}):
+ * one cursor per (tenancy, mapping), the last sequence id applied. A cursor only moves by compare-and-set against the
+ * value its rows were read from, inside the transaction that applies them, so an older state never overwrites a
+ * newer one.
+ * <p>
+ * A snapshot backfill in progress keeps its position in the same row: {@code "backfill_high"} (the log stamp H it
+ * ends at) and {@code "backfill_after"} (the last source key applied, text forms in page order). Both are NULL
+ * otherwise. In the cursor's own row, the position is written in each page's transaction, guarded by the cursor it
+ * started from, dropped in the transaction that sets the cursor to H, cleared with every reset, and gone with the
+ * table: a wiped target can never resume from a stale position. Stateless.
  */
 public final class TargetCursors {
 
@@ -58,8 +65,36 @@ public final class TargetCursors {
             SELECT count(*) FROM (SELECT 1 FROM "_stack_sync_metadata" WHERE "tenancy_id" <> ? LIMIT 1) AS o""";
 
     private static final String RESET = """
-            UPDATE "_stack_sync_metadata" SET "last_synced_sequence_id" = -1, "updated_at" = now()
+            UPDATE "_stack_sync_metadata" SET "last_synced_sequence_id" = -1, "backfill_high" = NULL,
+                "backfill_after" = NULL, "updated_at" = now()
             WHERE "tenancy_id" = ?""";
+
+    /**
+     * The backfill position columns (see the class comment). Not in {@link Mappings#TARGET_DDL}, so not in the
+     * schema mark: {@link TargetSchema} adds them to every target that lacks them, marked or not.
+     */
+    public static final String POSITION_DDL = """
+            ALTER TABLE "_stack_sync_metadata" ADD COLUMN IF NOT EXISTS "backfill_high" bigint,
+                ADD COLUMN IF NOT EXISTS "backfill_after" text[]""";
+
+    /** Whether the cursor table has the position columns (false also when it does not exist). */
+    static final String HAS_POSITION_COLUMNS = """
+            SELECT count(*) = 2 FROM pg_attribute
+            WHERE attrelid = to_regclass('"_stack_sync_metadata"') AND attname IN ('backfill_high', 'backfill_after')
+              AND NOT attisdropped""";
+
+    private static final String READ_POSITIONS = """
+            SELECT "tenancy_id", "mapping_name", "backfill_high", "backfill_after" FROM "_stack_sync_metadata"
+            WHERE "tenancy_id" = ANY(?::uuid[]) AND "backfill_high" IS NOT NULL""";
+
+    /* A page's position, guarded by the cursor the backfill runs from (a reset or another run would have moved it). */
+    private static final String SAVE_POSITION = """
+            UPDATE "_stack_sync_metadata" SET "backfill_high" = ?, "backfill_after" = ?::text[], "updated_at" = now()
+            WHERE "tenancy_id" = ? AND "mapping_name" = ? AND "last_synced_sequence_id" = ?""";
+
+    private static final String DROP_POSITION = """
+            UPDATE "_stack_sync_metadata" SET "backfill_high" = NULL, "backfill_after" = NULL
+            WHERE "tenancy_id" = ? AND "mapping_name" = ? AND "last_synced_sequence_id" = ?""";
 
     private TargetCursors() {
     }
@@ -151,7 +186,59 @@ public final class TargetCursors {
         }
     }
 
-    /** Resets every cursor of the tenancy to −1, in the caller's transaction. */
+    /**
+     * A backfill's persisted position: the stamp it ends at and the last key applied (null: none applied yet).
+     */
+    public record Position(long high, String[] after) {
+    }
+
+    /** The backfill positions of the given tenancies: tenancy → mapping name → position; most have none. */
+    public static Map<UUID, Map<String, Position>> readPositions(Connection tc, List<UUID> tenancies)
+            throws SQLException {
+        Map<UUID, Map<String, Position>> positions = new HashMap<>();
+        try (PreparedStatement ps = tc.prepareStatement(READ_POSITIONS)) {
+            ps.setArray(1, tc.createArrayOf("uuid", tenancies.toArray()));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    java.sql.Array after = rs.getArray(4);
+                    positions.computeIfAbsent(rs.getObject(1, UUID.class), k -> new HashMap<>()).put(rs.getString(2),
+                            new Position(rs.getLong(3), after == null ? null : (String[]) after.getArray()));
+                }
+            }
+        }
+        return positions;
+    }
+
+    /**
+     * Writes a backfill position in the caller's transaction, if the cursor still is {@code cursor}; returns whether
+     * it was (false: reset or moved underneath, the caller rolls back).
+     */
+    public static boolean savePosition(Connection tc, UUID tenancy, String mapping, long cursor, Position position)
+            throws SQLException {
+        try (PreparedStatement ps = tc.prepareStatement(SAVE_POSITION)) {
+            ps.setLong(1, position.high());
+            ps.setArray(2, position.after() == null ? null : tc.createArrayOf("text", position.after()));
+            ps.setObject(3, tenancy);
+            ps.setString(4, mapping);
+            ps.setLong(5, cursor);
+            return ps.executeUpdate() == 1;
+        }
+    }
+
+    /**
+     * Drops a finished backfill's position in the caller's transaction, the one that also moves the cursor from
+     * {@code cursor} to H (compare-and-set, {@link #advance}); returns whether the cursor still was {@code cursor}.
+     */
+    public static boolean dropPosition(Connection tc, UUID tenancy, String mapping, long cursor) throws SQLException {
+        try (PreparedStatement ps = tc.prepareStatement(DROP_POSITION)) {
+            ps.setObject(1, tenancy);
+            ps.setString(2, mapping);
+            ps.setLong(3, cursor);
+            return ps.executeUpdate() == 1;
+        }
+    }
+
+    /** Resets every cursor of the tenancy to −1 and drops its backfill positions, in the caller's transaction. */
     public static void reset(Connection tc, UUID tenancy) throws SQLException {
         try (PreparedStatement ps = tc.prepareStatement(RESET)) {
             ps.setObject(1, tenancy);

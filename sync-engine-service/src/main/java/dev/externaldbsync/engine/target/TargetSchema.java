@@ -19,8 +19,11 @@ import dev.externaldbsync.mapping.Mappings;
 /**
  * The schema bootstrap of a target: every mapping table and the cursor table, created once per target database and
  * schema version ({@link Mappings#SCHEMA_MARK}, the comment on the cursor table), under a transaction-level advisory
- * lock on the target so concurrent bootstraps (other threads, other replicas) serialise. Remembers the targets it
- * has seen at the current version; thread-safe.
+ * lock on the target so concurrent bootstraps (other threads, other replicas) serialise. The cursor table's backfill
+ * position columns ({@link TargetCursors#POSITION_DDL}) are checked beside the mark and added on their own where
+ * missing, so a target bootstrapped before they existed gets them without its mapping DDL (and its REVOKEs, which
+ * would drop the tenant's own grants) running again. Remembers the targets it has seen at the current version;
+ * thread-safe.
  */
 @ApplicationScoped
 public class TargetSchema {
@@ -51,7 +54,7 @@ public class TargetSchema {
         try (Statement st = tc.createStatement()) {
             // A target Stack Auth's in-app sync created holds its own cursor table under our name: adopted first.
             adoption.adoptIfUpstream(tc, url);
-            if (!force && Mappings.SCHEMA_MARK.equals(readMark(st))) {
+            if (!force && Mappings.SCHEMA_MARK.equals(readMark(st)) && hasPositionColumns(st)) {
                 tc.commit();
                 bootstrapped.add(key);
                 return;
@@ -63,6 +66,9 @@ public class TargetSchema {
                 }
                 st.execute(Mappings.WRITE_SCHEMA_MARK_SQL);
                 LOG.infof("Bootstrapped target schema %s on %s", Mappings.SCHEMA_VERSION, url.redacted());
+            }
+            if (!hasPositionColumns(st)) {
+                st.execute(TargetCursors.POSITION_DDL);
             }
             tc.commit();
             bootstrapped.add(key);
@@ -82,6 +88,12 @@ public class TargetSchema {
     private static String readMark(Statement st) throws SQLException {
         try (ResultSet rs = st.executeQuery(Mappings.READ_SCHEMA_MARK_SQL)) {
             return rs.next() ? rs.getString(1) : null;
+        }
+    }
+
+    private static boolean hasPositionColumns(Statement st) throws SQLException {
+        try (ResultSet rs = st.executeQuery(TargetCursors.HAS_POSITION_COLUMNS)) {
+            return rs.next() && rs.getBoolean(1);
         }
     }
 
