@@ -44,6 +44,7 @@ import dev.externaldbsync.contract.TenancyResult;
 import dev.externaldbsync.engine.errors.RunAbort;
 import dev.externaldbsync.engine.errors.SqlFailure;
 import dev.externaldbsync.engine.read.ChangeReader;
+import dev.externaldbsync.engine.read.LivePageReader;
 import dev.externaldbsync.engine.run.FairScheduler;
 import dev.externaldbsync.engine.run.Resync;
 import dev.externaldbsync.engine.run.RunContext;
@@ -51,6 +52,7 @@ import dev.externaldbsync.engine.run.RunLocks;
 import dev.externaldbsync.engine.run.RunWatchdog;
 import dev.externaldbsync.engine.run.Runs;
 import dev.externaldbsync.engine.run.Unit;
+import dev.externaldbsync.engine.store.ChangeRetention;
 import dev.externaldbsync.engine.store.ProgressStore;
 import dev.externaldbsync.engine.store.RetentionLoop;
 import dev.externaldbsync.engine.target.TargetPools;
@@ -136,7 +138,8 @@ public class SyncEngine {
         int readTimeout = (int) Math.max(1, config.statementTimeout().toSeconds());
         RunContext context = new RunContext(pools, schema, new ChangeReader(readTimeout), metrics, config.pageSize(),
                 config.batch().fetchRows(), shuttingDown::get, sink, watchdog,
-                new ProgressStore.Backoff(config.targetBackoff().base(), config.targetBackoff().max()));
+                new ProgressStore.Backoff(config.targetBackoff().base(), config.targetBackoff().max()),
+                new LivePageReader(readTimeout), ChangeRetention::prunedThroughByMapping);
         runs = new Runs(context, internal, config.parallelism(), config.batch().maxTenancies());
         resync = new Resync(internal, pools, schema);
     }

@@ -209,26 +209,34 @@ public final class ChangeReader {
     }
 
     /**
-     * How many rows of {@code mapping} one tenancy has above {@code cursor}, counted up to {@code cap + 1} through
-     * the page query itself (the same index range scans as a run, stopped after the cap).
+     * How many rows (distinct keys) of {@code mapping} one tenancy has stamped above {@code cursor}, counted up to
+     * {@code cap + 1}: the distinct keys among its first {@code ENTRIES_PER_COUNTED_ROW * (cap + 1)} entries above the
+     * cursor (one index range scan of {@code "SyncChange_stamped_idx"}, stopped there). A key usually has one or two
+     * entries there (its own and a derived one), so a scan that reaches its limit counts as more than the cap.
      */
     public long countAbove(Connection ic, UUID tenancy, Mapping mapping, long cursor, int cap) throws SQLException {
-        try (PreparedStatement ps = ic.prepareStatement("SELECT count(*) FROM (" + mapping.fetchSql() + ") AS behind")) {
+        long scanLimit = (long) ENTRIES_PER_COUNTED_ROW * (cap + 1);
+        try (PreparedStatement ps = ic.prepareStatement(COUNT_ABOVE)) {
             ps.setQueryTimeout(timeoutSeconds);
-            int i = 1;
-            for (Mapping.FetchParameter p : mapping.fetchParameters()) {
-                switch (p) {
-                    case TENANCY_ID -> ps.setObject(i++, tenancy);
-                    case CURSOR -> ps.setLong(i++, cursor);
-                    case LIMIT -> ps.setInt(i++, cap + 1);
-                }
-            }
+            ps.setObject(1, tenancy);
+            ps.setString(2, mapping.tombstoneTable());
+            ps.setLong(3, cursor);
+            ps.setLong(4, scanLimit);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
-                return rs.getLong(1);
+                long keys = rs.getLong(1);
+                return rs.getLong(2) >= scanLimit ? Math.max(keys, cap + 1L) : keys;
             }
         }
     }
+
+    private static final int ENTRIES_PER_COUNTED_ROW = 4;
+
+    private static final String COUNT_ABOVE = """
+            SELECT count(DISTINCT e."primaryKey"), count(*) FROM (
+                SELECT c."primaryKey" FROM "SyncChange" c
+                WHERE c."tenancyId" = ? AND c."tableName" = ? AND c."sequenceId" > ? AND c."sequenceId" IS NOT NULL
+                ORDER BY c."sequenceId" LIMIT ?) AS e""";
 
     /** The single page query with every target column as its text form, in sequence order. */
     static String pageSql(Mapping mapping) {
