@@ -57,10 +57,29 @@ class StackAuthCutoverIT {
     private static void upstreamSynced(TestDatabase internal, Tenancy tenancy, TestDatabase target)
             throws SQLException {
         long top = internal.queryLong("SELECT last_value FROM global_seq_id");
-        try (Connection c = target.connect()) {
+        try (Connection c = target.connect(); Connection ic = internal.connect()) {
+            // Before the cutover there is no change log; the projections' stamp lookups read an empty stand-in (a
+            // temporary table, found first on the search path, gone with this connection).
+            try (var st = ic.createStatement()) {
+                st.execute("""
+                        CREATE TEMP TABLE "SyncChange" ("tenancyId" uuid, "tableName" text, "primaryKey" jsonb,
+                                                        "sequenceId" bigint)""");
+            }
             for (Mapping mapping : Mappings.ALL) {
-                List<List<Object>> source = internal.queryRows("SELECT " + columns(mapping) + " FROM ("
-                        + mapping.projectionSql() + ") AS x", tenancy.id());
+                List<List<Object>> source = new ArrayList<>();
+                try (PreparedStatement q = ic.prepareStatement("SELECT " + columns(mapping) + " FROM ("
+                        + mapping.projectionSql() + ") AS x")) {
+                    q.setObject(1, tenancy.id());
+                    try (var rs = q.executeQuery()) {
+                        while (rs.next()) {
+                            List<Object> row = new ArrayList<>();
+                            for (int i = 1; i <= mapping.columns().size(); i++) {
+                                row.add(rs.getString(i));
+                            }
+                            source.add(row);
+                        }
+                    }
+                }
                 if (!source.isEmpty()) {
                     try (PreparedStatement ps = c.prepareStatement(mapping.upsertSql())) {
                         for (int i = 0; i < mapping.columns().size(); i++) {
