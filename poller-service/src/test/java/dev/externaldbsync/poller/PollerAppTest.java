@@ -54,10 +54,12 @@ class PollerAppTest {
         assertThat(EngineReceiverResource.receiver.deliveriesOf(tenancy)).hasSize(1)
                 .allSatisfy(d -> assertThat(d.status()).isEqualTo(200));
 
-        given().get("/api/v1/status").then().statusCode(200)
+        // The queue figures in the status are sampled every poller.stats-interval: poll until a sample follows the
+        // delivery.
+        await().atMost(Duration.ofSeconds(15)).untilAsserted(() -> given().get("/api/v1/status").then().statusCode(200)
                 .body("running", equalTo(true))
                 .body("paused", equalTo(false))
-                .body("pending", equalTo(0));
+                .body("pending", equalTo(0)));
         assertThat(internal.queryLong("""
                 SELECT count(*) FROM pg_stat_activity
                 WHERE datname = current_database() AND query = 'LISTEN external_db_sync_requests'"""))
