@@ -61,7 +61,7 @@ class FaultToleranceIT {
                     SELECT max("sequenceId") FROM "SyncChange" WHERE "tenancyId" = ? AND "tableName" = ?""",
                     tenancy.id(), mapping[1]);
             Awaitility.await(mapping[0] + " cursor reaches the log's highest stamp " + highestStamp).atMost(CONVERGED)
-                    .untilAsserted(() -> assertThat(cursor(target, tenancy, mapping[0])).isEqualTo(highestStamp));
+                    .untilAsserted(() -> assertThat(Oracle.cursor(target, tenancy.id(), mapping[0])).isEqualTo(highestStamp));
         }
     }
 
@@ -126,11 +126,6 @@ class FaultToleranceIT {
                 SELECT "tenancyId", "projectUserId", gen_random_uuid(), now(), 'EMAIL', 'TRUE', true,
                        "projectUserId"::text || '@backfill.example', 'TRUE' FROM u""",
                 tenancy.id(), tenancy.projectId(), count);
-    }
-
-    private static long cursor(TestDatabase target, Tenancy tenancy, String mapping) {
-        return target.queryLong("SELECT last_synced_sequence_id FROM _stack_sync_metadata WHERE tenancy_id = ? AND mapping_name = ?",
-                tenancy.id(), mapping);
     }
 
     private static long usersIn(TestDatabase target) {

@@ -111,6 +111,13 @@ final class Oracle {
                 + "; first differences:\n  " + String.join("\n  ", differences));
     }
 
+    /** The target's cursor of one (tenancy, mapping). */
+    static long cursor(TestDatabase target, UUID tenancyId, String mapping) {
+        return target.queryLong("""
+                SELECT last_synced_sequence_id FROM _stack_sync_metadata WHERE tenancy_id = ? AND mapping_name = ?""",
+                tenancyId, mapping);
+    }
+
     static boolean tableExists(TestDatabase db, String table) {
         return db.queryValue("SELECT to_regclass(?)::text", "public." + table) != null;
     }

@@ -146,13 +146,13 @@ class UsersAndContactChannelsIT {
         fixtures.configureTargets(tenancy, Map.of("main", target.postgresUrl()));
         UUID user = fixtures.createUser(tenancy, "Counter", "counter@example.com");
         Oracle.awaitMirrors(internal, target, List.of(tenancy.id()), SYNCED);
-        long first = cursor(target, tenancy, "users");
+        long first = Oracle.cursor(target, tenancy.id(), "users");
 
         fixtures.renameUser(tenancy, user, "Counter 2");
         Oracle.awaitMirrors(internal, target, List.of(tenancy.id()), SYNCED);
 
         assertThat(first).isPositive();
-        assertThat(cursor(target, tenancy, "users")).isGreaterThan(first)
+        assertThat(Oracle.cursor(target, tenancy.id(), "users")).isGreaterThan(first)
                 .isEqualTo(internal.queryLong("""
                         SELECT max("sequenceId") FROM "SyncChange" WHERE "tenancyId" = ? AND "tableName" = 'ProjectUser'""",
                         tenancy.id()));
@@ -288,11 +288,5 @@ class UsersAndContactChannelsIT {
         fixtures.createUser(tenancy, "After rollback", null);
         Oracle.awaitMirrors(internal, target, List.of(tenancy.id()), SYNCED);
         assertThat(target.queryValue("SELECT display_name FROM users WHERE id = ?", user)).isEqualTo("Committed");
-    }
-
-    private static long cursor(TestDatabase target, Tenancy tenancy, String mapping) {
-        return target.queryLong("""
-                SELECT last_synced_sequence_id FROM _stack_sync_metadata WHERE tenancy_id = ? AND mapping_name = ?""",
-                tenancy.id(), mapping);
     }
 }
