@@ -18,14 +18,15 @@ import dev.externaldbsync.testing.TestDatabase;
 import dev.externaldbsync.testing.TestPostgres;
 
 /**
- * The update triggers' WHEN clauses (db/sync V60), read back from the catalog, against the columns the mappings
- * declare they read ({@link Mappings#SOURCE_COLUMNS}, itself checked against the mappings' SQL by
- * MappingSourceColumnsTest): a column a mapping reads but the clause does not compare would be a change that never
- * syncs; a column the clause compares but no mapping reads would re-sync unchanged rows.
+ * The update triggers (db/sync V62), read back from the catalog, against the columns the mappings declare they read
+ * ({@link Mappings#SOURCE_COLUMNS}, itself checked against the mappings' SQL by MappingSourceColumnsTest): each trigger
+ * fires only for its {@code UPDATE OF} list, and its function's first comparison decides whether the row changed. A
+ * column a mapping reads but the list or the comparison leaves out would be a change that never syncs; a column they
+ * name but no mapping reads would re-sync unchanged rows.
  */
 class CaptureColumnsTest {
 
-    /** {@code OLD."column"}: what a WHEN clause or trigger function compares. */
+    /** {@code OLD."column"}: what a trigger function compares. */
     private static final Pattern OLD_COLUMN = Pattern.compile("(?i)\\bOLD\\.\"?(\\w+)\"?");
 
     /** Upstream's mark: an explicit mark is captured by its own trigger, never by the update trigger's comparison. */
@@ -50,13 +51,42 @@ class CaptureColumnsTest {
 
     @ParameterizedTest
     @MethodSource("sourceTables")
-    void theUpdateTriggerComparesExactlyTheColumnsTheMappingsRead(String table) {
-        String when = updateTriggerDefinition(table);
-
-        Set<String> compared = oldColumns(when);
-        assertThat(compared).as("an explicit mark has its own BEFORE trigger").doesNotContain(FLAG);
-        assertThat(compared).as("columns compared by %s", when)
+    void theUpdateTriggerFiresForExactlyTheColumnsTheMappingsRead(String table) {
+        assertThat(updateTriggerColumns(table)).as("UPDATE OF list of %s", table)
+                .doesNotContain(FLAG)
                 .containsExactlyInAnyOrderElementsOf(Mappings.SOURCE_COLUMNS.get(table));
+    }
+
+    @ParameterizedTest
+    @MethodSource("sourceTables")
+    void theUpdateFunctionFirstComparesExactlyTheColumnsTheMappingsRead(String table) {
+        String first = firstCondition(updateFunctionSource(table));
+
+        Set<String> compared = oldColumns(first);
+        assertThat(compared).as("an explicit mark has its own BEFORE trigger").doesNotContain(FLAG);
+        assertThat(compared).as("columns compared by %s", first)
+                .containsExactlyInAnyOrderElementsOf(Mappings.SOURCE_COLUMNS.get(table));
+    }
+
+    @ParameterizedTest
+    @MethodSource("sourceTables")
+    void theUpdateTriggerHasNoWhenClauseToCompilePerStatement(String table) {
+        assertThat(db.queryValue("""
+                SELECT tgqual IS NULL FROM pg_trigger WHERE tgrelid = ?::regclass AND tgname = ?""",
+                "\"" + table + "\"", table + "_sync_change_update")).isEqualTo(true);
+    }
+
+    @ParameterizedTest
+    @MethodSource("sourceTables")
+    void theUpdateFunctionRunsAsItsOwnerWithAPinnedSearchPath(String table) {
+        assertThat(db.queryValue("""
+                SELECT p.prosecdef FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+                WHERE t.tgrelid = ?::regclass AND t.tgname = ?""",
+                "\"" + table + "\"", table + "_sync_change_update")).isEqualTo(true);
+        assertThat(db.queryValue("""
+                SELECT array_to_string(p.proconfig, ',') FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+                WHERE t.tgrelid = ?::regclass AND t.tgname = ?""",
+                "\"" + table + "\"", table + "_sync_change_update")).asString().startsWith("search_path=");
     }
 
     @ParameterizedTest
@@ -96,10 +126,28 @@ class CaptureColumnsTest {
                 .isEmpty();
     }
 
-    private static String updateTriggerDefinition(String table) {
+    private static List<String> updateTriggerColumns(String table) {
+        return db.queryRows("""
+                SELECT a.attname FROM pg_trigger t
+                JOIN LATERAL unnest(t.tgattr::int2[]) AS k(attnum) ON true
+                JOIN pg_attribute a ON a.attrelid = t.tgrelid AND a.attnum = k.attnum
+                WHERE t.tgrelid = ?::regclass AND t.tgname = ?""",
+                "\"" + table + "\"", table + "_sync_change_update").stream().map(r -> (String) r.get(0)).toList();
+    }
+
+    private static String updateFunctionSource(String table) {
         return (String) db.queryValue("""
-                SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = ?::regclass AND tgname = ?""",
+                SELECT p.prosrc FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+                WHERE t.tgrelid = ?::regclass AND t.tgname = ?""",
                 "\"" + table + "\"", table + "_sync_change_update");
+    }
+
+    /** The condition of the function's first {@code IF}: from it to its {@code THEN}. */
+    private static String firstCondition(String source) {
+        int start = source.indexOf("IF ");
+        assertThat(start).as("the function compares before it writes").isNotNegative();
+        assertThat(source.indexOf("INSERT")).as("no entry is written before the first comparison").isGreaterThan(start);
+        return source.substring(start, source.indexOf("THEN", start));
     }
 
     /**
