@@ -151,6 +151,14 @@ public interface EngineConfig {
         /** {@code ENGINE_POOLS_IDLE_TIMEOUT}: a pool unused this long is closed. */
         @WithDefault("5m")
         Duration idleTimeout();
+
+        /**
+         * {@code ENGINE_POOLS_WARM_FOR}: a pool leased within this long keeps one connection open while idle, so a
+         * quiet tenancy's next change skips connect and authentication; afterwards it drains to none (and is closed
+         * once also idle past {@code engine.pools.idle-timeout}). A target that fails to connect is not kept warm.
+         */
+        @WithDefault("15m")
+        Duration warmFor();
     }
 
     /**

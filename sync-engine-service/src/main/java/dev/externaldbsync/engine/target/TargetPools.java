@@ -3,6 +3,7 @@ package dev.externaldbsync.engine.target;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -23,6 +24,7 @@ import dev.externaldbsync.config.TargetConfig;
 import dev.externaldbsync.config.TargetConfigParser;
 import dev.externaldbsync.engine.EngineConfig;
 import io.agroal.api.AgroalDataSource;
+import io.agroal.api.AgroalDataSourceListener;
 import io.agroal.api.configuration.AgroalConnectionPoolConfiguration.ConnectionValidator;
 import io.agroal.api.configuration.supplier.AgroalDataSourceConfigurationSupplier;
 import io.agroal.api.security.NamePrincipal;
@@ -33,7 +35,11 @@ import io.quarkus.scheduler.Scheduled;
 /**
  * One bounded connection pool per distinct external connection string, kept in an LRU with a global cap. A pool in
  * use (leased) is never closed; beyond the cap the least recently used idle pool is closed, and a periodic sweep
- * closes pools idle longer than {@code engine.pools.idle-timeout}. Every pool connects as the {@link ConnectionPolicy}
+ * closes pools idle longer than {@code engine.pools.idle-timeout}. A pool leased within {@code engine.pools.warm-for}
+ * is warm: it keeps one connection open while idle (minimum size 1, set on lease), so an idle tenancy's next change
+ * skips connect and authentication; past warm-for the sweep drains it back to none, and a target that fails to connect
+ * or validate turns its pool cold at once, so a dead target is not redialled in the background. Every pool connects as
+ * the {@link ConnectionPolicy}
  * says (installed at start-up, also as the config parser's rules), so a refused target never reaches the network.
  * Thread-safe (one lock around the map; pools are
  * created outside it only in the sense that Agroal creates no connection until asked).
@@ -55,6 +61,8 @@ public class TargetPools {
         final AgroalDataSource dataSource;
         int leases;
         Instant lastUsed;
+        /** Minimum size 1 (guarded by the TargetPools lock, as is every call that changes the minimum). */
+        boolean warm;
 
         Pool(AgroalDataSource dataSource, Instant now) {
             this.dataSource = dataSource;
@@ -77,12 +85,15 @@ public class TargetPools {
             try {
                 return pool.dataSource.getConnection();
             } catch (SQLException e) {
+                // A target that cannot be reached must not be kept warm: the pool would redial it on its own.
+                cool(pool);
                 throw refusedOr(e);
             }
         }
 
         /** Drops every connection of this pool (after a connection-level error: they are likely all dead). */
         public void flush() {
+            cool(pool);
             pool.dataSource.flush(AgroalDataSource.FlushMode.ALL);
         }
 
@@ -148,12 +159,26 @@ public class TargetPools {
         synchronized (this) {
             Pool pool = pools.get(key);
             if (pool == null) {
-                pool = new Pool(create(url), clock.instant());
+                Pool[] created = new Pool[1];
+                pool = created[0] = new Pool(create(url, new AgroalDataSourceListener() {
+                    @Override
+                    public void onWarning(Throwable t) {
+                        // A background connect or validation failed: stop holding (and so refilling) a connection.
+                        Pool p = created[0];
+                        if (p != null) {
+                            cool(p);
+                        }
+                    }
+                }), clock.instant());
                 pools.put(key, pool);
                 LOG.debugf("Opened pool for %s", key);
             }
             pool.leases++;
             pool.lastUsed = clock.instant();
+            if (!pool.warm) {
+                pool.warm = true;
+                pool.dataSource.getConfiguration().connectionPoolConfiguration().setMinSize(1);
+            }
             lease = new Lease(key, pool);
         }
         evictOverCap();
@@ -165,19 +190,49 @@ public class TargetPools {
         return pools.size();
     }
 
+    /** The minimum size of the pool for {@code url} (1 while warm), or empty when it has no open pool. */
+    synchronized java.util.OptionalInt minConnections(PostgresUrl url) {
+        // Iterated, not looked up: a lookup would count as a use in the access-ordered map.
+        for (Map.Entry<Key, Pool> e : pools.entrySet()) {
+            if (e.getKey().jdbcUrl().equals(url.jdbcUrl()) && java.util.Objects.equals(e.getKey().user(), url.user())) {
+                return java.util.OptionalInt.of(e.getValue().dataSource.getConfiguration().connectionPoolConfiguration()
+                        .minSize());
+            }
+        }
+        return java.util.OptionalInt.empty();
+    }
+
+    private synchronized void cool(Pool pool) {
+        if (pool.warm) {
+            pool.warm = false;
+            pool.dataSource.getConfiguration().connectionPoolConfiguration().setMinSize(0);
+        }
+    }
+
     @Scheduled(every = "30s", delayed = "30s", concurrentExecution = Scheduled.ConcurrentExecution.SKIP)
     void closeIdle() {
-        Instant cutoff = clock.instant().minus(config.pools().idleTimeout());
+        Instant now = clock.instant();
+        Duration warmFor = config.pools().warmFor();
+        Duration idleTimeout = config.pools().idleTimeout();
+        // A warm pool is not closed before it has drained: closing it would drop the connection warm-for keeps.
+        Instant closeCutoff = now.minus(warmFor.compareTo(idleTimeout) > 0 ? warmFor : idleTimeout);
+        Instant coolCutoff = now.minus(warmFor);
         List<AgroalDataSource> toClose = new ArrayList<>();
+        List<AgroalDataSource> toDrain = new ArrayList<>();
         synchronized (this) {
             for (Iterator<Map.Entry<Key, Pool>> it = pools.entrySet().iterator(); it.hasNext();) {
                 Pool pool = it.next().getValue();
-                if (pool.leases == 0 && pool.lastUsed.isBefore(cutoff)) {
+                if (pool.leases == 0 && pool.lastUsed.isBefore(closeCutoff)) {
                     it.remove();
                     toClose.add(pool.dataSource);
+                } else if (pool.leases == 0 && pool.warm && pool.lastUsed.isBefore(coolCutoff)) {
+                    cool(pool);
+                    toDrain.add(pool.dataSource);
                 }
             }
         }
+        // Now rather than at the pool's next reap (every idle-timeout): the target sees the session end promptly.
+        toDrain.forEach(ds -> ds.flush(AgroalDataSource.FlushMode.IDLE));
         toClose.forEach(TargetPools::closeQuietly);
     }
 
@@ -233,7 +288,7 @@ public class TargetPools {
         return e;
     }
 
-    private AgroalDataSource create(PostgresUrl url) throws SQLException {
+    private AgroalDataSource create(PostgresUrl url, AgroalDataSourceListener listener) throws SQLException {
         ConnectionPolicy.Connection connection = policy().connection(url);
         long connectSeconds = Math.max(1, config.connectTimeout().toSeconds());
         AgroalDataSourceConfigurationSupplier supplier = new AgroalDataSourceConfigurationSupplier()
@@ -261,7 +316,7 @@ public class TargetPools {
                             }
                             return factory;
                         }));
-        return AgroalDataSource.from(supplier);
+        return AgroalDataSource.from(supplier, listener);
     }
 
     private static void closeQuietly(AgroalDataSource dataSource) {
