@@ -151,21 +151,37 @@ public final class WriteLoad implements Callable<Integer> {
         AtomicLongArray noopsPerOp = new AtomicLongArray(Op.values().length);
         LatencyHistogram latencies = new LatencyHistogram();
         long intervalNanos = (long) (1e9 / rate);
-        long start = System.nanoTime() + 50_000_000L; // all workers connected before the first change is due
+        // Every worker connected and prepared before the clock starts: connecting is not a write, and a schedule
+        // started earlier would open with a backlog that reads as commit latency.
+        List<Connection> connections = new ArrayList<>();
+        List<Writer> writers = new ArrayList<>();
+        try {
+            for (int t = 0; t < threads; t++) {
+                Connection c = Db.connect(internalUrl);
+                connections.add(c);
+                c.setAutoCommit(true);
+                if (synchronousCommit != null) {
+                    try (PreparedStatement set = c.prepareStatement("SELECT set_config('synchronous_commit', ?, false)")) {
+                        set.setString(1, synchronousCommit);
+                        set.execute();
+                    }
+                }
+                writers.add(new Writer(c));
+            }
+        } catch (SQLException | RuntimeException e) {
+            for (Connection c : connections) {
+                c.close();
+            }
+            throw e;
+        }
+        long start = System.nanoTime() + 5_000_000L; // every thread started and parked before the first change is due
         long end = start + duration.toNanos();
         List<Thread> workers = new ArrayList<>();
         List<Exception> fatal = new java.util.concurrent.CopyOnWriteArrayList<>();
         for (int t = 0; t < threads; t++) {
             SplittableRandom random = new SplittableRandom(randomSeed * 1_000_003L + t);
-            Connection c = Db.connect(internalUrl);
-            c.setAutoCommit(true);
-            if (synchronousCommit != null) {
-                try (PreparedStatement set = c.prepareStatement("SELECT set_config('synchronous_commit', ?, false)")) {
-                    set.setString(1, synchronousCommit);
-                    set.execute();
-                }
-            }
-            Writer writer = new Writer(c);
+            Connection c = connections.get(t);
+            Writer writer = writers.get(t);
             Thread thread = new Thread(() -> {
                 try (c) {
                     while (true) {
