@@ -58,6 +58,12 @@ final class ProcStatus {
         return statFields(pid).map(f -> OptionalLong.of(Long.parseLong(f[1]))).orElse(OptionalLong.empty());
     }
 
+    /** CPU time (user + system, every thread) the process has used, in clock ticks (USER_HZ); empty when gone. */
+    static OptionalLong cpuTicks(long pid) {
+        return statFields(pid).map(f -> OptionalLong.of(Long.parseLong(f[11]) + Long.parseLong(f[12])))
+                .orElse(OptionalLong.empty());
+    }
+
     /**
      * CPU time, in clock ticks (USER_HZ, 100 on Linux), that the process's exited and reaped children used: for a
      * PostgreSQL postmaster, the work of every backend that has disconnected.

@@ -45,6 +45,21 @@ class ProcStatusTest {
         assertThat(ProcStatus.reapedChildrenCpuTicks(self).orElseThrow()).isGreaterThan(before);
     }
 
+    @Test
+    void readsTheCpuThisProcessHasUsedAndNothingForAGoneOne() {
+        long self = ProcessHandle.current().pid();
+        long before = ProcStatus.cpuTicks(self).orElseThrow();
+        long spin = System.nanoTime();
+        long x = 0;
+        // Busy for longer than a clock tick (10 ms), so the count must move.
+        while (System.nanoTime() - spin < 200_000_000L) {
+            x += Long.numberOfTrailingZeros(x + spin);
+        }
+        assertThat(x).isNotNegative();
+        assertThat(ProcStatus.cpuTicks(self).orElseThrow()).isGreaterThan(before);
+        assertThat(ProcStatus.cpuTicks(Integer.MAX_VALUE)).isEmpty();
+    }
+
     private static String read(Path path) {
         try {
             return Files.readString(path);

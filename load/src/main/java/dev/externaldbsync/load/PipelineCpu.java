@@ -1,0 +1,126 @@
+package dev.externaldbsync.load;
+
+import java.sql.Array;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalLong;
+
+/**
+ * CPU used over a window by the pipeline: the service processes and their PostgreSQL backends (sessions whose
+ * {@code application_name} starts with a prefix, plus any session on the target database other than excluded ones,
+ * which are the engine's target sessions). Backends come and go, so they are listed again at every {@link #sample};
+ * a backend first seen after {@link #start} counts from zero (it connected during the window), one that disconnected
+ * keeps what it had at its last sample. Reads {@code /proc}, so it measures only a server on this machine.
+ * Not thread-safe: one thread samples.
+ */
+final class PipelineCpu implements AutoCloseable {
+
+    /** What the window cost, in clock ticks ({@link #ticksPerSecond}). */
+    record Result(long serviceTicks, long backendTicks, int backendsSeen, long ticksPerSecond) {
+        double seconds() {
+            return (serviceTicks + backendTicks) / (double) ticksPerSecond;
+        }
+    }
+
+    private final Connection connection;
+    private final Collection<Long> servicePids;
+    private final Map<Long, Long> serviceStart = new HashMap<>();
+    /** pid -> {ticks when first seen in the window, ticks at the last sample}. */
+    private final Map<Long, long[]> backends = new HashMap<>();
+    private final PreparedStatement list;
+    private boolean started;
+
+    PipelineCpu(Connection internal, Collection<Long> servicePids, String applicationNamePrefix, String targetDatabase,
+            Collection<Integer> excludedBackendPids) throws SQLException {
+        this.connection = internal;
+        this.servicePids = List.copyOf(servicePids);
+        this.list = internal.prepareStatement("""
+                SELECT pid FROM pg_stat_activity
+                WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'
+                  AND (starts_with(application_name, ?) OR (datname = ? AND NOT (pid = ANY (?))))""");
+        list.setString(1, applicationNamePrefix);
+        list.setString(2, targetDatabase);
+        Array excluded = internal.createArrayOf("int4", excludedBackendPids.toArray());
+        list.setArray(3, excluded);
+    }
+
+    /** Opens the window: what every service and current backend has used so far is the baseline. */
+    void start() throws SQLException {
+        for (long pid : servicePids) {
+            serviceStart.put(pid, ProcStatus.cpuTicks(pid).orElse(0));
+        }
+        for (long pid : backendPids()) {
+            long now = ProcStatus.cpuTicks(pid).orElse(0);
+            backends.put(pid, new long[] {now, now});
+        }
+        started = true;
+    }
+
+    /** Lists the backends again and reads each one's CPU. */
+    void sample() throws SQLException {
+        if (!started) {
+            throw new IllegalStateException("start() first");
+        }
+        for (long pid : backendPids()) {
+            backends.computeIfAbsent(pid, p -> new long[] {0, 0});
+        }
+        for (Map.Entry<Long, long[]> e : backends.entrySet()) {
+            OptionalLong now = ProcStatus.cpuTicks(e.getKey());
+            if (now.isPresent()) {
+                e.getValue()[1] = Math.max(e.getValue()[1], now.getAsLong());
+            }
+        }
+    }
+
+    /** Takes a last sample and closes the window. */
+    Result stop() throws SQLException {
+        sample();
+        long services = 0;
+        for (long pid : servicePids) {
+            long now = ProcStatus.cpuTicks(pid).orElse(serviceStart.getOrDefault(pid, 0L));
+            services += Math.max(0, now - serviceStart.getOrDefault(pid, 0L));
+        }
+        long sessions = 0;
+        for (long[] ticks : backends.values()) {
+            sessions += Math.max(0, ticks[1] - ticks[0]);
+        }
+        return new Result(services, sessions, backends.size(), ticksPerSecond());
+    }
+
+    private List<Long> backendPids() throws SQLException {
+        List<Long> pids = new ArrayList<>();
+        try (ResultSet rs = list.executeQuery()) {
+            while (rs.next()) {
+                pids.add(rs.getLong(1));
+            }
+        }
+        return pids;
+    }
+
+    /** USER_HZ, the unit of {@code /proc/<pid>/stat}'s CPU fields (100 unless {@code getconf CLK_TCK} says else). */
+    static long ticksPerSecond() {
+        try {
+            Process p = new ProcessBuilder("getconf", "CLK_TCK").redirectErrorStream(true).start();
+            String text = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).strip();
+            return p.waitFor() == 0 ? Long.parseLong(text) : 100;
+        } catch (java.io.IOException | NumberFormatException e) {
+            return 100;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return 100;
+        }
+    }
+
+    @Override
+    public void close() throws SQLException {
+        list.close();
+        connection.close();
+    }
+}
