@@ -27,6 +27,9 @@ final class Services implements AutoCloseable {
     /** The modules, in start order (engine first: the poller needs its URL). */
     static final List<String> MODULES = List.of("sync-engine-service", "poller-service", "sequencer-service");
 
+    /** Prefix of the services' internal sessions' {@code application_name}, so the bench can find their backends. */
+    static final String APPLICATION_NAME_PREFIX = "bench-svc-";
+
     private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
 
     private final Map<String, Process> processes = new LinkedHashMap<>();
@@ -56,11 +59,15 @@ final class Services implements AutoCloseable {
                 List<String> command = new ArrayList<>();
                 command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
                 command.addAll(javaOptions);
+                command.add("-Dquarkus.datasource.jdbc.additional-jdbc-properties.ApplicationName="
+                        + APPLICATION_NAME_PREFIX + module);
                 command.add("-jar");
                 command.add(jar.toString());
                 ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true)
                         .redirectOutput(logDir.resolve(module + ".log").toFile());
                 Map<String, String> env = builder.environment();
+                // glibc's default of 8 arenas per core holds memory the JVM's limits do not bound; two suffice here.
+                env.put("MALLOC_ARENA_MAX", "2");
                 env.put("INTERNAL_DATABASE_URL", internalUrl);
                 env.put("SYNC_SIGNING_SECRET", secret);
                 env.put("ADMIN_TOKEN", services.adminToken);
@@ -136,6 +143,13 @@ final class Services implements AutoCloseable {
                 throw new IllegalStateException(module + " exited with " + p.exitValue());
             }
         });
+    }
+
+    /** The services' process ids, by module. */
+    Map<String, Long> pids() {
+        Map<String, Long> pids = new LinkedHashMap<>();
+        processes.forEach((module, p) -> pids.put(module, p.pid()));
+        return pids;
     }
 
     /** Peak RSS in KiB per module so far ({@code VmHWM}). */
