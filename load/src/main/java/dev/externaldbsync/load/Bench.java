@@ -74,14 +74,19 @@ public final class Bench implements Callable<Integer> {
     @Option(names = "--backfill-users", paramLabel = "N", description = "Users of the huge tenancy. Default: 1000000 (quick: 100000).")
     Long backfillUsers;
 
-    @Option(names = "--fanout-tenancies", paramLabel = "N", description = "One-user tenancies. Default: 100000 (quick: 10000).")
+    @Option(names = "--fanout-tenancies", paramLabel = "N", description = "One-user tenancies. Default: 1000000 (quick: 10000).")
     Long fanoutTenancies;
 
-    @Option(names = "--lag-rate", paramLabel = "PER_S", description = "Changes per second. Default: 1000 (quick: 200).")
+    @Option(names = "--lag-rate", paramLabel = "PER_S", description = "Nominal changes per second; half the measured writer capacity is offered "
+            + "instead when that is lower. Default: 1000 (quick: 200).")
     Double lagRate;
 
     @Option(names = "--lag-seconds", paramLabel = "S", description = "Write duration. Default: 60 (quick: 20).")
     Integer lagSeconds;
+
+    @Option(names = "--lag-capacity-seconds", paramLabel = "S",
+            description = "Length of the writer-capacity burst before the lag run. Default: 10 (quick: 5).")
+    Integer lagCapacitySeconds;
 
     @Option(names = "--lag-tenancies", paramLabel = "N", description = "Tenancies written to (10 users each). Default: 1000 (quick: 20).")
     Integer lagTenancies;
@@ -92,7 +97,8 @@ public final class Bench implements Callable<Integer> {
     @Option(names = "--trigger-rounds", paramLabel = "N", description = "Base/sync pairs per script; the median ratio is reported. Default: 9 (quick: 5).")
     Integer triggerRounds;
 
-    @Option(names = "--service-java-opts", paramLabel = "OPTS", defaultValue = "-Xmx256m -XX:+UseSerialGC",
+    @Option(names = "--service-java-opts", paramLabel = "OPTS", defaultValue = "-Xms64m -Xmx160m -XX:+UseSerialGC "
+            + "-XX:MaxMetaspaceSize=128m -XX:ReservedCodeCacheSize=64m -XX:MaxDirectMemorySize=64m -XX:+ExitOnOutOfMemoryError",
             description = "JVM options of the three services. Default: ${DEFAULT-VALUE}.")
     String serviceJavaOpts;
 
@@ -328,7 +334,7 @@ public final class Bench implements Callable<Integer> {
     }
 
     private void fanout(PostgresUrl internal, PostgresUrl target, Services services, String seed) throws Exception {
-        long tenancies = sizeOr(fanoutTenancies, 100_000, 10_000);
+        long tenancies = sizeOr(fanoutTenancies, 1_000_000, 10_000);
         PostgresUrl fanoutTarget = resetDatabase(target, "fanout");
         long t = System.nanoTime();
         Fixture fixture = fixture(internal, seed);
@@ -339,7 +345,7 @@ public final class Bench implements Callable<Integer> {
         out.println("phase fanout: enabling the pipeline; clock = fusebox PUT until no change-log entry is unstamped and nothing is queued");
         long started = System.nanoTime();
         services.setPipelineEnabled(true);
-        awaitQuiescent(internal, null, services, Duration.ofMinutes(quick ? 10 : 30), started);
+        awaitQuiescent(internal, null, services, Duration.ofMinutes(quick ? 10 : 120), started);
         long elapsed = System.nanoTime() - started;
         services.setPipelineEnabled(false);
         expectCounts(fanoutTarget, tenancies, tenancies);
@@ -352,7 +358,7 @@ public final class Bench implements Callable<Integer> {
 
     private void lag(PostgresUrl internal, PostgresUrl target, Services services, String seed) throws Exception {
         int tenancies = lagTenancies != null ? lagTenancies : quick ? 20 : 1000;
-        double rate = lagRate != null ? lagRate : quick ? 200 : 1000;
+        double nominal = lagRate != null ? lagRate : quick ? 200 : 1000;
         int seconds = lagSeconds != null ? lagSeconds : quick ? 20 : 60;
         PostgresUrl lagTarget = resetDatabase(target, "lag");
         long t = System.nanoTime();
@@ -365,35 +371,92 @@ public final class Bench implements Callable<Integer> {
         awaitQuiescent(internal, null, services, Duration.ofMinutes(10), t);
         expectCounts(lagTarget, tenancies * 10L, tenancies * 10L);
         phaseDone("fixture", tenancies + " tenancies x 10 users created and synced", t);
+        int capacitySeconds = lagCapacitySeconds != null ? lagCapacitySeconds : quick ? 5 : 10;
+        int threads = 16;
+        // Capacity: the writers as fast as they go, pipeline running (it shares the machine with them), so the
+        // offered rate below is one this machine can sustain rather than a queue mistaken for lag.
+        out.printf(Locale.ROOT, "phase lag: capacity burst, %d writer threads unthrottled for %d s, pipeline on%n",
+                threads, capacitySeconds);
+        WriteLoad burst = writeLoad(internal, seed, tenancies, 1_000_000, capacitySeconds, threads, 2);
+        WriteLoad.Result cap = burst.run(indented());
+        double capacity = cap.achievedRate();
+        awaitQuiescent(internal, null, services, Duration.ofMinutes(10), System.nanoTime());
+        boolean halfCapacity = capacity / 2 < nominal;
+        double rate = halfCapacity ? capacity / 2 : nominal;
+        String basis = halfCapacity ? "half-capacity" : "nominal";
+        out.printf(Locale.ROOT, "phase lag: writers sustain %.0f changes/s; offering %.0f/s (%s: min(%.0f, %.0f))%n",
+                capacity, rate, basis, nominal, capacity / 2);
+
+        // Installed after the burst: its stamps must not be read as the lag run's.
         try (Connection c = Db.connect(lagTarget.reactiveUri())) {
             LagObserver.install(c, "public");
         }
-        WriteLoad load = new WriteLoad();
-        load.internalUrl = internal.reactiveUri();
-        load.rate = rate;
-        load.duration = Duration.ofSeconds(seconds);
-        load.tenancies = tenancies;
-        load.mix = "insert=40,update=40,email=10,delete=10";
-        load.threads = rate > 500 ? 16 : 8;
-        load.randomSeed = 1;
-        load.fixtureSeed = seed;
-        load.synchronousCommit = "off";
+        WriteLoad load = writeLoad(internal, seed, tenancies, rate, seconds, threads, 1);
         out.printf(Locale.ROOT, "phase lag: %.0f changes/s for %d s over %d tenancies; observer polls the target every 2 ms%n",
                 rate, seconds, tenancies);
-        long started = System.nanoTime();
+        String load1Before = loadAverage();
         WriteLoad.Result w;
         Percentiles lags;
-        try (LagObserver observer = LagObserver.start(Db.connect(lagTarget.reactiveUri()), "public", 2)) {
-            w = load.run(indented());
-            awaitQuiescent(internal, null, services, Duration.ofMinutes(2), started);
+        PipelineCpu.Result cpu;
+        long started;
+        Connection observed = Db.connect(lagTarget.reactiveUri());
+        int observerPid;
+        try (Statement st = observed.createStatement(); ResultSet rs = st.executeQuery("SELECT pg_backend_pid()")) {
+            rs.next();
+            observerPid = rs.getInt(1);
+        }
+        try (LagObserver observer = LagObserver.start(observed, "public", 2);
+                PipelineCpu sampler = new PipelineCpu(Db.connect(internal.reactiveUri()), services.pids().values(),
+                        Services.APPLICATION_NAME_PREFIX, lagTarget.database(), List.of(observerPid))) {
+            sampler.start();
+            started = System.nanoTime();
+            // Backends come and go (pools grow and reap): list them again every second while the writers run.
+            java.util.concurrent.ScheduledExecutorService every = java.util.concurrent.Executors
+                    .newSingleThreadScheduledExecutor(r -> new Thread(r, "bench-cpu-sampler"));
+            java.util.concurrent.ScheduledFuture<?> sampling = every.scheduleWithFixedDelay(() -> {
+                try {
+                    synchronized (sampler) {
+                        sampler.sample();
+                    }
+                } catch (SQLException e) {
+                    out.println("  cpu sample failed: " + e.getMessage());
+                }
+            }, 1, 1, TimeUnit.SECONDS);
+            try {
+                w = load.run(indented());
+                awaitQuiescent(internal, null, services, Duration.ofMinutes(2), started);
+            } finally {
+                sampling.cancel(false);
+                every.shutdown();
+                every.awaitTermination(10, TimeUnit.SECONDS);
+            }
+            synchronized (sampler) {
+                cpu = sampler.stop();
+            }
             TimeUnit.MILLISECONDS.sleep(200); // the observer's last polls
             lags = observer.snapshot();
         }
+        String load1After = loadAverage();
         long lost = compareFinalState(internal, lagTarget, seed);
         phaseDone("lag", String.format(Locale.ROOT, "%d changes (%.0f/s achieved), %d visible stamps, %d lost",
                 w.done(), w.achievedRate(), lags.count(), lost), started);
-        report.put("lag", "lag_changes", w.done(), String.format(Locale.ROOT, "target %.0f/s, achieved %.1f/s, "
-                + "%d missed, writers synchronous_commit=off", rate, w.achievedRate(), w.missed()));
+        report.put("lag", "lag_capacity_per_s", capacity, String.format(Locale.ROOT,
+                "writers unthrottled for %d s, %d threads, pipeline on", capacitySeconds, threads));
+        report.put("lag", "lag_offered_per_s", rate, String.format(Locale.ROOT, "min(%.0f, capacity / 2)", nominal));
+        report.put("lag", "lag_rate_basis", basis, "nominal, or half-capacity when the machine cannot offer it");
+        report.put("lag", "lag_achieved_per_s", w.achievedRate(), null);
+        report.put("lag", "lag_write_ms_p50", w.p50Ms(), "writers' commit latency (synchronous_commit=off)");
+        report.put("lag", "lag_write_ms_p99", w.p99Ms(), null);
+        report.put("lag", "lag_changes", w.done(), String.format(Locale.ROOT, "offered %.0f/s, achieved %.1f/s, "
+                + "%d missed", rate, w.achievedRate(), w.missed()));
+        report.put("lag", "lag_cpu_s", cpu.seconds(), String.format(Locale.ROOT,
+                "three services %.1f s + %d database sessions %.1f s, writes start -> quiescent",
+                cpu.serviceTicks() / (double) cpu.ticksPerSecond(), cpu.backendsSeen(),
+                cpu.backendTicks() / (double) cpu.ticksPerSecond()));
+        report.put("lag", "lag_cpu_ms_per_change", w.done() == 0 ? Double.NaN : cpu.seconds() * 1000 / w.done(),
+                "pipeline CPU per synced change");
+        report.put("lag", "lag_load1_before", load1Before, "1-minute load average as the lag run started");
+        report.put("lag", "lag_load1_after", load1After, null);
         report.put("lag", "lag_write_errors", w.errors(), null);
         report.put("lag", "lag_ms_p50", lags.percentile(50), "commit -> visible in target");
         report.put("lag", "lag_ms_p95", lags.percentile(95), null);
@@ -401,9 +464,26 @@ public final class Bench implements Callable<Integer> {
         report.put("lag", "lag_ms_max", lags.max(), null);
         report.put("lag", "lag_count", lags.count(), "stamps seen (a stamp overwritten before it synced is never seen)");
         report.put("lag", "lag_lost", lost, "target users differing from the internal state once quiescent");
-        if (w.errors() > 0 || lost > 0) {
-            throw new IllegalStateException("lag phase: " + w.errors() + " write errors, " + lost + " lost changes");
+        report.put("lag", "lag_capacity_write_errors", cap.errors(), null);
+        if (w.errors() > 0 || cap.errors() > 0 || lost > 0) {
+            throw new IllegalStateException("lag phase: " + (w.errors() + cap.errors()) + " write errors, " + lost
+                    + " lost changes");
         }
+    }
+
+    private static WriteLoad writeLoad(PostgresUrl internal, String seed, int tenancies, double rate, int seconds,
+            int threads, long randomSeed) {
+        WriteLoad load = new WriteLoad();
+        load.internalUrl = internal.reactiveUri();
+        load.rate = rate;
+        load.duration = Duration.ofSeconds(seconds);
+        load.tenancies = tenancies;
+        load.mix = "insert=40,update=40,email=10,delete=10";
+        load.threads = threads;
+        load.randomSeed = randomSeed;
+        load.fixtureSeed = seed;
+        load.synchronousCommit = "off";
+        return load;
     }
 
     private void trigger(PostgresUrl internal, Path work) throws Exception {
