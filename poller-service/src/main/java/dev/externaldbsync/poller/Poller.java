@@ -190,6 +190,12 @@ public final class Poller {
         return running;
     }
 
+    /** The fusebox was changed in this process: the switch is re-read (it is cached there already) at once. */
+    public void fuseboxChanged() {
+        enabledCache = null;
+        wake();
+    }
+
     /** Asks the loop to look for work now (e.g. after an operator requeued requests). */
     public void wake() {
         synchronized (wakeLock) {
