@@ -144,7 +144,8 @@ public final class RequestQueue {
                    pg_advisory_xact_lock(""" + CLAIM_LOCK_KEY + ")";
 
     /**
-     * The claim itself. Parameters: now twice, the limit, the limit, the limit, now, the token, the lease's end.
+     * The claim itself. Parameters: now twice, the limit three times, now, the token, the lease's end, the limit and
+     * the lease's end again.
      * <ul>
      * <li>{@code due}: claimed rows whose lease expired (dead owner, released, requeued, or retry time reached),
      * oldest lease first, whose tenancy has no other claimed row with a live lease (a requeued parked request must not
@@ -157,6 +158,10 @@ public final class RequestQueue {
      * <li>{@code marked} names its rows by {@code "id" = ANY(ARRAY(…))}, not by a join, so that the planner cannot
      * pick a hash join over the whole queue; rows due again keep their {@code "startedFulfillingAt"} and attempt
      * count.</li>
+     * <li>{@code next_due}: when the claim took less than the limit (the loop will sleep), when the next claimed row
+     * falls due, as {@link #nextDueAt()} would say after it: the earliest lease of the rows this claim did not take
+     * (at the statement's snapshot) or the lease just given, whichever is earlier. One row, even when nothing was
+     * chosen.</li>
      * </ul>
      */
     static final String CLAIM = """
@@ -187,8 +192,23 @@ public final class RequestQueue {
                 UPDATE "OutgoingRequest"
                 SET "startedFulfillingAt" = coalesce("startedFulfillingAt", ?), "claimedBy" = ?, "leaseExpiresAt" = ?
                 WHERE "id" = ANY (ARRAY(SELECT "id" FROM chosen))
-                RETURNING 1)
-            SELECT "id", "tenancyId", "createdAt", "attemptCount" FROM chosen ORDER BY "createdAt", "id\"""";
+                RETURNING 1),
+            next_due AS (
+                SELECT CASE WHEN (SELECT count(*) FROM chosen) < ? THEN LEAST(
+                    (SELECT min(r."leaseExpiresAt") FROM "OutgoingRequest" r
+                     WHERE r."startedFulfillingAt" IS NOT NULL AND r."parkedAt" IS NULL
+                       AND r."id" <> ALL (ARRAY(SELECT "id" FROM chosen))),
+                    CASE WHEN EXISTS (SELECT 1 FROM chosen) THEN ?::timestamp END) END AS at)
+            SELECT c."id", c."tenancyId", c."createdAt", c."attemptCount", n.at
+            FROM next_due AS n LEFT JOIN chosen AS c ON true
+            ORDER BY c."createdAt", c."id\"""";
+
+    /**
+     * What one claim took and, when it took less than its limit, when the next claimed row falls due (null: none,
+     * or it took the limit).
+     */
+    public record Claimed(List<Claim> claims, Instant nextDueAt) {
+    }
 
     /**
      * Claims up to {@code limit} requests, at most one per tenancy, oldest first, for {@code lease}. Rows that are
@@ -199,8 +219,13 @@ public final class RequestQueue {
      * @param token identifies this claim in {@code "claimedBy"} (poller instance and claim number)
      */
     public List<Claim> claim(String token, int limit, Duration lease) throws SQLException {
+        return claimAndLookAhead(token, limit, lease).claims();
+    }
+
+    /** {@link #claim}, and when it took less than {@code limit}, {@link #nextDueAt()} in the same round trip. */
+    public Claimed claimAndLookAhead(String token, int limit, Duration lease) throws SQLException {
         if (limit <= 0) {
-            return List.of();
+            return new Claimed(List.of(), null);
         }
         Instant now = now();
         try (Connection c = dataSource.getConnection()) {
@@ -214,19 +239,26 @@ public final class RequestQueue {
                 ps.setInt(i++, limit);
                 ps.setObject(i++, ts(now));
                 ps.setString(i++, token);
+                ps.setObject(i++, ts(now.plus(lease)));
+                ps.setInt(i++, limit);
                 ps.setObject(i, ts(now.plus(lease)));
                 ps.execute();
                 if (!ps.getMoreResults()) {
                     throw new SQLException("the claim statement returned no result");
                 }
                 List<Claim> chosen = new ArrayList<>();
+                Instant nextDue = null;
                 try (ResultSet rs = ps.getResultSet()) {
                     while (rs.next()) {
-                        chosen.add(new Claim(rs.getObject(1, UUID.class), rs.getObject(2, UUID.class),
-                                instant(rs.getObject(3, LocalDateTime.class)), rs.getInt(4), token));
+                        nextDue = instant(rs.getObject(5, LocalDateTime.class));
+                        UUID id = rs.getObject(1, UUID.class);
+                        if (id != null) {
+                            chosen.add(new Claim(id, rs.getObject(2, UUID.class),
+                                    instant(rs.getObject(3, LocalDateTime.class)), rs.getInt(4), token));
+                        }
                     }
                 }
-                return chosen;
+                return new Claimed(List.copyOf(chosen), nextDue);
             }
         }
     }

@@ -67,6 +67,37 @@ class ClaimRoundTripTest {
     }
 
     @Test
+    void aClaimThatTakesLessThanItsLimitSaysInTheSameRoundTripWhenTheNextClaimedRowFallsDue() throws Exception {
+        h.enqueue(UUID.randomUUID());
+
+        RequestQueue.Claimed first = queue.claimAndLookAhead("rt#1", 10, Duration.ofSeconds(30));
+
+        assertThat(roundTrips.sent()).hasSize(1);
+        assertThat(first.claims()).hasSize(1);
+        assertThat(first.nextDueAt()).as("the lease just given").isEqualTo(queue.nextDueAt()).isNotNull();
+
+        queue.fail(List.of(new RequestQueue.Failure(first.claims().get(0), "boom")), BACKOFF, 25);
+        roundTrips.reset();
+        RequestQueue.Claimed second = queue.claimAndLookAhead("rt#2", 10, Duration.ofSeconds(30));
+
+        assertThat(roundTrips.sent()).hasSize(1);
+        assertThat(second.claims()).isEmpty();
+        assertThat(second.nextDueAt()).as("the backing-off row's retry").isEqualTo(queue.nextDueAt())
+                .isNotEqualTo(first.nextDueAt());
+    }
+
+    @Test
+    void aClaimThatTakesItsLimitDoesNotLookAhead() throws Exception {
+        h.enqueue(UUID.randomUUID());
+        h.enqueue(UUID.randomUUID());
+
+        RequestQueue.Claimed claimed = queue.claimAndLookAhead("rt#1", 2, Duration.ofSeconds(30));
+
+        assertThat(claimed.claims()).hasSize(2);
+        assertThat(claimed.nextDueAt()).isNull();
+    }
+
+    @Test
     void onlyClaimsAndCompletionsCommitWithoutWaitingForTheWalFlush() throws Exception {
         for (int i = 0; i < 4; i++) {
             h.enqueue(UUID.randomUUID());
