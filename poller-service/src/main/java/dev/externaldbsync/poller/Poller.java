@@ -190,6 +190,12 @@ public final class Poller {
         return running;
     }
 
+    /** The fusebox was changed in this process: the switch is re-read (it is cached there already) at once. */
+    public void fuseboxChanged() {
+        enabledCache = null;
+        wake();
+    }
+
     /** Asks the loop to look for work now (e.g. after an operator requeued requests). */
     public void wake() {
         synchronized (wakeLock) {
@@ -253,7 +259,8 @@ public final class Poller {
         }
         int limit = free * config.tenanciesPerRequest();
         String token = settings.instanceId() + "#" + claimNumber.incrementAndGet();
-        List<RequestQueue.Claim> claims = queue.claim(token, limit, config.lease());
+        RequestQueue.Claimed claimed = queue.claimAndLookAhead(token, limit, config.lease());
+        List<RequestQueue.Claim> claims = claimed.claims();
         for (int from = 0; from < claims.size(); from += config.tenanciesPerRequest()) {
             List<RequestQueue.Claim> batch = claims.subList(from,
                     Math.min(claims.size(), from + config.tenanciesPerRequest()));
@@ -265,7 +272,7 @@ public final class Poller {
         // Drained for now: sleep until a notification, a finished delivery, the next retry falls due, or the
         // fallback poll (which also covers notifications lost while the LISTEN connection was down).
         long wait = config.fallbackPoll().toMillis();
-        Instant due = queue.nextDueAt();
+        Instant due = claimed.nextDueAt();
         Instant after = clock.instant();
         if (due != null && due.isAfter(after)) {
             wait = Math.min(wait, Math.max(1, Duration.between(after, due).toMillis() + 1));

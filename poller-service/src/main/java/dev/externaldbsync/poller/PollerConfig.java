@@ -74,7 +74,11 @@ public interface PollerConfig {
     @WithDefault("1s")
     Duration fallbackPoll();
 
-    /** How often the loop re-reads the fusebox switch (a pause takes effect within this). */
+    /**
+     * How often the loop looks at the fusebox switch again, and how long a paused loop sleeps. It looks at the
+     * fusebox's cached read ({@code sync.fusebox-check-interval}); a change through this replica's admin API wakes
+     * the loop at once.
+     */
     @WithDefault("1s")
     Duration fuseboxCheckInterval();
 

@@ -86,9 +86,16 @@ public class PollerService {
         PollerSettings settings = settings();
         RequestSigner signer = new RequestSigner(endpoint.signingSecret().orElseThrow(), clock, Duration.ofMinutes(5));
         Poller p = new Poller(queue, dataSource, clock, settings, signer, mapper,
-                () -> fusebox.read().pollerEnabled(), registry);
+                () -> fusebox.current().pollerEnabled(), registry);
         p.start();
         poller = p;
+    }
+
+    void onFuseboxChanged(@Observes Fusebox.Changed changed) {
+        Poller p = poller;
+        if (p != null) {
+            p.fuseboxChanged();
+        }
     }
 
     void onStop(@Observes ShutdownEvent event) {

@@ -5,7 +5,6 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.Statement;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -14,10 +13,7 @@ import java.time.ZoneOffset;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Collection;
-import java.util.Comparator;
-import java.util.HashSet;
 import java.util.List;
-import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ThreadLocalRandom;
 
@@ -135,112 +131,134 @@ public final class RequestQueue {
     // Claim
 
     /**
-     * Pending rows, oldest first, whose tenancy has no claimed, unparked request. The scan walks V20's pending index in
-     * order; the per-tenancy probe ({@code sync_tenancy_has_claim}, V20) is one lookup in its claimed-tenancy index.
+     * The claim transaction's first statement: planner settings (LOCAL: they end with the transaction), {@code
+     * synchronous_commit} off, and the claim lock. Pin the plan: walk the candidate indexes in order and stop after
+     * {@code limit} rows. Statistics lag right after a burst of enqueues (the planner then guesses one pending row),
+     * and the plan it picks on that guess, "fetch every pending row and sort", grows with the backlog; the pinned
+     * plan stays flat. A claim a crash loses only makes its requests due again (delivered twice at worst, which the
+     * engine's cursors absorb), so it need not wait for its WAL flush.
      */
-    private static final String PENDING_CANDIDATES = """
-            SELECT r."id", r."tenancyId", r."createdAt", r."attemptCount"
-            FROM "OutgoingRequest" r
-            WHERE r."startedFulfillingAt" IS NULL AND r."parkedAt" IS NULL AND r."tenancyId" IS NOT NULL
-              AND NOT sync_tenancy_has_claim(r."tenancyId", NULL, '-infinity')
-            ORDER BY r."createdAt", r."id"
-            LIMIT ?
-            FOR UPDATE OF r SKIP LOCKED""";
+    static final String CLAIM_SESSION_SETUP = """
+            SELECT set_config('enable_sort', 'off', true), set_config('enable_incremental_sort', 'off', true),
+                   set_config('enable_bitmapscan', 'off', true), set_config('synchronous_commit', 'off', true),
+                   pg_advisory_xact_lock(""" + CLAIM_LOCK_KEY + ")";
 
     /**
-     * Claimed rows whose lease expired (dead owner, released, requeued, or retry time reached), oldest first, whose
-     * tenancy has no other claimed row with a live lease (a requeued parked request must not overtake a live one).
+     * The claim itself. Parameters: now twice, the limit three times, now, the token, the lease's end, the limit and
+     * the lease's end again.
+     * <ul>
+     * <li>{@code due}: claimed rows whose lease expired (dead owner, released, requeued, or retry time reached),
+     * oldest lease first, whose tenancy has no other claimed row with a live lease (a requeued parked request must not
+     * overtake a live one).</li>
+     * <li>{@code pending}: pending rows, oldest first, whose tenancy has no claimed, unparked request (V20's pending
+     * index in order; {@code sync_tenancy_has_claim} is one lookup in its claimed-tenancy index).</li>
+     * <li>Both lock what they return with {@code SKIP LOCKED}; rows locked but not chosen unlock at commit.</li>
+     * <li>{@code chosen}: oldest first over both, one per tenancy (two due rows of one tenancy: the older goes now,
+     * the other waits until it is done), at most the limit.</li>
+     * <li>{@code marked} names its rows by {@code "id" = ANY(ARRAY(…))}, not by a join, so that the planner cannot
+     * pick a hash join over the whole queue; rows due again keep their {@code "startedFulfillingAt"} and attempt
+     * count.</li>
+     * <li>{@code next_due}: when the claim took less than the limit (the loop will sleep), when the next claimed row
+     * falls due, as {@link #nextDueAt()} would say after it: the earliest lease of the rows this claim did not take
+     * (at the statement's snapshot) or the lease just given, whichever is earlier. One row, even when nothing was
+     * chosen.</li>
+     * </ul>
      */
-    private static final String DUE_CANDIDATES = """
-            SELECT r."id", r."tenancyId", r."createdAt", r."attemptCount"
-            FROM "OutgoingRequest" r
-            WHERE r."startedFulfillingAt" IS NOT NULL AND r."parkedAt" IS NULL AND r."leaseExpiresAt" <= ?
-              AND r."tenancyId" IS NOT NULL
-              AND NOT sync_tenancy_has_claim(r."tenancyId", r."id", ?)
-            ORDER BY r."leaseExpiresAt", r."createdAt"
-            LIMIT ?
-            FOR UPDATE OF r SKIP LOCKED""";
+    static final String CLAIM = """
+            WITH due AS MATERIALIZED (
+                SELECT r."id", r."tenancyId", r."createdAt", r."attemptCount"
+                FROM "OutgoingRequest" r
+                WHERE r."startedFulfillingAt" IS NOT NULL AND r."parkedAt" IS NULL AND r."leaseExpiresAt" <= ?
+                  AND r."tenancyId" IS NOT NULL
+                  AND NOT sync_tenancy_has_claim(r."tenancyId", r."id", ?)
+                ORDER BY r."leaseExpiresAt", r."createdAt"
+                LIMIT ?
+                FOR UPDATE OF r SKIP LOCKED),
+            pending AS MATERIALIZED (
+                SELECT r."id", r."tenancyId", r."createdAt", r."attemptCount"
+                FROM "OutgoingRequest" r
+                WHERE r."startedFulfillingAt" IS NULL AND r."parkedAt" IS NULL AND r."tenancyId" IS NOT NULL
+                  AND NOT sync_tenancy_has_claim(r."tenancyId", NULL, '-infinity')
+                ORDER BY r."createdAt", r."id"
+                LIMIT ?
+                FOR UPDATE OF r SKIP LOCKED),
+            one_per_tenancy AS (
+                SELECT DISTINCT ON ("tenancyId") "id", "tenancyId", "createdAt", "attemptCount"
+                FROM (SELECT * FROM due UNION ALL SELECT * FROM pending) AS candidates
+                ORDER BY "tenancyId", "createdAt", "id"),
+            chosen AS MATERIALIZED (
+                SELECT * FROM one_per_tenancy ORDER BY "createdAt", "id" LIMIT ?),
+            marked AS (
+                UPDATE "OutgoingRequest"
+                SET "startedFulfillingAt" = coalesce("startedFulfillingAt", ?), "claimedBy" = ?, "leaseExpiresAt" = ?
+                WHERE "id" = ANY (ARRAY(SELECT "id" FROM chosen))
+                RETURNING 1),
+            next_due AS (
+                SELECT CASE WHEN (SELECT count(*) FROM chosen) < ? THEN LEAST(
+                    (SELECT min(r."leaseExpiresAt") FROM "OutgoingRequest" r
+                     WHERE r."startedFulfillingAt" IS NOT NULL AND r."parkedAt" IS NULL
+                       AND r."id" <> ALL (ARRAY(SELECT "id" FROM chosen))),
+                    CASE WHEN EXISTS (SELECT 1 FROM chosen) THEN ?::timestamp END) END AS at)
+            SELECT c."id", c."tenancyId", c."createdAt", c."attemptCount", n.at
+            FROM next_due AS n LEFT JOIN chosen AS c ON true
+            ORDER BY c."createdAt", c."id\"""";
 
-    /** Planner settings for the claim transaction (LOCAL: they end with it), and the claim lock; one round trip. */
-    static final String CLAIM_SESSION_SETUP = "SET LOCAL enable_sort = off; "
-            + "SET LOCAL enable_incremental_sort = off; SET LOCAL enable_bitmapscan = off; "
-            + "SELECT pg_advisory_xact_lock(" + CLAIM_LOCK_KEY + ")";
-
-    private static final String MARK_CLAIMED = """
-            UPDATE "OutgoingRequest"
-            SET "startedFulfillingAt" = coalesce("startedFulfillingAt", ?), "claimedBy" = ?, "leaseExpiresAt" = ?
-            WHERE "id" = ANY (?)""";
+    /**
+     * What one claim took and, when it took less than its limit, when the next claimed row falls due (null: none,
+     * or it took the limit).
+     */
+    public record Claimed(List<Claim> claims, Instant nextDueAt) {
+    }
 
     /**
      * Claims up to {@code limit} requests, at most one per tenancy, oldest first, for {@code lease}. Rows that are
-     * due again come with their earlier attempt count.
+     * due again come with their earlier attempt count. One round trip: both statements go out in autocommit before
+     * one Sync, so the server runs them as one implicit transaction (the lock is held until it commits) and answers
+     * once.
      *
      * @param token identifies this claim in {@code "claimedBy"} (poller instance and claim number)
      */
     public List<Claim> claim(String token, int limit, Duration lease) throws SQLException {
+        return claimAndLookAhead(token, limit, lease).claims();
+    }
+
+    /** {@link #claim}, and when it took less than {@code limit}, {@link #nextDueAt()} in the same round trip. */
+    public Claimed claimAndLookAhead(String token, int limit, Duration lease) throws SQLException {
         if (limit <= 0) {
-            return List.of();
+            return new Claimed(List.of(), null);
         }
         Instant now = now();
         try (Connection c = dataSource.getConnection()) {
-            c.setAutoCommit(false);
-            try {
-                try (Statement s = c.createStatement()) {
-                    // Pin the plan: walk the candidate index in order and stop after `limit` rows. Statistics lag
-                    // right after a burst of enqueues (the planner then guesses one pending row), and the plan it
-                    // picks on that guess, "fetch every pending row and sort", costs 40 ms at 20,000 pending rows
-                    // and grows with the backlog; the pinned plan costs about a millisecond at a million.
-                    s.execute(CLAIM_SESSION_SETUP);
+            c.setAutoCommit(true);
+            try (PreparedStatement ps = c.prepareStatement(CLAIM_SESSION_SETUP + ";\n" + CLAIM)) {
+                int i = 1;
+                ps.setObject(i++, ts(now));
+                ps.setObject(i++, ts(now));
+                ps.setInt(i++, limit);
+                ps.setInt(i++, limit);
+                ps.setInt(i++, limit);
+                ps.setObject(i++, ts(now));
+                ps.setString(i++, token);
+                ps.setObject(i++, ts(now.plus(lease)));
+                ps.setInt(i++, limit);
+                ps.setObject(i, ts(now.plus(lease)));
+                ps.execute();
+                if (!ps.getMoreResults()) {
+                    throw new SQLException("the claim statement returned no result");
                 }
-                List<Claim> candidates = new ArrayList<>();
-                try (PreparedStatement ps = c.prepareStatement(DUE_CANDIDATES)) {
-                    ps.setObject(1, ts(now));
-                    ps.setObject(2, ts(now));
-                    ps.setInt(3, limit);
-                    readClaims(ps, token, candidates);
-                }
-                try (PreparedStatement ps = c.prepareStatement(PENDING_CANDIDATES)) {
-                    ps.setInt(1, limit);
-                    readClaims(ps, token, candidates);
-                }
-                // Oldest first over both sources; one request per tenancy (two due rows of one tenancy: the older
-                // goes now, the other waits until it is done). Rows locked but not chosen unlock at commit.
-                candidates.sort(Comparator.comparing(Claim::createdAt).thenComparing(Claim::id));
-                Set<UUID> tenancies = new HashSet<>();
-                List<Claim> chosen = new ArrayList<>(Math.min(limit, candidates.size()));
-                for (Claim candidate : candidates) {
-                    if (chosen.size() == limit) {
-                        break;
-                    }
-                    if (tenancies.add(candidate.tenancyId())) {
-                        chosen.add(candidate);
+                List<Claim> chosen = new ArrayList<>();
+                Instant nextDue = null;
+                try (ResultSet rs = ps.getResultSet()) {
+                    while (rs.next()) {
+                        nextDue = instant(rs.getObject(5, LocalDateTime.class));
+                        UUID id = rs.getObject(1, UUID.class);
+                        if (id != null) {
+                            chosen.add(new Claim(id, rs.getObject(2, UUID.class),
+                                    instant(rs.getObject(3, LocalDateTime.class)), rs.getInt(4), token));
+                        }
                     }
                 }
-                if (!chosen.isEmpty()) {
-                    try (PreparedStatement ps = c.prepareStatement(MARK_CLAIMED)) {
-                        ps.setObject(1, ts(now));
-                        ps.setString(2, token);
-                        ps.setObject(3, ts(now.plus(lease)));
-                        ps.setArray(4, uuidArray(c, chosen.stream().map(Claim::id).toList()));
-                        ps.executeUpdate();
-                    }
-                }
-                c.commit();
-                return chosen;
-            } catch (SQLException | RuntimeException e) {
-                c.rollback();
-                throw e;
-            } finally {
-                c.setAutoCommit(true);
-            }
-        }
-    }
-
-    private static void readClaims(PreparedStatement ps, String token, List<Claim> into) throws SQLException {
-        try (ResultSet rs = ps.executeQuery()) {
-            while (rs.next()) {
-                into.add(new Claim(rs.getObject(1, UUID.class), rs.getObject(2, UUID.class),
-                        instant(rs.getObject(3, LocalDateTime.class)), rs.getInt(4), token));
+                return new Claimed(List.copyOf(chosen), nextDue);
             }
         }
     }
@@ -248,15 +266,29 @@ public final class RequestQueue {
     // ---------------------------------------------------------------------------------------------------------------
     // Outcomes of a delivery
 
+    /**
+     * Deletes delivered requests, by request id only, in one round trip. A completion a crash loses only leaves the
+     * request to be delivered again, so its transaction does not wait for its WAL flush.
+     */
+    static final String COMPLETE = """
+            SELECT set_config('synchronous_commit', 'off', true);
+            DELETE FROM "OutgoingRequest" WHERE "id" = ANY (?)""";
+
     /** Deletes delivered requests, by request id only. Returns how many rows were deleted. */
     public int complete(Collection<Claim> claims) throws SQLException {
         if (claims.isEmpty()) {
             return 0;
         }
-        try (Connection c = dataSource.getConnection();
-                PreparedStatement ps = c.prepareStatement("DELETE FROM \"OutgoingRequest\" WHERE \"id\" = ANY (?)")) {
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(COMPLETE)) {
+            // Autocommit: both statements before one Sync are one implicit transaction, so the setting is the
+            // delete's and ends with it.
+            c.setAutoCommit(true);
             ps.setArray(1, uuidArray(c, claims.stream().map(Claim::id).toList()));
-            return ps.executeUpdate();
+            ps.execute();
+            if (ps.getMoreResults()) {
+                throw new SQLException("the delete returned rows");
+            }
+            return ps.getUpdateCount();
         }
     }
 

@@ -22,11 +22,12 @@ import javax.sql.DataSource;
  * and enqueues one sync request per affected tenancy: one batch per {@link #runOnce()} call. It never writes a
  * source row. Loops, polling and the fusebox are the caller's business ({@link SequencerLoop}).
  *
- * <h2>One batch = one transaction, two statements</h2>
- * Sent together in one round trip, then committed:
+ * <h2>One batch = one transaction, two statements, one round trip</h2>
+ * Sent together in autocommit, so that the server runs both in one implicit transaction that the protocol's Sync
+ * commits (or rolls back, when either fails): no separate {@code BEGIN} or {@code COMMIT} exchange.
  * <ol>
- * <li>{@code pg_advisory_xact_lock(}{@link #STAMP_LOCK_KEY}{@code )} (with the batch's planner settings), before any
- * {@code nextval};</li>
+ * <li>{@code pg_advisory_xact_lock(}{@link #STAMP_LOCK_KEY}{@code )} (with the batch's planner settings and
+ * {@code synchronous_commit = on}), before any {@code nextval};</li>
  * <li>one data-modifying statement ({@link #STAMP}): find up to {@code maxTenanciesPerBatch} tenancies with unstamped
  * entries after this instance's round-robin cursor (a loose index scan of the partial index {@code
  * "SyncChange_unstamped_idx"}), claim up to {@code max(1, batchSize / tenanciesFound)} unstamped entries of each with
@@ -34,6 +35,9 @@ import javax.sql.DataSource;
  * each key, delete every other entry of those keys that is stamped or was claimed here (compaction, through {@code
  * "SyncChange_key_idx"}), and {@code sync_enqueue_tenancies(<every tenancy stamped>)}.</li>
  * </ol>
+ * The stamp transaction always waits for its WAL flush, whatever the role's or database's {@code synchronous_commit}
+ * says: a commit lost in a crash after the engine read its stamps would let the next batch reissue ids below a
+ * target's cursor, and those changes would never be synced.
  *
  * <h2>Sequence order is commit order, with any number of sequencers</h2>
  * Claim: a reader whose snapshot contains a stamp with id N also contains every stamp with an id below N that will
@@ -44,7 +48,8 @@ import javax.sql.DataSource;
  * transaction, and PostgreSQL releases a committing transaction's locks after it has marked the transaction committed
  * in the proc array ({@code ProcArrayEndTransaction} precedes {@code LockReleaseAll} in {@code CommitTransaction}).
  * So stamping transactions are totally ordered: T2 obtains the lock only after T1's commit is visible to every new
- * snapshot (or after T1 rolled back, in which case its ids are simply never used).</li>
+ * snapshot (or after T1 rolled back, in which case its ids are simply never used). That holds for the implicit
+ * transaction a Sync commits as for an explicit one: it ends through the same {@code CommitTransaction}.</li>
  * <li>Sequences are monotonic, so every id T2 draws exceeds every id T1 drew.</li>
  * <li>A reader's snapshot that sees T2 committed was taken after T2 committed, which is after T1's commit became
  * visible: it sees T1 too. Hence every snapshot sees a prefix of the stamping order, and an id below the largest
@@ -124,11 +129,14 @@ public final class Sequencer {
      * cached generic plan that guesses them could pick a scan of the whole log; a custom plan per batch costs well
      * under a millisecond. {@code enable_seqscan}: every access of {@link #STAMP} must go through an index, and right
      * after a bulk write the log's statistics say "everything unstamped", which makes a sequential scan look cheapest
-     * for a claim whose heap is, a few hundred batches later, mostly dead versions of stamped entries.
+     * for a claim whose heap is, a few hundred batches later, mostly dead versions of stamped entries. {@code
+     * synchronous_commit}: forced on for this transaction (see the class comment), so that no role or database
+     * default can make a stamp commit asynchronous.
      */
     static final String BEGIN_BATCH = """
             SELECT set_config('plan_cache_mode', 'force_custom_plan', true),
                    set_config('enable_seqscan', 'off', true),
+                   set_config('synchronous_commit', 'on', true),
                    pg_advisory_xact_lock(?)""";
 
     /**
@@ -293,17 +301,11 @@ public final class Sequencer {
     public SequencingBatch stampBatch() throws SQLException {
         long started = System.nanoTime();
         try (Connection c = dataSource.getConnection()) {
-            c.setAutoCommit(false);
-            try {
-                SequencingBatch batch = stamp(c);
-                c.commit();
-                return batch.committedAt(clock.instant(), Duration.ofNanos(System.nanoTime() - started));
-            } catch (SQLException | RuntimeException e) {
-                rollbackQuietly(c, e);
-                throw e;
-            } finally {
-                c.setAutoCommit(true);
-            }
+            // Autocommit: both statements go out before one Sync, which makes them one implicit transaction that the
+            // server commits (or rolls back) itself, so the batch costs one round trip.
+            c.setAutoCommit(true);
+            SequencingBatch batch = stamp(c);
+            return batch.committedAt(clock.instant(), Duration.ofNanos(System.nanoTime() - started));
         }
     }
 
@@ -338,7 +340,8 @@ public final class Sequencer {
                 int tenancies = rs.getInt(6);
                 int compacted = rs.getInt(7);
                 int enqueued = rs.getInt(8);
-                // The cursor moves only for a batch that will commit (a failed one is retried from the same place).
+                // The result arrives after the Sync, so the batch is committed: the cursor moves only for those (a
+                // failed one is retried from the same place).
                 if (lastServed != null) {
                     cursor = lastServed;
                 }
@@ -400,14 +403,6 @@ public final class Sequencer {
                 long increment = Math.max(1, rs.getLong(3));
                 return called ? (last - 1) / increment + 1 : 0;
             }
-        }
-    }
-
-    private static void rollbackQuietly(Connection c, Exception cause) {
-        try {
-            c.rollback();
-        } catch (SQLException e) {
-            cause.addSuppressed(e);
         }
     }
 }

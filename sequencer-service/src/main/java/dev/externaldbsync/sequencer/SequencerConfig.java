@@ -36,8 +36,9 @@ public interface SequencerConfig {
      * How long the loop sleeps when it found nothing to stamp before it looks again ({@code SEQUENCER_POLL_INTERVAL},
      * e.g. {@code 20ms}, {@code 1s}); while batches find work it loops at once. Writers send no notification, so this
      * is the added latency of an idle sequencer. Idle cost per interval: one {@code EXISTS} probe of the partial
-     * unstamped index (an empty index: one page), no transaction; the fusebox is read before every batch and, while
-     * idle, about once a second.
+     * unstamped index (an empty index: one page), no transaction; the fusebox's cached switch is looked at before
+     * every batch and, while idle, about once a second (it queries at most once per {@code
+     * sync.fusebox-check-interval}).
      */
     @WithDefault("20ms")
     Duration pollInterval();

@@ -19,7 +19,8 @@ import io.quarkus.runtime.annotations.RegisterForReflection;
  * (a {@code NOTIFY} takes a cluster-wide lock at commit that serialises every notifying transaction), so polling is
  * the only wake-up.
  * <p>
- * Before every batch it reads the fusebox switch (the caller's {@code enabled}, one single-row query); when the switch
+ * Before every batch it reads the fusebox switch (the caller's {@code enabled}: the service passes the fusebox's
+ * cached read, which queries at most once per {@code sync.fusebox-check-interval}); when the switch
  * is off it stamps nothing and sleeps. Entries stay in the log while paused, so turning the switch back on loses
  * nothing. While idle it reads the switch about once a second only, to keep {@link Stats#paused()} current.
  * <p>

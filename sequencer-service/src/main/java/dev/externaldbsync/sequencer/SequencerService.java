@@ -91,7 +91,7 @@ public class SequencerService {
                 }
             });
         };
-        loop = new SequencerLoop(sequencer, () -> fusebox.read().sequencerEnabled(), config.pollInterval(),
+        loop = new SequencerLoop(sequencer, () -> fusebox.current().sequencerEnabled(), config.pollInterval(),
                 config.waitingRefreshInterval(), clock, observer);
         SequencerLoop current = loop;
         for (String table : Sequencer.LOG_TABLES) {

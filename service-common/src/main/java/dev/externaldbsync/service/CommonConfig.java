@@ -1,5 +1,7 @@
 package dev.externaldbsync.service;
 
+import java.time.Duration;
+
 import dev.externaldbsync.schema.MigrateMode;
 import io.smallrye.config.ConfigMapping;
 import io.smallrye.config.WithDefault;
@@ -26,4 +28,12 @@ public interface CommonConfig {
      */
     @WithDefault("false")
     boolean migrateOnly();
+
+    /**
+     * How long {@link Fusebox#current()} trusts its last read of the switches: the longest a change made elsewhere
+     * (another replica, or SQL) takes to reach this process's loops. A change through this process's admin API is
+     * seen at once.
+     */
+    @WithDefault("250ms")
+    Duration fuseboxCheckInterval();
 }
