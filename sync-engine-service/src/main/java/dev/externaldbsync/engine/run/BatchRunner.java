@@ -93,7 +93,7 @@ final class BatchRunner {
         final long[] before = new long[Mappings.ALL.size()];
         /** The cursor row does not exist in the target (the mapping never had data here): it reads as −1. */
         final boolean[] missing = new boolean[Mappings.ALL.size()];
-        /** The mapping has stamped entries above −1 (probed for the mappings without a cursor row only). */
+        /** The mapping has stamped entries (probed on a first contact backfilled with the batch only). */
         boolean[] changed = new boolean[Mappings.ALL.size()];
         /** The cursors were read and the tenancy has none at all here: every mapping is probed for live rows. */
         boolean firstContact;
@@ -187,7 +187,6 @@ final class BatchRunner {
                 run.schema().ensure(tc, url);
                 readCursors(tc);
             }
-            probeRowless();
             List<Member> alone = backfilling(tc);
             List<Member> together = backfillTogether(tc, alone);
             alone.removeAll(together);
@@ -205,21 +204,22 @@ final class BatchRunner {
         }
 
         /**
-         * Which mappings without a cursor row have stamped entries, for every member in ONE statement
-         * ({@link ChangedMappings}); mappings with a row are not probed here: the batched read is their probe.
+         * Which mappings have stamped entries, for every first contact among {@code candidates} in ONE statement
+         * ({@link ChangedMappings}): a mapping with neither entries nor live rows gets no cursor row and is not
+         * registered. Other members are not probed: the batched read is the probe of their mappings (a mapping
+         * without a row is read from −1 there, and one with nothing to read costs the same index probe either way).
          */
-        private void probeRowless() throws SQLException {
+        private void probeFirstContacts(List<Member> candidates) throws SQLException {
+            List<Member> first = candidates.stream().filter(m -> m.firstContact).toList();
             List<ChangedMappings.Probe> probes = new ArrayList<>();
-            for (Member member : members) {
+            for (Member member : first) {
                 long[] cursors = new long[Mappings.ALL.size()];
-                for (int k = 0; k < cursors.length; k++) {
-                    cursors[k] = member.missing[k] ? -1 : ChangedMappings.NOT_PROBED;
-                }
+                java.util.Arrays.fill(cursors, -1);
                 probes.add(new ChangedMappings.Probe(member.unit.tenancyId(), cursors));
             }
             List<boolean[]> changed = run.changes().changed(ic, probes);
-            for (int u = 0; u < members.size(); u++) {
-                members.get(u).changed = changed.get(u);
+            for (int u = 0; u < first.size(); u++) {
+                first.get(u).changed = changed.get(u);
             }
         }
 
@@ -237,9 +237,11 @@ final class BatchRunner {
                 boolean backfill = false;
                 for (int k = 0; k < Mappings.ALL.size(); k++) {
                     String name = Mappings.ALL.get(k).name();
-                    // A mapping without a cursor row after the first contact has no data here: only an entry
-                    // (the probe) gives it some, and then it is backfilled like any first sync.
-                    boolean relevant = member.firstContact || member.changed[k] || !member.missing[k];
+                    // A mapping without a cursor row after the first contact had neither live rows nor entries
+                    // then: all its data since is in the log (retention holds a table back for a target without
+                    // a mirror row), so the batched read from −1 brings it. A floor would say otherwise.
+                    boolean relevant = member.firstContact || !member.missing[k]
+                            || floor.getOrDefault(name, 0L) > 0;
                     member.backfill[k] = relevant && UnitRunner.needsBackfill(member.cursors[k],
                             own.containsKey(name), floor.getOrDefault(name, 0L));
                     backfill |= member.backfill[k];
@@ -265,11 +267,12 @@ final class BatchRunner {
                 return List.of(); // alone it does the same in one transaction too
             }
             run.checkRunning(deadline);
+            probeFirstContacts(candidates);
             List<ProgressStore.Key> keys = new ArrayList<>();
             for (Member m : candidates) {
                 for (int k = 0; k < Mappings.ALL.size(); k++) {
                     // Not registered: a first contact's mapping with neither a row nor an entry (see UnitRunner).
-                    if (m.backfill[k] && (!m.missing[k] || m.changed[k])) {
+                    if (m.backfill[k] && !(m.firstContact && !m.changed[k])) {
                         keys.add(new ProgressStore.Key(m.unit.tenancyId(), m.unit.targetId(),
                                 Mappings.ALL.get(k).name()));
                     }
@@ -295,7 +298,7 @@ final class BatchRunner {
                 small.add(m);
                 UUID t = m.unit.tenancyId();
                 for (int k = 0; k < Mappings.ALL.size(); k++) {
-                    if (m.backfill[k] && m.missing[k] && !m.changed[k] && pages.get(u).get(k).rows().isEmpty()) {
+                    if (m.backfill[k] && m.firstContact && !m.changed[k] && pages.get(u).get(k).rows().isEmpty()) {
                         // Neither live rows nor entries: nothing to sync, so no cursor row (its absence reads −1).
                         m.backfill[k] = false;
                         continue;
