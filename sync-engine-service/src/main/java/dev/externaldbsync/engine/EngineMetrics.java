@@ -43,6 +43,13 @@ public class EngineMetrics {
                 .tag("mapping", mapping).publishPercentileHistogram().register(registry).record(latency);
     }
 
+    /** A mapping of one (tenancy, target) was read because it had changes (unchanged ones are skipped, not counted). */
+    public void mappingRead(String mapping) {
+        Counter.builder("sync_engine_mapping_reads")
+                .description("Mappings read for a tenancy and target because they had changes above the cursor")
+                .tag("mapping", mapping).register(registry).increment();
+    }
+
     public void failure(String kind) {
         Counter.builder("sync_engine_failures").description("Target runs that failed, by outcome")
                 .tag("kind", kind).register(registry).increment();

@@ -44,6 +44,7 @@ import dev.externaldbsync.contract.TenancyResult;
 import dev.externaldbsync.engine.errors.RunAbort;
 import dev.externaldbsync.engine.errors.SqlFailure;
 import dev.externaldbsync.engine.read.ChangeReader;
+import dev.externaldbsync.engine.read.ChangedMappings;
 import dev.externaldbsync.engine.read.LivePageReader;
 import dev.externaldbsync.engine.run.FairScheduler;
 import dev.externaldbsync.engine.run.Resync;
@@ -139,7 +140,8 @@ public class SyncEngine {
         RunContext context = new RunContext(pools, schema, new ChangeReader(readTimeout), metrics, config.pageSize(),
                 config.batch().fetchRows(), shuttingDown::get, sink, watchdog,
                 new ProgressStore.Backoff(config.targetBackoff().base(), config.targetBackoff().max()),
-                new LivePageReader(readTimeout), ChangeRetention::prunedThroughByMapping);
+                new LivePageReader(readTimeout), ChangeRetention::prunedThroughByMapping,
+                new ChangedMappings(readTimeout));
         runs = new Runs(context, internal, config.parallelism(), config.batch().maxTenancies());
         resync = new Resync(internal, pools, schema);
     }

@@ -47,6 +47,29 @@ final class EngineTestSupport {
     }
 
     /**
+     * {@code tenancy|mapping} of every mapping with stamped change-log entries of the given tenancies, sorted: the
+     * cursor rows (and progress rows) a sync leaves when all their data came through capture, since a mapping without
+     * data gets none.
+     */
+    static List<String> withEntries(TestDatabase internal, UUID... tenancies) {
+        List<String> found = new java.util.ArrayList<>();
+        for (Mapping mapping : Mappings.ALL) {
+            found.addAll(rows(internal, """
+                    SELECT DISTINCT "tenancyId"::text || '|' || ?::text FROM "SyncChange"
+                    WHERE "tenancyId" = ANY(?::uuid[]) AND "tableName" = ? AND "sequenceId" IS NOT NULL""",
+                    mapping.name(), java.util.Arrays.stream(tenancies).map(UUID::toString).toArray(String[]::new),
+                    mapping.tombstoneTable()));
+        }
+        return found.stream().sorted().toList();
+    }
+
+    /** {@code tenancy|mapping} of every cursor row in {@code target}, sorted. */
+    static List<String> cursorRows(TestDatabase target) {
+        return rows(target, "SELECT tenancy_id::text || '|' || mapping_name FROM _stack_sync_metadata").stream()
+                .sorted().toList();
+    }
+
+    /**
      * The rows of one query as {@code col|col|…} strings ({@code null} for SQL NULL), each value in its PostgreSQL
      * text form when the query casts it so.
      */

@@ -22,6 +22,7 @@ import dev.externaldbsync.engine.apply.Slice;
 import dev.externaldbsync.engine.errors.RunAbort;
 import dev.externaldbsync.engine.errors.SqlFailure;
 import dev.externaldbsync.engine.read.ChangeReader;
+import dev.externaldbsync.engine.read.ChangedMappings;
 import dev.externaldbsync.engine.read.LivePageReader;
 import dev.externaldbsync.engine.read.Row;
 import dev.externaldbsync.engine.store.DeadLetters;
@@ -88,8 +89,15 @@ final class BatchRunner {
         final Unit unit;
         /** The cursor in the target, then (once the batch committed) the new one. */
         final long[] cursors = new long[Mappings.ALL.size()];
-        /** The cursor row does not exist in the target yet (first sync). */
+        /** The cursor as read, before the batch moved it. */
+        final long[] before = new long[Mappings.ALL.size()];
+        /** The cursor row does not exist in the target (the mapping never had data here): it reads as −1. */
         final boolean[] missing = new boolean[Mappings.ALL.size()];
+        /** The mapping has stamped entries (probed on a first contact backfilled with the batch only). */
+        boolean[] changed = new boolean[Mappings.ALL.size()];
+        /** The cursors were read and the tenancy has none at all here: every mapping is probed for live rows. */
+        boolean firstContact;
+        boolean cursorsRead;
         final long[] applied = new long[Mappings.ALL.size()];
         /** The mappings that need a snapshot backfill, and the rows the batch's one-page backfill wrote. */
         final boolean[] backfill = new boolean[Mappings.ALL.size()];
@@ -112,18 +120,20 @@ final class BatchRunner {
         final List<Unit> units;
         /** The members run as one batch: every locked one but those that need a backfill (see {@link #runOn}). */
         List<Member> members;
+        /** Every locked member, whichever way it runs. */
+        final List<Member> all;
         final Connection ic;
         final RunWatchdog.Deadline deadline;
         final PostgresUrl url;
         final ProgressStore.Batch progress = new ProgressStore.Batch();
         final Map<Unit, TargetResult> results = new LinkedHashMap<>();
         int share;
-        boolean anyMissing;
         Map<UUID, Map<String, Long>> floors = Map.of();
 
         Batch(List<Unit> units, Connection ic, RunWatchdog.Deadline deadline) {
             this.units = units;
             this.members = units.stream().map(Member::new).toList();
+            this.all = members;
             this.ic = ic;
             this.deadline = deadline;
             this.url = units.get(0).target().url();
@@ -175,7 +185,6 @@ final class BatchRunner {
                 // The cursor table is gone (a wiped target): bootstrap again; every cursor starts over at −1.
                 run.schema().forget(url);
                 run.schema().ensure(tc, url);
-                anyMissing = false;
                 readCursors(tc);
             }
             List<Member> alone = backfilling(tc);
@@ -194,6 +203,26 @@ final class BatchRunner {
             }
         }
 
+        /**
+         * Which mappings have stamped entries, for every first contact among {@code candidates} in ONE statement
+         * ({@link ChangedMappings}): a mapping with neither entries nor live rows gets no cursor row and is not
+         * registered. Other members are not probed: the batched read is the probe of their mappings (a mapping
+         * without a row is read from −1 there, and one with nothing to read costs the same index probe either way).
+         */
+        private void probeFirstContacts(List<Member> candidates) throws SQLException {
+            List<Member> first = candidates.stream().filter(m -> m.firstContact).toList();
+            List<ChangedMappings.Probe> probes = new ArrayList<>();
+            for (Member member : first) {
+                long[] cursors = new long[Mappings.ALL.size()];
+                java.util.Arrays.fill(cursors, -1);
+                probes.add(new ChangedMappings.Probe(member.unit.tenancyId(), cursors));
+            }
+            List<boolean[]> changed = run.changes().changed(ic, probes);
+            for (int u = 0; u < first.size(); u++) {
+                first.get(u).changed = changed.get(u);
+            }
+        }
+
         /** Takes the members that need a backfill out of {@link #members} and returns them. */
         private List<Member> backfilling(Connection tc) throws SQLException {
             List<UUID> tenancies = units.stream().map(Unit::tenancyId).toList();
@@ -208,20 +237,19 @@ final class BatchRunner {
                 boolean backfill = false;
                 for (int k = 0; k < Mappings.ALL.size(); k++) {
                     String name = Mappings.ALL.get(k).name();
-                    member.backfill[k] = UnitRunner.needsBackfill(member.cursors[k], own.containsKey(name),
-                            floor.getOrDefault(name, 0L));
+                    // A mapping without a cursor row after the first contact had neither live rows nor entries
+                    // then: all its data since is in the log (retention holds a table back for a target without
+                    // a mirror row), so the batched read from −1 brings it. A floor would say otherwise.
+                    boolean relevant = member.firstContact || !member.missing[k]
+                            || floor.getOrDefault(name, 0L) > 0;
+                    member.backfill[k] = relevant && UnitRunner.needsBackfill(member.cursors[k],
+                            own.containsKey(name), floor.getOrDefault(name, 0L));
                     backfill |= member.backfill[k];
                 }
                 member.inProgress = !own.isEmpty();
                 (backfill ? alone : batched).add(member);
             }
             members = batched;
-            anyMissing = false;
-            for (Member member : members) {
-                for (boolean missing : member.missing) {
-                    anyMissing |= missing;
-                }
-            }
             return alone;
         }
 
@@ -239,10 +267,12 @@ final class BatchRunner {
                 return List.of(); // alone it does the same in one transaction too
             }
             run.checkRunning(deadline);
+            probeFirstContacts(candidates);
             List<ProgressStore.Key> keys = new ArrayList<>();
             for (Member m : candidates) {
                 for (int k = 0; k < Mappings.ALL.size(); k++) {
-                    if (m.backfill[k]) {
+                    // Not registered: a first contact's mapping with neither a row nor an entry (see UnitRunner).
+                    if (m.backfill[k] && !(m.firstContact && !m.changed[k])) {
                         keys.add(new ProgressStore.Key(m.unit.tenancyId(), m.unit.targetId(),
                                 Mappings.ALL.get(k).name()));
                     }
@@ -268,6 +298,11 @@ final class BatchRunner {
                 small.add(m);
                 UUID t = m.unit.tenancyId();
                 for (int k = 0; k < Mappings.ALL.size(); k++) {
+                    if (m.backfill[k] && m.firstContact && !m.changed[k] && pages.get(u).get(k).rows().isEmpty()) {
+                        // Neither live rows nor entries: nothing to sync, so no cursor row (its absence reads −1).
+                        m.backfill[k] = false;
+                        continue;
+                    }
                     if (m.backfill[k]) {
                         String name = Mappings.ALL.get(k).name();
                         long high = Math.max(0, Math.max(highs.get(t).get(name),
@@ -279,7 +314,7 @@ final class BatchRunner {
                 }
             }
             if (slices.isEmpty()) {
-                return List.of();
+                return small;
             }
             long started = System.nanoTime();
             long[] written;
@@ -327,7 +362,7 @@ final class BatchRunner {
                 members.get(u).read = read.get(u);
                 rows += read.get(u).rows();
             }
-            if (rows > 0 || anyMissing) {
+            if (rows > 0) {
                 run.checkRunning(deadline);
                 try {
                     apply(tc);
@@ -352,7 +387,7 @@ final class BatchRunner {
             continueOrFinish(session);
         }
 
-        /** Every cursor of the batch's tenancies in one query; a missing one (first sync) reads as −1. */
+        /** Every cursor of the batch's tenancies in one query; a missing one (no data here yet) reads as −1. */
         private void readCursors(Connection tc) throws SQLException {
             tc.setAutoCommit(true);
             Map<UUID, Map<String, Long>> found = TargetCursors.readAll(tc,
@@ -361,12 +396,14 @@ final class BatchRunner {
                 Map<String, Long> own = found.getOrDefault(member.unit.tenancyId(), Map.of());
                 for (int k = 0; k < Mappings.ALL.size(); k++) {
                     Long cursor = own.get(Mappings.ALL.get(k).name());
-                    // First sync of this mapping here: read from the start; the cursor row is created in the
-                    // batch's transaction, already at its final value.
+                    // No data of this mapping here yet: read from the start; a cursor row is created in the
+                    // batch's transaction, already at its final value, only if the read brings rows.
                     member.cursors[k] = cursor == null ? -1 : cursor;
+                    member.before[k] = member.cursors[k];
                     member.missing[k] = cursor == null;
-                    anyMissing |= cursor == null;
                 }
+                member.firstContact = own.isEmpty();
+                member.cursorsRead = true;
             }
         }
 
@@ -378,7 +415,7 @@ final class BatchRunner {
             for (Member member : members) {
                 for (int k = 0; k < Mappings.ALL.size(); k++) {
                     List<Row> page = member.read.page(k);
-                    if (!page.isEmpty() || member.missing[k]) {
+                    if (!page.isEmpty()) {
                         slices.add(Slice.of(member.unit.tenancyId(), Mappings.ALL.get(k), member.cursors[k],
                                 member.missing[k], page));
                         owners.add(member);
@@ -434,16 +471,22 @@ final class BatchRunner {
                 Map<String, Long> after = new LinkedHashMap<>();
                 for (int k = 0; k < Mappings.ALL.size(); k++) {
                     Mapping mapping = Mappings.ALL.get(k);
-                    counts.put(mapping.name(), member.applied[k] + member.backfilled[k]);
+                    long rows = member.applied[k] + member.backfilled[k];
+                    counts.put(mapping.name(), rows);
                     after.put(mapping.name(), member.cursors[k]);
+                    boolean moved = member.cursors[k] != member.before[k] || rows > 0;
+                    if (moved) {
+                        run.metrics().mappingRead(mapping.name());
+                    }
                     if (member.read.page(k).size() >= share) {
                         full.add(mapping);
-                    } else {
-                        progress.add(unit.tenancyId(), unit.targetId(), mapping.name(), member.cursors[k],
-                                member.applied[k] + member.backfilled[k]);
+                    } else if (moved) {
+                        // Only mappings that moved are mirrored: the others' rows (if any) are still current.
+                        progress.add(unit.tenancyId(), unit.targetId(), mapping.name(), member.cursors[k], rows);
                     }
                 }
                 if (full.isEmpty()) {
+                    progress.succeeded(unit.tenancyId(), unit.targetId());
                     results.put(unit, new TargetResult(unit.targetId(), Outcome.SYNCED, false, counts, null));
                 } else {
                     Set<String> poison = member.read.mappingsWithPoison();
@@ -453,6 +496,25 @@ final class BatchRunner {
             }
         }
 
+        /**
+         * The mappings a target-level failure of {@code unit} is recorded on: those with data here (a cursor row),
+         * or every mapping while that is not known (cursors not read, or a first contact). Mappings without data get
+         * no mirror row for it; the backoff is per (tenancy, target), which one row carries.
+         */
+        private List<Mapping> failing(Unit unit) {
+            Member member = all.stream().filter(m -> m.unit.equals(unit)).findFirst().orElse(null);
+            if (member == null || !member.cursorsRead || member.firstContact) {
+                return Mappings.ALL;
+            }
+            List<Mapping> withData = new ArrayList<>();
+            for (int k = 0; k < Mappings.ALL.size(); k++) {
+                if (!member.missing[k]) {
+                    withData.add(Mappings.ALL.get(k));
+                }
+            }
+            return withData;
+        }
+
         /** A lost target connection: every member not yet answered fails, retry, and its target is backed off. */
         private void failRemaining(String error) {
             List<ProgressStore.Key> keys = new ArrayList<>();
@@ -460,7 +522,7 @@ final class BatchRunner {
                 if (results.containsKey(unit)) {
                     continue;
                 }
-                for (Mapping mapping : Mappings.ALL) {
+                for (Mapping mapping : failing(unit)) {
                     progress.markFailed(unit.tenancyId(), unit.targetId(), mapping.name());
                     keys.add(new ProgressStore.Key(unit.tenancyId(), unit.targetId(), mapping.name()));
                 }

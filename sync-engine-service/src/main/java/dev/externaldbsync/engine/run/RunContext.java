@@ -17,6 +17,7 @@ import dev.externaldbsync.engine.EngineMetrics;
 import dev.externaldbsync.engine.SyncEngine;
 import dev.externaldbsync.engine.errors.RunAbort;
 import dev.externaldbsync.engine.read.ChangeReader;
+import dev.externaldbsync.engine.read.ChangedMappings;
 import dev.externaldbsync.engine.read.LivePageReader;
 import dev.externaldbsync.engine.store.ProgressStore;
 import dev.externaldbsync.engine.target.TargetPools;
@@ -29,13 +30,22 @@ import dev.externaldbsync.mapping.Mapping;
  *
  * @param live      the snapshot backfill's reads ({@link LivePageReader})
  * @param retention the change log's retention floor per tenancy (see {@link RetentionFloor})
+ * @param changes   which mappings have anything to read, per run or batch ({@link ChangedMappings})
  */
 public record RunContext(TargetPools pools, TargetSchema schema, ChangeReader reader, EngineMetrics metrics,
         int pageSize, int fetchRows, BooleanSupplier shuttingDown, Sink sink, RunWatchdog watchdog,
-        ProgressStore.Backoff backoff, LivePageReader live, RetentionFloor retention) {
+        ProgressStore.Backoff backoff, LivePageReader live, RetentionFloor retention, ChangedMappings changes) {
 
     /** The bound on a backfill read when none is given: {@code engine.statement-timeout}'s default. */
     static final int DEFAULT_READ_TIMEOUT_SECONDS = 120;
+
+    /** With the default bound on the changed-mappings probe. */
+    public RunContext(TargetPools pools, TargetSchema schema, ChangeReader reader, EngineMetrics metrics, int pageSize,
+            int fetchRows, BooleanSupplier shuttingDown, Sink sink, RunWatchdog watchdog,
+            ProgressStore.Backoff backoff, LivePageReader live, RetentionFloor retention) {
+        this(pools, schema, reader, metrics, pageSize, fetchRows, shuttingDown, sink, watchdog, backoff, live,
+                retention, new ChangedMappings(DEFAULT_READ_TIMEOUT_SECONDS));
+    }
 
     /** Without retention (nothing pruned) and with the default bound on backfill reads. */
     public RunContext(TargetPools pools, TargetSchema schema, ChangeReader reader, EngineMetrics metrics, int pageSize,

@@ -40,6 +40,10 @@ import dev.externaldbsync.mapping.Mappings;
  * snapshot backfill ({@link #planBackfills}, {@code BackfillPager}): its live rows in key order, not the log from
  * the start, which would make a new target of a large tenancy cost a replay of every change it ever had (and cannot
  * work once retention pruned the log). The log read then continues above the backfill's high-water mark.
+ * <p>
+ * Only the mappings that have something to do are touched ({@link #activeMappings}, one {@link
+ * dev.externaldbsync.engine.read.ChangedMappings} probe for all of them): the others are not read, get no cursor row
+ * in the target (no row reads as −1) and no progress row.
  */
 final class UnitRunner {
 
@@ -70,9 +74,9 @@ final class UnitRunner {
             Connection tc = session.connection();
             run.schema().ensure(tc, session.url());
             tc.setAutoCommit(true);
-            Map<String, Long> cursors;
+            Map<String, Long> read;
             try {
-                cursors = readCursors(tc);
+                read = readCursors(tc);
             } catch (SQLException e) {
                 if (SqlFailure.of(e) != SqlFailure.MISSING_TABLE) {
                     throw e;
@@ -81,17 +85,54 @@ final class UnitRunner {
                 run.schema().forget(session.url());
                 run.schema().ensure(tc, session.url());
                 tc.setAutoCommit(true);
-                cursors = readCursors(tc);
+                read = readCursors(tc);
             }
+            Map<String, Long> cursors = read;
+            Mappings.ALL.forEach(m -> applied.putIfAbsent(m.name(), 0L));
             Map<String, TargetCursors.Position> positions = TargetCursors.readPositions(tc, List.of(tenancyId))
                     .getOrDefault(tenancyId, Map.of());
-            Map<String, Backfill> backfills = planBackfills(cursors, positions);
-            Set<String> withPoison = DeadLetters.mappingsWithPoison(ic, tenancyId, targetId);
-            if (backfills.size() > 1) {
-                backfills = backfillSmallOnes(tc, cursors, backfills, positions.keySet(), withPoison);
+            Map<String, Long> floors = run.retention().prunedThroughByMapping(ic, List.of(tenancyId))
+                    .getOrDefault(tenancyId, Map.of());
+            long[] probe = new long[Mappings.ALL.size()];
+            for (int k = 0; k < probe.length; k++) {
+                probe[k] = cursors.getOrDefault(Mappings.ALL.get(k).name(), -1L);
             }
-            runMappings(tc, Mappings.ALL, cursors, withPoison, backfills);
+            Set<String> changed = run.changes().changed(ic, tenancyId, probe);
+            List<Mapping> active = activeMappings(cursors, changed, positions, floors);
+            Mappings.ALL.stream().filter(m -> !active.contains(m)).forEach(m -> done.add(m.name()));
+            Map<String, Backfill> backfills = planBackfills(active, cursors, changed, positions, floors);
+            Set<String> withPoison = DeadLetters.mappingsWithPoison(ic, tenancyId, targetId);
+            List<Mapping> toRun = new ArrayList<>(active);
+            if (!backfills.isEmpty()) {
+                backfills = backfillSmallOnes(tc, cursors, backfills, positions.keySet(), withPoison, changed, toRun);
+            }
+            // The mappings still to backfill page by page need their cursor row (their pages are guarded by it).
+            List<String> rowless = toRun.stream().map(Mapping::name).filter(n -> !cursors.containsKey(n)).toList();
+            if (!rowless.isEmpty()) {
+                tc.setAutoCommit(true);
+                cursors.putAll(TargetCursors.ensure(tc, tenancyId, rowless));
+            }
+            toRun.forEach(m -> run.metrics().mappingRead(m.name()));
+            runMappings(tc, toRun, cursors, withPoison, backfills);
+            progress.succeeded(tenancyId, targetId);
         });
+    }
+
+    /**
+     * The mappings this run reads: those with stamped entries above their cursor ({@code changed}, where no cursor
+     * row counts as −1), those whose cursor row asks for a backfill (reset to −1 by a resync, below the retention
+     * floor, a backfill in progress), and on the tenancy's first contact with this target (no cursor row at all)
+     * every mapping: live rows written before their change log existed, or whose entries were pruned, have no entry
+     * to report them. After that contact a mapping without a row has neither rows nor entries, so only an entry can
+     * give it some (captured in the same transaction), and the probe sees it.
+     */
+    static List<Mapping> activeMappings(Map<String, Long> cursors, Set<String> changed,
+            Map<String, TargetCursors.Position> positions, Map<String, Long> floors) {
+        boolean firstContact = cursors.isEmpty();
+        return Mappings.ALL.stream().filter(m -> firstContact || changed.contains(m.name())
+                || cursors.containsKey(m.name()) && needsBackfill(cursors.get(m.name()),
+                        positions.containsKey(m.name()), floors.getOrDefault(m.name(), 0L)))
+                .toList();
     }
 
     /** The rest of a batched run: its members never need a backfill (the batch sends those here whole). */
@@ -99,7 +140,10 @@ final class UnitRunner {
             Set<String> withPoison, Map<String, Long> appliedSoFar) {
         applied.putAll(appliedSoFar);
         Mappings.ALL.stream().filter(m -> !mappings.contains(m)).forEach(m -> done.add(m.name()));
-        return guarded(session, () -> runMappings(session.connection(), mappings, cursors, withPoison, Map.of()));
+        return guarded(session, () -> {
+            runMappings(session.connection(), mappings, cursors, withPoison, Map.of());
+            progress.succeeded(tenancyId, targetId);
+        });
     }
 
     /** A mapping to backfill: up to the stamp {@code high}, above the source key {@code after} (null: from the start). */
@@ -133,17 +177,17 @@ final class UnitRunner {
      * the row was committed, so H (which is at least the tenancy's prunedThrough read after that commit) is at least
      * that horizon; a pruner that saw it prunes nothing of this tenancy while it is −1.
      */
-    private Map<String, Backfill> planBackfills(Map<String, Long> cursors,
-            Map<String, TargetCursors.Position> positions) throws SQLException {
-        Map<String, Long> floors = run.retention().prunedThroughByMapping(ic, List.of(tenancyId))
-                .getOrDefault(tenancyId, Map.of());
-        List<Mapping> needed = Mappings.ALL.stream().filter(m -> needsBackfill(cursors.getOrDefault(m.name(), -1L),
+    private Map<String, Backfill> planBackfills(List<Mapping> active, Map<String, Long> cursors, Set<String> changed,
+            Map<String, TargetCursors.Position> positions, Map<String, Long> floors) throws SQLException {
+        List<Mapping> needed = active.stream().filter(m -> needsBackfill(cursors.getOrDefault(m.name(), -1L),
                 positions.containsKey(m.name()), floors.getOrDefault(m.name(), 0L))).toList();
         if (needed.isEmpty()) {
             return Map.of();
         }
-        ProgressStore.register(ic, needed.stream()
-                .map(m -> new ProgressStore.Key(tenancyId, targetId, m.name())).toList());
+        // A first contact's mapping with neither a cursor row nor an entry is not registered: retention holds back
+        // a table for a target without a mirror row, and any entry it gets from now on is above every cursor.
+        ProgressStore.register(ic, needed.stream().filter(m -> cursors.containsKey(m.name())
+                || changed.contains(m.name())).map(m -> new ProgressStore.Key(tenancyId, targetId, m.name())).toList());
         List<Mapping> fresh = needed.stream().filter(m -> {
             TargetCursors.Position p = positions.get(m.name());
             return p == null || p.high() < floors.getOrDefault(m.name(), 0L);
@@ -184,15 +228,9 @@ final class UnitRunner {
         return result();
     }
 
-    /** This tenancy's cursors in the target; the missing ones (first sync) are created at −1 first. */
+    /** This tenancy's cursors in the target; a mapping without a row (never had data here) is absent (−1). */
     private Map<String, Long> readCursors(Connection tc) throws SQLException {
-        Map<String, Long> cursors = new LinkedHashMap<>(
-                TargetCursors.readAll(tc, List.of(tenancyId)).getOrDefault(tenancyId, Map.of()));
-        List<String> missing = Mappings.ALL.stream().map(Mapping::name).filter(n -> !cursors.containsKey(n)).toList();
-        if (!missing.isEmpty()) {
-            cursors.putAll(TargetCursors.ensure(tc, tenancyId, missing));
-        }
-        return cursors;
+        return new LinkedHashMap<>(TargetCursors.readAll(tc, List.of(tenancyId)).getOrDefault(tenancyId, Map.of()));
     }
 
     /**
@@ -203,22 +241,33 @@ final class UnitRunner {
      * bisects a rejected page). Returns the backfills still to do; {@code cursors} gets the new ones.
      */
     private Map<String, Backfill> backfillSmallOnes(Connection tc, Map<String, Long> cursors,
-            Map<String, Backfill> backfills, Set<String> inProgress, Set<String> withPoison) throws SQLException {
+            Map<String, Backfill> backfills, Set<String> inProgress, Set<String> withPoison, Set<String> changed,
+            List<Mapping> toRun) throws SQLException {
         run.checkRunning(deadline);
         int pageSize = Math.max(1, run.pageSize());
         List<Slice> slices = new ArrayList<>();
+        Map<String, Backfill> rest = new LinkedHashMap<>(backfills);
         for (Mapping m : Mappings.ALL) {
             Backfill b = backfills.get(m.name());
             if (b == null || b.after() != null || inProgress.contains(m.name()) || withPoison.contains(m.name())) {
                 continue;
             }
             LivePageReader.Page page = run.live().readPage(ic, tenancyId, m, null, pageSize);
+            boolean rowless = !cursors.containsKey(m.name());
+            if (rowless && page.rows().isEmpty() && page.keysRead() == 0 && !changed.contains(m.name())) {
+                // Neither live rows nor entries: nothing to sync, so no cursor row (its absence reads as −1).
+                rest.remove(m.name());
+                toRun.remove(m);
+                done.add(m.name());
+                continue;
+            }
             if (page.keysRead() < pageSize) {
-                slices.add(new Slice(tenancyId, m, cursors.get(m.name()), b.high(), false, page.rows()));
+                slices.add(new Slice(tenancyId, m, cursors.getOrDefault(m.name(), -1L), b.high(), rowless,
+                        page.rows()));
             }
         }
-        if (slices.size() < 2) {
-            return backfills; // nothing to save
+        if (slices.isEmpty()) {
+            return rest;
         }
         long started = System.nanoTime();
         long[] written;
@@ -231,12 +280,11 @@ final class UnitRunner {
             }
             LOG.debugf("One-transaction backfill of tenancy %s on %s failed, mapping by mapping: %s", tenancyId,
                     targetId, SqlFailure.describe(e));
-            return backfills;
+            return rest;
         } catch (RunAbort.Conflict e) {
-            return backfills;
+            return rest;
         }
         Duration latency = Duration.ofNanos(System.nanoTime() - started);
-        Map<String, Backfill> rest = new LinkedHashMap<>(backfills);
         long total = 0;
         for (int i = 0; i < slices.size(); i++) {
             Slice slice = slices.get(i);
@@ -299,9 +347,11 @@ final class UnitRunner {
         List<String> failed = Mappings.ALL.stream().map(Mapping::name).filter(n -> !done.contains(n)).toList();
         failed.forEach(name -> progress.markFailed(tenancyId, targetId, name));
         recordFailures(failed, error);
+        // The backoff is per (tenancy, target): one mirror row carries it, so skipped mappings get none.
+        List<String> backedOff = failed.isEmpty() ? List.of(Mappings.ALL.get(0).name()) : failed;
         try {
-            ProgressStore.backOff(ic, Mappings.ALL.stream()
-                    .map(m -> new ProgressStore.Key(tenancyId, targetId, m.name())).toList(), run.backoff(),
+            ProgressStore.backOff(ic, backedOff.stream()
+                    .map(m -> new ProgressStore.Key(tenancyId, targetId, m)).toList(), run.backoff(),
                     deadline.aborted());
         } catch (SQLException x) {
             LOG.warnf("Cannot record a target backoff in the internal database: %s", SqlFailure.describe(x));

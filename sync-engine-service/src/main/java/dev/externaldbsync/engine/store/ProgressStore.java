@@ -45,6 +45,26 @@ public final class ProgressStore {
                 "retryAt" = CASE WHEN EXCLUDED."lastSuccessAt" IS NULL THEN p."retryAt" END,
                 "updatedAt" = now()""";
 
+    /**
+     * The end of the failure state of the mappings of (tenancy, target)s that ran through (parameters 1–2) and did
+     * not fail or move in this run (parameters 3–5: those keys are left to {@link #PROGRESS}). Progress is written
+     * only for mappings that moved, so a mapping a target-level failure marked, with nothing to read since, would
+     * otherwise stay failing and backed off for ever. A no-op for (tenancy, target)s that are not failing: the
+     * condition is on the primary key's prefix and the failure columns.
+     */
+    private static final String CLEAR_RECOVERED = """
+            UPDATE "SyncEngineProgress" p SET "failingSince" = NULL, "targetFailures" = 0, "retryAt" = NULL,
+                "updatedAt" = now()
+            FROM unnest(?::uuid[], ?::text[]) AS x(t, g)
+            WHERE p."tenancyId" = x.t AND p."targetId" = x.g
+              AND (p."failingSince" IS NOT NULL OR p."targetFailures" > 0 OR p."retryAt" IS NOT NULL)
+              AND NOT EXISTS (SELECT 1 FROM unnest(?::uuid[], ?::text[], ?::text[]) AS k(t, g, m)
+                              WHERE k.t = p."tenancyId" AND k.g = p."targetId" AND k.m = p."mappingName")""";
+
+    /** {@link #PROGRESS} with {@link #CLEAR_RECOVERED} as a data-modifying CTE (its parameters first). */
+    private static final String PROGRESS_AND_CLEAR = "WITH cleared AS (\n" + CLEAR_RECOVERED + "\nRETURNING 1)\n"
+            + PROGRESS;
+
     /** A failure of several (tenancy, target, mapping)s, one error text for all. */
     private static final String FAILURE = """
             INSERT INTO "SyncEngineProgress" AS p ("tenancyId", "targetId", "mappingName", "lastErrorAt", "lastError",
@@ -229,6 +249,7 @@ public final class ProgressStore {
     public static final class Batch {
         private final Map<Key, long[]> pending = new HashMap<>();
         private final Set<Key> failed = new HashSet<>();
+        private final Set<Target> succeeded = new HashSet<>();
 
         public void add(UUID tenancyId, String targetId, String mapping, long cursor, long rows) {
             long[] entry = pending.computeIfAbsent(new Key(tenancyId, targetId, mapping), m -> new long[2]);
@@ -241,8 +262,22 @@ public final class ProgressStore {
             failed.add(new Key(tenancyId, targetId, mapping));
         }
 
+        /**
+         * The run of (tenancy, target) went through every mapping it had to read (some may have failed on their
+         * own): at the next flush, the failure state of its other mappings ends ({@link #CLEAR_RECOVERED}).
+         */
+        public void succeeded(UUID tenancyId, String targetId) {
+            succeeded.add(new Target(tenancyId, targetId));
+        }
+
         public void flush(Connection c) throws SQLException {
             if (pending.isEmpty()) {
+                if (!succeeded.isEmpty()) {
+                    try (PreparedStatement ps = c.prepareStatement(CLEAR_RECOVERED)) {
+                        bindRecovered(c, ps);
+                        ps.executeUpdate();
+                    }
+                }
                 return;
             }
             List<Key> keys = new ArrayList<>(pending.keySet());
@@ -264,16 +299,33 @@ public final class ProgressStore {
                 rows[i] = entry[1];
                 ok[i] = !failed.contains(key);
             }
-            try (PreparedStatement ps = c.prepareStatement(PROGRESS)) {
-                ps.setArray(1, c.createArrayOf("uuid", tenancies));
-                ps.setArray(2, c.createArrayOf("text", targets));
-                ps.setArray(3, c.createArrayOf("text", names));
-                ps.setArray(4, c.createArrayOf("bigint", cursors));
-                ps.setArray(5, c.createArrayOf("bigint", rows));
-                ps.setArray(6, c.createArrayOf("boolean", ok));
+            // The recovered mappings' clearing rides in the same statement: one round trip per flush still.
+            boolean clear = !succeeded.isEmpty();
+            try (PreparedStatement ps = c.prepareStatement(clear ? PROGRESS_AND_CLEAR : PROGRESS)) {
+                int o = clear ? bindRecovered(c, ps) : 0;
+                ps.setArray(o + 1, c.createArrayOf("uuid", tenancies));
+                ps.setArray(o + 2, c.createArrayOf("text", targets));
+                ps.setArray(o + 3, c.createArrayOf("text", names));
+                ps.setArray(o + 4, c.createArrayOf("bigint", cursors));
+                ps.setArray(o + 5, c.createArrayOf("bigint", rows));
+                ps.setArray(o + 6, c.createArrayOf("boolean", ok));
                 ps.executeUpdate();
             }
             pending.clear();
+        }
+
+        /** Binds {@link #CLEAR_RECOVERED}'s five parameters and forgets the succeeded set; returns 5. */
+        private int bindRecovered(Connection c, PreparedStatement ps) throws SQLException {
+            List<Target> targets = new ArrayList<>(succeeded);
+            Set<Key> spared = new HashSet<>(pending.keySet());
+            spared.addAll(failed);
+            ps.setArray(1, c.createArrayOf("uuid", targets.stream().map(Target::tenancyId).toArray(UUID[]::new)));
+            ps.setArray(2, c.createArrayOf("text", targets.stream().map(Target::targetId).toArray(String[]::new)));
+            ps.setArray(3, c.createArrayOf("uuid", spared.stream().map(Key::tenancyId).toArray(UUID[]::new)));
+            ps.setArray(4, c.createArrayOf("text", spared.stream().map(Key::targetId).toArray(String[]::new)));
+            ps.setArray(5, c.createArrayOf("text", spared.stream().map(Key::mapping).toArray(String[]::new)));
+            succeeded.clear();
+            return 5;
         }
     }
 
