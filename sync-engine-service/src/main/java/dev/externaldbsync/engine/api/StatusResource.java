@@ -110,10 +110,8 @@ public class StatusResource {
         String internalError = null;
         try (Connection c = internal.getConnection()) {
             ProgressStore.Figures figures = ProgressStore.figures(c, TRACKED_EXACT_CAP, COUNT_CAP);
-            boolean exact = figures.trackedCounted() <= TRACKED_EXACT_CAP;
-            long estimated = Math.round(figures.liveRows() / (double) Mappings.ALL.size());
-            tracked = exact ? figures.trackedCounted() : Math.max(estimated, figures.trackedCounted());
-            estimate = !exact;
+            tracked = figures.tracked();
+            estimate = !figures.trackedExact();
             failing = CappedCount.of(figures.failingCounted(), COUNT_CAP);
             oldest = figures.oldestFailingSince();
             poison = DeadLetters.count(c, COUNT_CAP);

@@ -17,6 +17,7 @@ import java.util.UUID;
 
 import dev.externaldbsync.config.PostgresUrl;
 import dev.externaldbsync.contract.status.MappingProgress;
+import dev.externaldbsync.mapping.Mappings;
 
 /**
  * The owner of {@code "SyncEngineProgress"}, the engine's mirror of target progress in the internal database: runs
@@ -376,30 +377,43 @@ public final class ProgressStore {
 
     /*
      * Every figure is an index range that stops at its cap, or a statistic: no statement reads a table that grows
-     * with the tenancies. Tracked targets: the primary key's leading columns, distinct, stopped after the cap (about
-     * one entry per mapping and target); beyond, n_live_tup / mappings from the cumulative statistics. Failing
-     * targets: the partial index of failing rows ("SyncEngineProgress_failing_target_idx"), empty when all is well.
-     * Oldest failure: the first entry of the partial index on "failingSince".
+     * with the tenancies. Tracked targets: the first rows of the primary key, in key order, enough to hold the cap's
+     * (tenancy, target)s even if each had a row for every mapping; if the table ends inside that range the count is
+     * exact, else it is n_live_tup scaled by the sample's (tenancy, target)s per row (a pair has a row only for the
+     * mappings that have data, so the rows per pair vary by deployment). Failing targets: the partial index of failing
+     * rows ("SyncEngineProgress_failing_target_idx"), empty when all is well. Oldest failure: the first entry of the
+     * partial index on "failingSince".
      */
     private static final String FIGURES = """
-            SELECT (SELECT count(*) FROM (SELECT DISTINCT "tenancyId", "targetId" FROM "SyncEngineProgress"
-                                          ORDER BY 1, 2 LIMIT ?) AS t),
+            WITH sample AS (SELECT "tenancyId", "targetId" FROM "SyncEngineProgress" ORDER BY 1, 2 LIMIT ?)
+            SELECT (SELECT count(*) FROM sample),
+                   (SELECT count(*) FROM (SELECT DISTINCT "tenancyId", "targetId" FROM sample) AS t),
                    (SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = '"SyncEngineProgress"'::regclass),
                    (SELECT count(*) FROM (SELECT DISTINCT "tenancyId", "targetId" FROM "SyncEngineProgress"
                                           WHERE "failingSince" IS NOT NULL ORDER BY 1, 2 LIMIT ?) AS f),
                    (SELECT min("failingSince") FROM "SyncEngineProgress" WHERE "failingSince" IS NOT NULL)::text""";
 
-    /** The mirror's global figures: tracked (tenancy, target)s, failing ones, the oldest failure. */
-    public record Figures(long trackedCounted, long liveRows, long failingCounted, String oldestFailingSince) {
+    /**
+     * The mirror's global figures: tracked (tenancy, target)s (exact, or estimated past the cap), failing ones, the
+     * oldest failure.
+     */
+    public record Figures(long tracked, boolean trackedExact, long failingCounted, String oldestFailingSince) {
     }
 
     public static Figures figures(Connection c, int trackedCap, int failingCap) throws SQLException {
+        long sampleLimit = (trackedCap + 1L) * Mappings.ALL.size();
         try (PreparedStatement ps = c.prepareStatement(FIGURES)) {
-            ps.setInt(1, trackedCap + 1);
+            ps.setLong(1, sampleLimit);
             ps.setInt(2, failingCap + 1);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
-                return new Figures(rs.getLong(1), rs.getLong(2), rs.getLong(3), rs.getString(4));
+                long sampledRows = rs.getLong(1);
+                long sampledPairs = rs.getLong(2);
+                long liveRows = rs.getLong(3);
+                boolean exact = sampledRows < sampleLimit;
+                long tracked = exact ? sampledPairs
+                        : Math.max(sampledPairs, Math.round(liveRows * (double) sampledPairs / sampledRows));
+                return new Figures(tracked, exact, rs.getLong(4), rs.getString(5));
             }
         }
     }
