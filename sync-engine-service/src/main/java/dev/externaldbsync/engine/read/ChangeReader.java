@@ -44,11 +44,31 @@ public final class ChangeReader {
     private static final Map<Integer, String> BATCH_BY_LIMIT = new ConcurrentHashMap<>();
     private static final Map<Mapping, String> PAGE_BY_MAPPING = new ConcurrentHashMap<>();
 
+    /** The default of {@code engine.page-max-bytes}. */
+    public static final long DEFAULT_PAGE_MAX_BYTES = 4L * 1024 * 1024;
+
     private final int timeoutSeconds;
+    private final long pageMaxBytes;
 
     /** @param timeoutSeconds the bound on every read (see {@code engine.statement-timeout}) */
     public ChangeReader(int timeoutSeconds) {
+        this(timeoutSeconds, DEFAULT_PAGE_MAX_BYTES);
+    }
+
+    /**
+     * @param timeoutSeconds the bound on every read (see {@code engine.statement-timeout})
+     * @param pageMaxBytes   the most text one {@link #readPage} page carries (see {@code engine.page-max-bytes})
+     */
+    public ChangeReader(int timeoutSeconds, long pageMaxBytes) {
         this.timeoutSeconds = timeoutSeconds;
+        this.pageMaxBytes = Math.max(1, pageMaxBytes);
+    }
+
+    /**
+     * One {@link #readPage} page: its rows in sequence order, and whether it was cut by the byte limit before its
+     * row limit (then it is short although more is above it: the caller reads on).
+     */
+    public record Page(List<Row> rows, boolean more) {
     }
 
     /** What a batched read asks for one (tenancy, target): its cursor of every mapping, in registry order. */
@@ -120,8 +140,9 @@ public final class ChangeReader {
             for (int k = 0; k < mappings; k++) {
                 byMapping.get(k).sort(Comparator.comparingLong(Row::sequenceId));
                 if (byMapping.get(k).size() < limit && entries[u][k] >= limit) {
+                    // Unbounded by bytes: the batch takes a short page for "caught up".
                     byMapping.set(k, topUp(ic, requests.get(u).tenancyId(), Mappings.ALL.get(k), byMapping.get(k),
-                            limit));
+                            limit, Long.MAX_VALUE).rows());
                 }
             }
         }
@@ -130,20 +151,35 @@ public final class ChangeReader {
 
     /**
      * The next page of one tenancy's rows of {@code mapping} above {@code cursor}, in sequence order: at most
-     * {@code pageSize} rows, one per key, and fewer only when nothing more is above the cursor.
+     * {@code pageSize} rows, one per key, and at most {@code engine.page-max-bytes} of text (but always at least one
+     * row, so a single huge row still moves the cursor). Fewer rows than {@code pageSize} only when nothing more is
+     * above the cursor or the page was cut by bytes ({@link Page#more}).
      */
-    public List<Row> readPage(Connection ic, UUID tenancy, Mapping mapping, long cursor, int pageSize)
+    public Page readPage(Connection ic, UUID tenancy, Mapping mapping, long cursor, int pageSize)
             throws SQLException {
         List<Row> rows = new ArrayList<>();
-        long entries = readOnce(ic, tenancy, mapping, cursor, pageSize, rows);
-        return rows.size() < pageSize && entries >= pageSize ? topUp(ic, tenancy, mapping, rows, pageSize) : rows;
+        Read read = readOnce(ic, tenancy, mapping, cursor, pageSize, pageMaxBytes, rows);
+        if (read.cut()) {
+            return new Page(rows, true);
+        }
+        return rows.size() < pageSize && read.entries() >= pageSize
+                ? topUp(ic, tenancy, mapping, rows, pageSize, pageMaxBytes)
+                : new Page(rows, false);
     }
 
-    /** One page query: its rows into {@code rows}; returns how many change-log entries they stand for. */
-    private long readOnce(Connection ic, UUID tenancy, Mapping mapping, long cursor, int pageSize, List<Row> rows)
-            throws SQLException {
+    /** What one page query stood for: its change-log entries, and whether the byte limit left rows out. */
+    private record Read(long entries, boolean cut) {
+    }
+
+    /**
+     * One page query: its rows into {@code rows}. The byte limit is applied by the server (a running sum over the
+     * rows' text in sequence order), so rows past it never cross the wire or the heap.
+     */
+    private Read readOnce(Connection ic, UUID tenancy, Mapping mapping, long cursor, int pageSize, long maxBytes,
+            List<Row> rows) throws SQLException {
         int columns = mapping.columns().size();
         long entries = 0;
+        long available = 0;
         try (PreparedStatement ps = ic.prepareStatement(pageSql(mapping))) {
             ps.setQueryTimeout(timeoutSeconds);
             int i = 1;
@@ -154,6 +190,7 @@ public final class ChangeReader {
                     case LIMIT -> ps.setInt(i++, pageSize);
                 }
             }
+            ps.setLong(i, maxBytes);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     String[] values = new String[columns];
@@ -162,10 +199,11 @@ public final class ChangeReader {
                     }
                     rows.add(new Row(values, rs.getLong(columns + 1), rs.getBoolean(columns + 2)));
                     entries += rs.getLong(columns + 3);
+                    available = rs.getLong(columns + 4);
                 }
             }
         }
-        return entries;
+        return new Read(entries, rows.size() < available);
     }
 
     /**
@@ -175,20 +213,26 @@ public final class ChangeReader {
      * which is from a later snapshot and a higher entry: anything that changed after the first read has an entry
      * above the first read's last one, so the merged page is as current as its newest read.
      */
-    private List<Row> topUp(Connection ic, UUID tenancy, Mapping mapping, List<Row> page, int pageSize)
+    private Page topUp(Connection ic, UUID tenancy, Mapping mapping, List<Row> page, int pageSize, long maxBytes)
             throws SQLException {
         int[] keys = mapping.keyIndexes();
         Map<String, Row> byKey = new LinkedHashMap<>();
         page.forEach(r -> byKey.put(key(r, keys), r));
         long cursor = page.get(page.size() - 1).sequenceId();
+        boolean cut = false;
         while (byKey.size() < pageSize) {
             int wanted = pageSize - byKey.size();
             List<Row> more = new ArrayList<>();
-            long entries = readOnce(ic, tenancy, mapping, cursor, wanted, more);
+            Read read = readOnce(ic, tenancy, mapping, cursor, wanted, maxBytes, more);
+            long entries = read.entries();
             for (Row r : more) {
                 String key = key(r, keys);
                 byKey.remove(key);
                 byKey.put(key, r);
+            }
+            if (read.cut()) {
+                cut = true;
+                break;
             }
             if (more.isEmpty() || entries < wanted) {
                 break;
@@ -197,7 +241,7 @@ public final class ChangeReader {
         }
         List<Row> merged = new ArrayList<>(byKey.values());
         merged.sort(Comparator.comparingLong(Row::sequenceId));
-        return merged;
+        return new Page(merged, cut);
     }
 
     private static String key(Row row, int[] keys) {
@@ -238,11 +282,31 @@ public final class ChangeReader {
                 WHERE c."tenancyId" = ? AND c."tableName" = ? AND c."sequenceId" > ? AND c."sequenceId" IS NOT NULL
                 ORDER BY c."sequenceId" LIMIT ?) AS e""";
 
-    /** The single page query with every target column as its text form, in sequence order. */
+    /**
+     * The single page query with every target column as its text form, in sequence order, then sequence id,
+     * is_deleted, entries and how many rows the row limit alone would have returned. Its last parameter is the byte
+     * limit: a row is returned while the text of the rows before it and its own stays within it, and the first row
+     * always (a row wider than the limit is a page of its own).
+     */
     static String pageSql(Mapping mapping) {
-        return PAGE_BY_MAPPING.computeIfAbsent(mapping, m -> "SELECT " + FetchSql.textColumns(m, "\"_page\"")
-                + ", \"_page\".\"sequence_id\", \"_page\".\"is_deleted\", \"_page\".\"entries\" FROM (" + m.fetchSql()
-                + ") AS \"_page\" ORDER BY \"_page\".\"sequence_id\"");
+        return PAGE_BY_MAPPING.computeIfAbsent(mapping, m -> {
+            int columns = m.columns().size();
+            String texts = IntStream.range(0, columns).mapToObj(c -> "\"_v" + c + "\"")
+                    .collect(Collectors.joining(", "));
+            List<String> aliased = new ArrayList<>();
+            List<String> bytes = new ArrayList<>();
+            for (int c = 0; c < columns; c++) {
+                aliased.add("\"_page\"." + m.columns().get(c).quoted() + "::text AS \"_v" + c + "\"");
+                bytes.add("coalesce(octet_length(\"_t\".\"_v" + c + "\"), 0)");
+            }
+            return "SELECT " + texts + ", \"sequence_id\", \"is_deleted\", \"entries\", \"_all\" FROM (\n"
+                    + "SELECT \"_t\".*, row_number() OVER \"_w\" AS \"_n\", sum(" + String.join(" + ", bytes)
+                    + ") OVER \"_w\" AS \"_bytes\", count(*) OVER () AS \"_all\"\nFROM (SELECT "
+                    + String.join(", ", aliased) + ", \"_page\".\"sequence_id\", \"_page\".\"is_deleted\", "
+                    + "\"_page\".\"entries\" FROM (" + m.fetchSql() + ") AS \"_page\") AS \"_t\"\n"
+                    + "WINDOW \"_w\" AS (ORDER BY \"_t\".\"sequence_id\" ROWS UNBOUNDED PRECEDING)) AS \"_c\"\n"
+                    + "WHERE \"_n\" = 1 OR \"_bytes\" <= ?\nORDER BY \"_n\"";
+        });
     }
 
     /**

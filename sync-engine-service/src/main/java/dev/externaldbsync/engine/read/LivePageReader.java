@@ -105,9 +105,14 @@ public final class LivePageReader {
     /**
      * One page: the rows to upsert (keys the mapping treats as deleted left out), each row's position in the page
      * order ({@code keys}, parallel to {@code rows}), the last key read (the next page starts above it; null when
-     * none was read) and how many keys were read (fewer than asked: this was the last page).
+     * none was read), how many keys were read (fewer than asked and not {@code more}: this was the last page), and
+     * whether the byte limit cut the page before its key limit (then there is more above {@code lastKey}).
      */
-    public record Page(List<Row> rows, List<String[]> keys, String[] lastKey, int keysRead) {
+    public record Page(List<Row> rows, List<String[]> keys, String[] lastKey, int keysRead, boolean more) {
+
+        public Page(List<Row> rows, List<String[]> keys, String[] lastKey, int keysRead) {
+            this(rows, keys, lastKey, keysRead, false);
+        }
     }
 
     private static final Map<String, String> STATEMENTS = new ConcurrentHashMap<>();
@@ -118,10 +123,20 @@ public final class LivePageReader {
             FROM unnest(?::text[]) AS t(n)""";
 
     private final int timeoutSeconds;
+    private final long pageMaxBytes;
 
     /** @param timeoutSeconds the bound on every read (see {@code engine.statement-timeout}) */
     public LivePageReader(int timeoutSeconds) {
+        this(timeoutSeconds, ChangeReader.DEFAULT_PAGE_MAX_BYTES);
+    }
+
+    /**
+     * @param timeoutSeconds the bound on every read (see {@code engine.statement-timeout})
+     * @param pageMaxBytes   the most text one {@link #readPage} page carries (see {@code engine.page-max-bytes})
+     */
+    public LivePageReader(int timeoutSeconds, long pageMaxBytes) {
         this.timeoutSeconds = timeoutSeconds;
+        this.pageMaxBytes = Math.max(1, pageMaxBytes);
     }
 
     /**
@@ -176,7 +191,10 @@ public final class LivePageReader {
         return high;
     }
 
-    /** The next page of the tenancy's live rows of {@code mapping} above {@code after} (null: from the start). */
+    /**
+     * The next page of the tenancy's live rows of {@code mapping} above {@code after} (null: from the start): at
+     * most {@code limit} keys and {@code engine.page-max-bytes} of text, at least one key.
+     */
     public Page readPage(Connection ic, UUID tenancy, Mapping mapping, String[] after, int limit)
             throws SQLException {
         Source source = source(mapping);
@@ -191,6 +209,7 @@ public final class LivePageReader {
         List<String[]> keys = new ArrayList<>();
         String[] last = null;
         int read = 0;
+        long available = 0;
         try (PreparedStatement ps = ic.prepareStatement(sql(mapping, after != null, limit))) {
             ps.setQueryTimeout(timeoutSeconds);
             int i = 1;
@@ -200,9 +219,11 @@ public final class LivePageReader {
                     ps.setString(i++, value);
                 }
             }
+            ps.setLong(i, pageMaxBytes);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     read++;
+                    available = rs.getLong(columns + 2 + order);
                     last = new String[order];
                     for (int k = 0; k < order; k++) {
                         last[k] = rs.getString(columns + 2 + k);
@@ -219,7 +240,7 @@ public final class LivePageReader {
                 }
             }
         }
-        return new Page(rows, keys, last, read);
+        return new Page(rows, keys, last, read, read < available);
     }
 
     static Source source(Mapping mapping) {
@@ -230,10 +251,37 @@ public final class LivePageReader {
         return source;
     }
 
-    /** The page statement: the first page ({@code keyset} false) or one above a key, {@code limit} keys. */
+    /**
+     * The page statement: the first page ({@code keyset} false) or one above a key, {@code limit} keys, cut by bytes
+     * ({@link #byteCut}).
+     */
     static String sql(Mapping mapping, boolean keyset, int limit) {
         return STATEMENTS.computeIfAbsent(mapping.name() + (keyset ? ">" : "") + limit,
-                n -> render(mapping, keyset, limit, "?::uuid"));
+                n -> byteCut(mapping, render(mapping, keyset, limit, "?::uuid")));
+    }
+
+    /**
+     * {@code page} ({@link #render}) cut by bytes on the server: a key is returned while the text of the keys
+     * before it and its own stays within the last parameter, and the first key always (a row wider than the limit
+     * is a page of its own). Rows: {@code page}'s, then how many keys the key limit alone would have returned.
+     */
+    private static String byteCut(Mapping mapping, String page) {
+        int columns = mapping.columns().size();
+        int order = source(mapping).order().size();
+        List<String> names = new ArrayList<>();
+        List<String> bytes = new ArrayList<>();
+        for (int c = 0; c < columns; c++) {
+            names.add("\"_p\"." + mapping.columns().get(c).quoted());
+            bytes.add("coalesce(octet_length(\"_p\"." + mapping.columns().get(c).quoted() + "), 0)");
+        }
+        names.add("\"_p\".\"is_deleted\"");
+        String orderNames = java.util.stream.IntStream.range(0, order).mapToObj(k -> "\"_p\".\"_o" + k + "\"")
+                .collect(Collectors.joining(", "));
+        return "SELECT " + String.join(", ", names).replace("\"_p\".", "") + ", " + orderNames.replace("\"_p\".", "")
+                + ", \"_all\" FROM (\nSELECT " + String.join(", ", names) + ", " + orderNames
+                + ", row_number() OVER \"_w\" AS \"_n\", sum(" + String.join(" + ", bytes) + ") OVER \"_w\" AS \"_bytes\","
+                + " count(*) OVER () AS \"_all\"\nFROM (" + page + ") AS \"_p\"\nWINDOW \"_w\" AS (ORDER BY \"_p\".\"_r\" ROWS UNBOUNDED PRECEDING)"
+                + ") AS \"_c\"\nWHERE \"_n\" = 1 OR \"_bytes\" <= ?\nORDER BY \"_n\"";
     }
 
     /** The widest mapping: every row of the batched read has this many value columns (narrower ones pad). */
@@ -315,7 +363,8 @@ public final class LivePageReader {
     }
 
     /**
-     * Rows: the target columns' text forms, {@code is_deleted}, then the order columns' text forms. Each key's live
+     * Rows: the target columns' text forms, {@code is_deleted}, then the order columns' text forms, then the row's
+     * position in that order ({@code "_r"}, what {@link #byteCut} sums in). Each key's live
      * row is a LATERAL subquery kept apart ({@code OFFSET 0}): joined as a whole, the planner cannot see through the
      * {@code "primaryKey"} JSON and chose hash joins over a sequential scan of the whole source table for every page.
      * The limit is a literal: with {@code LIMIT ?} the generic plan of {@code team_invitations} sorted the tenancy's
@@ -350,7 +399,7 @@ public final class LivePageReader {
         String orderText = java.util.stream.IntStream.range(0, order.size())
                 .mapToObj(k -> "k.\"_o" + k + "\"::text").collect(Collectors.joining(", "));
         return "SELECT " + FetchSql.textColumns(mapping, "\"_live\"") + ", \"_live\".\"is_deleted\", " + orderText
-                + "\nFROM (\n    " + keysPage + ") AS k\nCROSS JOIN LATERAL (\nSELECT " + fetch.select()
+                + ", row_number() OVER (ORDER BY " + orderBy + ") AS \"_r\"\nFROM (\n    " + keysPage + ") AS k\nCROSS JOIN LATERAL (\nSELECT " + fetch.select()
                 + ",\n       (" + fetch.deleted() + ") AS \"is_deleted\"\nFROM (SELECT k.\"tenancyId\", k.\"primaryKey\") AS "
                 + FetchSql.CHANGE + "\n" + fetch.joins() + "\nOFFSET 0) AS \"_live\"\nORDER BY " + orderBy;
     }
