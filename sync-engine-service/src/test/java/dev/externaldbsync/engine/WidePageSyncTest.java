@@ -34,14 +34,11 @@ import io.quarkus.test.junit.TestProfile;
 @WithTestResource(InternalDatabaseResource.class)
 class WidePageSyncTest {
 
-    /**
-     * A 1 MB page of 200 KB rows holds about five; a tiny batch share sends the tenancy down the single-tenancy
-     * pages, where the byte limit applies.
-     */
+    /** A 1 MB page of 200 KB rows holds about five: the batched read is cut, the tenancy continues alone. */
     public static class Profile implements QuarkusTestProfile {
         @Override
         public Map<String, String> getConfigOverrides() {
-            return Map.of("engine.page-max-bytes", "1M", "engine.batch.fetch-rows", "4");
+            return Map.of("engine.page-max-bytes", "1M");
         }
     }
 

@@ -257,15 +257,15 @@ public final class LivePageReader {
      */
     static String sql(Mapping mapping, boolean keyset, int limit) {
         return STATEMENTS.computeIfAbsent(mapping.name() + (keyset ? ">" : "") + limit,
-                n -> byteCut(mapping, render(mapping, keyset, limit, "?::uuid")));
+                n -> byteCut(mapping, render(mapping, keyset, limit, "?::uuid"), "?"));
     }
 
     /**
      * {@code page} ({@link #render}) cut by bytes on the server: a key is returned while the text of the keys
-     * before it and its own stays within the last parameter, and the first key always (a row wider than the limit
+     * before it and its own stays within {@code maxBytes}, and the first key always (a row wider than the limit
      * is a page of its own). Rows: {@code page}'s, then how many keys the key limit alone would have returned.
      */
-    private static String byteCut(Mapping mapping, String page) {
+    private static String byteCut(Mapping mapping, String page, String maxBytes) {
         int columns = mapping.columns().size();
         int order = source(mapping).order().size();
         List<String> names = new ArrayList<>();
@@ -281,7 +281,7 @@ public final class LivePageReader {
                 + ", \"_all\" FROM (\nSELECT " + String.join(", ", names) + ", " + orderNames
                 + ", row_number() OVER \"_w\" AS \"_n\", sum(" + String.join(" + ", bytes) + ") OVER \"_w\" AS \"_bytes\","
                 + " count(*) OVER () AS \"_all\"\nFROM (" + page + ") AS \"_p\"\nWINDOW \"_w\" AS (ORDER BY \"_p\".\"_r\" ROWS UNBOUNDED PRECEDING)"
-                + ") AS \"_c\"\nWHERE \"_n\" = 1 OR \"_bytes\" <= ?\nORDER BY \"_n\"";
+                + ") AS \"_c\"\nWHERE \"_n\" = 1 OR \"_bytes\" <= " + maxBytes + "\nORDER BY \"_n\"";
     }
 
     /** The widest mapping: every row of the batched read has this many value columns (narrower ones pad). */
@@ -294,12 +294,14 @@ public final class LivePageReader {
      * The first page, at most {@code limit} keys, of every mapping of every tenancy in {@code tenancies}, in ONE
      * statement (each mapping a LATERAL page per tenancy, as {@link #readPage} renders it): tenancy position →
      * mapping index ({@link Mappings#ALL}) → page. A page's {@code lastKey} is not set (a tenancy whose page is
-     * full is backfilled alone, from the start). For the first sync of many small tenancies sharing a target.
+     * full or cut by bytes is backfilled alone, from the start). Each page carries at most
+     * {@code engine.page-max-bytes} divided among the tenancies (at least one key). For the first sync of many small tenancies sharing a target.
      */
     public List<List<Page>> readFirstPages(Connection ic, List<UUID> tenancies, int limit) throws SQLException {
         int mappings = Mappings.ALL.size();
         List<List<List<Row>>> rows = new ArrayList<>();
         int[][] read = new int[tenancies.size()][mappings];
+        long[][] available = new long[tenancies.size()][mappings];
         for (int u = 0; u < tenancies.size(); u++) {
             List<List<Row>> perMapping = new ArrayList<>();
             for (int k = 0; k < mappings; k++) {
@@ -313,11 +315,13 @@ public final class LivePageReader {
             ps.unwrap(org.postgresql.PGStatement.class).setPrepareThreshold(1);
             ps.setQueryTimeout(timeoutSeconds);
             ps.setArray(1, ic.createArrayOf("uuid", tenancies.toArray()));
+            ps.setLong(2, Math.max(1, pageMaxBytes / Math.max(1, tenancies.size())));
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     int k = rs.getInt(1);
                     int u = (int) rs.getLong(2) - 1;
                     read[u][k]++;
+                    available[u][k] = rs.getLong(4 + MAX_COLUMNS);
                     if (rs.getBoolean(3)) {
                         continue;
                     }
@@ -334,7 +338,8 @@ public final class LivePageReader {
         for (int u = 0; u < tenancies.size(); u++) {
             List<Page> perMapping = new ArrayList<>();
             for (int k = 0; k < mappings; k++) {
-                perMapping.add(new Page(rows.get(u).get(k), List.of(), null, read[u][k]));
+                perMapping.add(new Page(rows.get(u).get(k), List.of(), null, read[u][k],
+                        read[u][k] < available[u][k]));
             }
             pages.add(perMapping);
         }
@@ -342,12 +347,14 @@ public final class LivePageReader {
     }
 
     /**
-     * Parameter: the tenancies (uuid[]). Rows: mapping index, the tenancy's 1-based position, is_deleted, then
-     * {@link #MAX_COLUMNS} text values.
+     * Parameters: the tenancies (uuid[]), the byte limit of each page ({@link #byteCut}). Rows: mapping index, the
+     * tenancy's 1-based position, is_deleted, then {@link #MAX_COLUMNS} text values, then how many keys the page had
+     * before the byte limit.
      */
     private static String renderBatch(int limit) {
         StringBuilder sql = new StringBuilder(
-                "WITH x AS MATERIALIZED (SELECT u.* FROM unnest(?::uuid[]) WITH ORDINALITY AS u(\"t\", \"i\"))\n");
+                "WITH x AS MATERIALIZED (SELECT u.*, \"_b\".\"b\" FROM unnest(?::uuid[]) WITH ORDINALITY AS u(\"t\", \"i\")"
+                        + " CROSS JOIN (SELECT ?::bigint AS \"b\") AS \"_b\")\n");
         for (int k = 0; k < Mappings.ALL.size(); k++) {
             Mapping mapping = Mappings.ALL.get(k);
             if (k > 0) {
@@ -355,8 +362,9 @@ public final class LivePageReader {
             }
             sql.append("SELECT ").append(k).append(", x.\"i\", p.\"is_deleted\", ")
                     .append(FetchSql.textColumns(mapping, "p"))
-                    .append(", NULL::text".repeat(MAX_COLUMNS - mapping.columns().size()))
-                    .append("\nFROM x CROSS JOIN LATERAL (\n").append(render(mapping, false, limit, "x.\"t\""))
+                    .append(", NULL::text".repeat(MAX_COLUMNS - mapping.columns().size())).append(", p.\"_all\"")
+                    .append("\nFROM x CROSS JOIN LATERAL (\n")
+                    .append(byteCut(mapping, render(mapping, false, limit, "x.\"t\""), "x.\"b\""))
                     .append("\n) AS p");
         }
         return sql.toString();

@@ -260,7 +260,7 @@ final class BatchRunner {
                 Member m = candidates.get(u);
                 boolean fits = true;
                 for (int k = 0; k < Mappings.ALL.size(); k++) {
-                    fits &= !m.backfill[k] || pages.get(u).get(k).keysRead() < limit;
+                    fits &= !m.backfill[k] || pages.get(u).get(k).keysRead() < limit && !pages.get(u).get(k).more();
                 }
                 if (!fits) {
                     continue;
@@ -436,7 +436,7 @@ final class BatchRunner {
                     Mapping mapping = Mappings.ALL.get(k);
                     counts.put(mapping.name(), member.applied[k] + member.backfilled[k]);
                     after.put(mapping.name(), member.cursors[k]);
-                    if (member.read.page(k).size() >= share) {
+                    if (member.read.page(k).size() >= share || member.read.more(k)) {
                         full.add(mapping);
                     } else {
                         progress.add(unit.tenancyId(), unit.targetId(), mapping.name(), member.cursors[k],

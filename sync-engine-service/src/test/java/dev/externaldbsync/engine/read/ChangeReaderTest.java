@@ -217,7 +217,8 @@ class ChangeReaderTest {
         String sql = ChangeReader.batchSql(64);
         assertThat(sql).isSameAs(ChangeReader.batchSql(64));
         assertThat(sql).doesNotContain(FetchRange.MAX_SEQUENCE).contains("LIMIT 64");
-        assertThat(sql.chars().filter(c -> c == '?').count()).isEqualTo(2 + Mappings.ALL.size());
+        assertThat(sql.chars().filter(c -> c == '?').count()).as("tenancies, targets, cursors, byte limit")
+                .isEqualTo(2 + Mappings.ALL.size() + 1);
         for (int k = 0; k < Mappings.ALL.size(); k++) {
             assertThat(sql).contains("\"sequenceId\" > x.\"c" + k + "\"");
         }
@@ -339,6 +340,33 @@ class ChangeReaderTest {
             assertThat(second.more()).as("nothing left above the last row").isFalse();
             assertThat(tiny.readPage(c, tenancy.id(), Mappings.USERS, second.rows().get(0).sequenceId(), 64).rows())
                     .isEmpty();
+        }
+    }
+
+    @Test
+    void theBatchedReadCutsAWidePageByBytesAndMarksItAsHavingMore() throws Exception {
+        Tenancy wide = fixtures.createTenancy();
+        for (int u = 0; u < 5; u++) {
+            UUID user = fixtures.createUser(wide, "Batch wide " + u, "bw" + u + "@example.com");
+            db.update("UPDATE \"ProjectUser\" SET \"clientMetadata\" = jsonb_build_object('pad', repeat('z', 10000))"
+                    + " WHERE \"tenancyId\" = ? AND \"projectUserId\" = ?", wide.id(), user);
+        }
+        stampAll();
+        // Two tenancies share the limit: each (tenancy, mapping) page may carry half of it, two 10 KB rows.
+        ChangeReader narrow = new ChangeReader(30, 50_000);
+        try (Connection c = db.connect()) {
+            List<ChangeReader.Pages> read = narrow.readBatch(c, List.of(request(wide.id(), "main", -1),
+                    request(TENANCIES.get(0).id(), "main", -1)), 64);
+            List<Row> whole = READER.readPage(c, wide.id(), Mappings.USERS, -1, 64).rows();
+            assertThat(read.get(0).page(0)).hasSize(2);
+            assertThat(text(read.get(0).page(0))).isEqualTo(text(whole.subList(0, 2)));
+            assertThat(read.get(0).more(0)).isTrue();
+            assertThat(read.get(1).more(0)).as("a narrow tenancy's page is whole").isFalse();
+            assertThat(text(read.get(1).page(0)))
+                    .isEqualTo(text(READER.readPage(c, TENANCIES.get(0).id(), Mappings.USERS, -1, 64).rows()));
+            for (int k = 1; k < Mappings.ALL.size(); k++) {
+                assertThat(read.get(0).more(k)).as(Mappings.ALL.get(k).name()).isFalse();
+            }
         }
     }
 }

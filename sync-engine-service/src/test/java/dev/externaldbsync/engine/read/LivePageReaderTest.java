@@ -94,4 +94,23 @@ class LivePageReaderTest {
             assertThat(tiny.readPage(c, tenancy.id(), Mappings.USERS, second.lastKey(), 64).keysRead()).isZero();
         }
     }
+
+    @Test
+    void theBatchedFirstPagesCutAWideTenancyByBytesAndSaySoAndLeaveANarrowOneWhole() throws Exception {
+        Tenancy wide = tenancyWithWideUsers(4, 10_000);
+        Tenancy narrowOne = tenancyWithWideUsers(2, 10);
+        // Two tenancies share the limit: each page may carry half of it, two 10 KB rows.
+        LivePageReader narrow = new LivePageReader(30, 50_000);
+        try (Connection c = db.connect()) {
+            List<List<LivePageReader.Page>> pages = narrow.readFirstPages(c, List.of(wide.id(), narrowOne.id()), 64);
+            LivePageReader.Page widePage = pages.get(0).get(0);
+            assertThat(widePage.keysRead()).isEqualTo(2);
+            assertThat(widePage.more()).isTrue();
+            assertThat(ids(widePage.rows()))
+                    .isEqualTo(ids(WHOLE.readPage(c, wide.id(), Mappings.USERS, null, 64).rows()).subList(0, 2));
+            LivePageReader.Page narrowPage = pages.get(1).get(0);
+            assertThat(narrowPage.keysRead()).isEqualTo(2);
+            assertThat(narrowPage.more()).isFalse();
+        }
+    }
 }
