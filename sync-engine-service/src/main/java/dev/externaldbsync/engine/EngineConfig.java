@@ -5,7 +5,9 @@ import java.util.List;
 import java.util.Optional;
 
 import io.quarkus.runtime.configuration.MemorySize;
+import io.quarkus.runtime.configuration.MemorySizeConverter;
 import io.smallrye.config.ConfigMapping;
+import io.smallrye.config.WithConverter;
 import io.smallrye.config.WithDefault;
 
 /**
@@ -28,7 +30,9 @@ public interface EngineConfig {
      * server before the row limit when rows are wide (a page is at least one row). Bounds the engine's heap per
      * page whatever the width of the jsonb columns.
      */
+    // The converter named, not found: a plain SmallRye config (as some tests build) has no Quarkus converters.
     @WithDefault("4M")
+    @WithConverter(MemorySizeConverter.class)
     MemorySize pageMaxBytes();
 
     /**
