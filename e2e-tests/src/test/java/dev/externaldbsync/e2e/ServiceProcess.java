@@ -10,7 +10,9 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -70,12 +72,20 @@ final class ServiceProcess {
             Path logs = repoRoot().resolve("e2e-tests/target/e2e-logs");
             Files.createDirectories(logs);
             log = logs.resolve(name + "-" + STARTS.incrementAndGet() + ".log");
-            ProcessBuilder builder = new ProcessBuilder(
+            // The images' memory settings (see k8s/README.md, "Memory"), so the suite runs what production runs.
+            List<String> command = new ArrayList<>(List.of(
                     Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                    "-Xmx256m", "-XX:+UseSerialGC", "-jar", jar.toString())
+                    "-Xms64m", "-Xmx160m", "-XX:+UseSerialGC", "-XX:MaxMetaspaceSize=128m",
+                    "-XX:ReservedCodeCacheSize=64m", "-XX:MaxDirectMemorySize=64m", "-XX:+ExitOnOutOfMemoryError"));
+            if (kind.module.equals("sync-engine-service")) {
+                command.add("-Xms96m");
+            }
+            command.addAll(List.of("-jar", jar.toString()));
+            ProcessBuilder builder = new ProcessBuilder(command)
                     .redirectErrorStream(true)
                     .redirectOutput(log.toFile());
             Map<String, String> processEnv = builder.environment();
+            processEnv.put("MALLOC_ARENA_MAX", "2");
             processEnv.putAll(env);
             processEnv.put("QUARKUS_HTTP_PORT", Integer.toString(port));
             process = builder.start();

@@ -236,13 +236,38 @@ public final class LocalRunner {
         }
     }
 
+    /**
+     * JVM options of every service, as in the images (see k8s/README.md, "Memory"): a bounded heap starting small,
+     * bounded non-heap, the serial collector.
+     */
+    static final List<String> JVM_OPTIONS = List.of("-Xms64m", "-Xmx160m", "-XX:+UseSerialGC",
+            "-XX:MaxMetaspaceSize=128m", "-XX:ReservedCodeCacheSize=64m", "-XX:MaxDirectMemorySize=64m",
+            "-XX:+ExitOnOutOfMemoryError");
+
+    /** The engine allocates a page's rows per run: a larger initial heap spares it the collections of growing. */
+    static final List<String> ENGINE_JVM_OPTIONS = List.of("-Xms96m");
+
+    private List<String> command(String service) {
+        List<String> command = new ArrayList<>();
+        command.add(javaBinary());
+        command.addAll(JVM_OPTIONS);
+        if (service.equals("sync-engine-service")) {
+            command.addAll(ENGINE_JVM_OPTIONS); // the later -Xms wins
+        }
+        command.add("-jar");
+        command.add(jar(service).toString());
+        return command;
+    }
+
     private Process start(String service, int port, PostgresUrl internal, String secret, String adminToken, Path logs)
             throws IOException {
-        ProcessBuilder builder = new ProcessBuilder(javaBinary(), "-Xmx256m", "-jar", jar(service).toString())
+        ProcessBuilder builder = new ProcessBuilder(command(service))
                 .directory(home.toFile())
                 .redirectErrorStream(true)
                 .redirectOutput(logs.resolve(service + ".log").toFile());
         Map<String, String> env = builder.environment();
+        // glibc's default of 8 malloc arenas per core is resident memory the heap limits do not bound.
+        env.putIfAbsent("MALLOC_ARENA_MAX", "2");
         env.put("INTERNAL_DATABASE_URL", internal.reactiveUri());
         env.put("SYNC_ENGINE_URL", "http://localhost:" + SERVICES.get("sync-engine-service"));
         if (service.equals("poller-service")) {

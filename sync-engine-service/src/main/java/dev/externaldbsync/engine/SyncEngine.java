@@ -137,10 +137,10 @@ public class SyncEngine {
         // tenancy bulk-loaded a moment ago) can run for minutes; cancelled (SQLState 57014), the run fails, the
         // poller retries it later and the retry is planned afresh.
         int readTimeout = (int) Math.max(1, config.statementTimeout().toSeconds());
-        RunContext context = new RunContext(pools, schema, new ChangeReader(readTimeout), metrics, config.pageSize(),
+        RunContext context = new RunContext(pools, schema, new ChangeReader(readTimeout, config.pageMaxBytes().asLongValue()), metrics, config.pageSize(),
                 config.batch().fetchRows(), shuttingDown::get, sink, watchdog,
                 new ProgressStore.Backoff(config.targetBackoff().base(), config.targetBackoff().max()),
-                new LivePageReader(readTimeout), ChangeRetention::prunedThroughByMapping,
+                new LivePageReader(readTimeout, config.pageMaxBytes().asLongValue()), ChangeRetention::prunedThroughByMapping,
                 new ChangedMappings(readTimeout));
         runs = new Runs(context, internal, config.parallelism(), config.batch().maxTenancies());
         resync = new Resync(internal, pools, schema);

@@ -44,19 +44,47 @@ public final class ChangeReader {
     private static final Map<Integer, String> BATCH_BY_LIMIT = new ConcurrentHashMap<>();
     private static final Map<Mapping, String> PAGE_BY_MAPPING = new ConcurrentHashMap<>();
 
+    /** The default of {@code engine.page-max-bytes}. */
+    public static final long DEFAULT_PAGE_MAX_BYTES = 4L * 1024 * 1024;
+
     private final int timeoutSeconds;
+    private final long pageMaxBytes;
 
     /** @param timeoutSeconds the bound on every read (see {@code engine.statement-timeout}) */
     public ChangeReader(int timeoutSeconds) {
+        this(timeoutSeconds, DEFAULT_PAGE_MAX_BYTES);
+    }
+
+    /**
+     * @param timeoutSeconds the bound on every read (see {@code engine.statement-timeout})
+     * @param pageMaxBytes   the most text one {@link #readPage} page carries (see {@code engine.page-max-bytes})
+     */
+    public ChangeReader(int timeoutSeconds, long pageMaxBytes) {
         this.timeoutSeconds = timeoutSeconds;
+        this.pageMaxBytes = Math.max(1, pageMaxBytes);
+    }
+
+    /**
+     * One {@link #readPage} page: its rows in sequence order, and whether it was cut by the byte limit before its
+     * row limit (then it is short although more is above it: the caller reads on).
+     */
+    public record Page(List<Row> rows, boolean more) {
     }
 
     /** What a batched read asks for one (tenancy, target): its cursor of every mapping, in registry order. */
     public record Request(UUID tenancyId, String targetId, long[] cursors) {
     }
 
-    /** What a batched read returned for one (tenancy, target). */
-    public record Pages(List<List<Row>> byMapping, Set<String> mappingsWithPoison) {
+    /**
+     * What a batched read returned for one (tenancy, target); {@code cut[k]}: mapping {@code k}'s page was cut by
+     * bytes before its row limit, so there is more above it although it is short.
+     */
+    public record Pages(List<List<Row>> byMapping, Set<String> mappingsWithPoison, boolean[] cut) {
+
+        /** Whether mapping {@code k}'s page was cut by bytes (there is more above it). */
+        public boolean more(int k) {
+            return cut[k];
+        }
 
         /** The rows of mapping {@code k} (registry order), in sequence order. */
         public List<Row> page(int k) {
@@ -72,7 +100,9 @@ public final class ChangeReader {
      * Every mapping's rows above each request's cursors, at most {@code limit} per (tenancy, mapping), in sequence
      * order, plus the names of the mappings where the tenancy has dead-lettered rows on that target; one
      * {@link Pages} per request, in request order. A page has fewer than {@code limit} rows only when nothing more
-     * is above the cursor: the rare page made short by a key's several entries is topped up by single reads.
+     * is above the cursor or it was cut by bytes ({@link Pages#more}): the rare page made short by a key's several
+     * entries is topped up by single reads. Each (tenancy, mapping) page carries at most {@code engine.page-max-bytes}
+     * divided among the batch's tenancies (at least one row), so a batch holds at most that limit per mapping.
      */
     public List<Pages> readBatch(Connection ic, List<Request> requests, int limit) throws SQLException {
         int mappings = Mappings.ALL.size();
@@ -82,9 +112,10 @@ public final class ChangeReader {
             for (int k = 0; k < mappings; k++) {
                 perMapping.add(new ArrayList<>());
             }
-            pages.add(new Pages(perMapping, new HashSet<>()));
+            pages.add(new Pages(perMapping, new HashSet<>(), new boolean[mappings]));
         }
         long[][] entries = new long[requests.size()][mappings];
+        long[][] available = new long[requests.size()][mappings];
         try (PreparedStatement ps = ic.prepareStatement(batchSql(limit))) {
             // Server-prepared from the first use: planning it is costly, so it must happen once per connection
             // (with the session's force_generic_plan, see application.properties), not on every call.
@@ -97,6 +128,7 @@ public final class ChangeReader {
                 ps.setArray(3 + k, ic.createArrayOf("bigint",
                         requests.stream().map(r -> r.cursors()[mapping]).toArray()));
             }
+            ps.setLong(3 + mappings, Math.max(1, pageMaxBytes / Math.max(1, requests.size())));
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     int k = rs.getInt(1);
@@ -112,6 +144,7 @@ public final class ChangeReader {
                     }
                     of.page(k).add(new Row(values, rs.getLong(3), rs.getBoolean(4)));
                     entries[(int) rs.getLong(2) - 1][k] += rs.getLong(5 + MAX_COLUMNS);
+                    available[(int) rs.getLong(2) - 1][k] = rs.getLong(6 + MAX_COLUMNS);
                 }
             }
         }
@@ -119,9 +152,12 @@ public final class ChangeReader {
             List<List<Row>> byMapping = pages.get(u).byMapping();
             for (int k = 0; k < mappings; k++) {
                 byMapping.get(k).sort(Comparator.comparingLong(Row::sequenceId));
-                if (byMapping.get(k).size() < limit && entries[u][k] >= limit) {
+                if (byMapping.get(k).size() < available[u][k]) {
+                    pages.get(u).cut()[k] = true;
+                } else if (byMapping.get(k).size() < limit && entries[u][k] >= limit) {
+                    // Unbounded by bytes: the batch takes a short page for "caught up".
                     byMapping.set(k, topUp(ic, requests.get(u).tenancyId(), Mappings.ALL.get(k), byMapping.get(k),
-                            limit));
+                            limit, Long.MAX_VALUE).rows());
                 }
             }
         }
@@ -130,20 +166,35 @@ public final class ChangeReader {
 
     /**
      * The next page of one tenancy's rows of {@code mapping} above {@code cursor}, in sequence order: at most
-     * {@code pageSize} rows, one per key, and fewer only when nothing more is above the cursor.
+     * {@code pageSize} rows, one per key, and at most {@code engine.page-max-bytes} of text (but always at least one
+     * row, so a single huge row still moves the cursor). Fewer rows than {@code pageSize} only when nothing more is
+     * above the cursor or the page was cut by bytes ({@link Page#more}).
      */
-    public List<Row> readPage(Connection ic, UUID tenancy, Mapping mapping, long cursor, int pageSize)
+    public Page readPage(Connection ic, UUID tenancy, Mapping mapping, long cursor, int pageSize)
             throws SQLException {
         List<Row> rows = new ArrayList<>();
-        long entries = readOnce(ic, tenancy, mapping, cursor, pageSize, rows);
-        return rows.size() < pageSize && entries >= pageSize ? topUp(ic, tenancy, mapping, rows, pageSize) : rows;
+        Read read = readOnce(ic, tenancy, mapping, cursor, pageSize, pageMaxBytes, rows);
+        if (read.cut()) {
+            return new Page(rows, true);
+        }
+        return rows.size() < pageSize && read.entries() >= pageSize
+                ? topUp(ic, tenancy, mapping, rows, pageSize, pageMaxBytes)
+                : new Page(rows, false);
     }
 
-    /** One page query: its rows into {@code rows}; returns how many change-log entries they stand for. */
-    private long readOnce(Connection ic, UUID tenancy, Mapping mapping, long cursor, int pageSize, List<Row> rows)
-            throws SQLException {
+    /** What one page query stood for: its change-log entries, and whether the byte limit left rows out. */
+    private record Read(long entries, boolean cut) {
+    }
+
+    /**
+     * One page query: its rows into {@code rows}. The byte limit is applied by the server (a running sum over the
+     * rows' text in sequence order), so rows past it never cross the wire or the heap.
+     */
+    private Read readOnce(Connection ic, UUID tenancy, Mapping mapping, long cursor, int pageSize, long maxBytes,
+            List<Row> rows) throws SQLException {
         int columns = mapping.columns().size();
         long entries = 0;
+        long available = 0;
         try (PreparedStatement ps = ic.prepareStatement(pageSql(mapping))) {
             ps.setQueryTimeout(timeoutSeconds);
             int i = 1;
@@ -154,6 +205,7 @@ public final class ChangeReader {
                     case LIMIT -> ps.setInt(i++, pageSize);
                 }
             }
+            ps.setLong(i, maxBytes);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     String[] values = new String[columns];
@@ -162,10 +214,11 @@ public final class ChangeReader {
                     }
                     rows.add(new Row(values, rs.getLong(columns + 1), rs.getBoolean(columns + 2)));
                     entries += rs.getLong(columns + 3);
+                    available = rs.getLong(columns + 4);
                 }
             }
         }
-        return entries;
+        return new Read(entries, rows.size() < available);
     }
 
     /**
@@ -175,20 +228,26 @@ public final class ChangeReader {
      * which is from a later snapshot and a higher entry: anything that changed after the first read has an entry
      * above the first read's last one, so the merged page is as current as its newest read.
      */
-    private List<Row> topUp(Connection ic, UUID tenancy, Mapping mapping, List<Row> page, int pageSize)
+    private Page topUp(Connection ic, UUID tenancy, Mapping mapping, List<Row> page, int pageSize, long maxBytes)
             throws SQLException {
         int[] keys = mapping.keyIndexes();
         Map<String, Row> byKey = new LinkedHashMap<>();
         page.forEach(r -> byKey.put(key(r, keys), r));
         long cursor = page.get(page.size() - 1).sequenceId();
+        boolean cut = false;
         while (byKey.size() < pageSize) {
             int wanted = pageSize - byKey.size();
             List<Row> more = new ArrayList<>();
-            long entries = readOnce(ic, tenancy, mapping, cursor, wanted, more);
+            Read read = readOnce(ic, tenancy, mapping, cursor, wanted, maxBytes, more);
+            long entries = read.entries();
             for (Row r : more) {
                 String key = key(r, keys);
                 byKey.remove(key);
                 byKey.put(key, r);
+            }
+            if (read.cut()) {
+                cut = true;
+                break;
             }
             if (more.isEmpty() || entries < wanted) {
                 break;
@@ -197,7 +256,7 @@ public final class ChangeReader {
         }
         List<Row> merged = new ArrayList<>(byKey.values());
         merged.sort(Comparator.comparingLong(Row::sequenceId));
-        return merged;
+        return new Page(merged, cut);
     }
 
     private static String key(Row row, int[] keys) {
@@ -238,19 +297,52 @@ public final class ChangeReader {
                 WHERE c."tenancyId" = ? AND c."tableName" = ? AND c."sequenceId" > ? AND c."sequenceId" IS NOT NULL
                 ORDER BY c."sequenceId" LIMIT ?) AS e""";
 
-    /** The single page query with every target column as its text form, in sequence order. */
+    /**
+     * The single page query with every target column as its text form, in sequence order, then sequence id,
+     * is_deleted, entries and how many rows the row limit alone would have returned. Its last parameter is the byte
+     * limit: a row is returned while the text of the rows before it and its own stays within it, and the first row
+     * always (a row wider than the limit is a page of its own).
+     */
     static String pageSql(Mapping mapping) {
-        return PAGE_BY_MAPPING.computeIfAbsent(mapping, m -> "SELECT " + FetchSql.textColumns(m, "\"_page\"")
-                + ", \"_page\".\"sequence_id\", \"_page\".\"is_deleted\", \"_page\".\"entries\" FROM (" + m.fetchSql()
-                + ") AS \"_page\" ORDER BY \"_page\".\"sequence_id\"");
+        return PAGE_BY_MAPPING.computeIfAbsent(mapping, m -> "SELECT " + textNames(m.columns().size(), "\"_c\"")
+                + ", \"_c\".\"sequence_id\", \"_c\".\"is_deleted\", \"_c\".\"entries\", \"_c\".\"_all\" FROM (\n"
+                + byteCut(m, m.fetchSql(), "?") + ") AS \"_c\"\nORDER BY \"_c\".\"_n\"");
+    }
+
+    /**
+     * {@code page} (a fetch of {@code mapping}: its columns, sequence_id, is_deleted, entries) with its columns as
+     * text ({@code "_v0"}…), cut at {@code maxBytes} by a running sum of that text in sequence order (the first row
+     * always), with each row's position ({@code "_n"}) and how many rows the page had before the cut
+     * ({@code "_all"}). The text is cast once, for the sum and the result.
+     */
+    private static String byteCut(Mapping mapping, String page, String maxBytes) {
+        int columns = mapping.columns().size();
+        List<String> aliased = new ArrayList<>();
+        List<String> bytes = new ArrayList<>();
+        for (int c = 0; c < columns; c++) {
+            aliased.add("\"_page\"." + mapping.columns().get(c).quoted() + "::text AS \"_v" + c + "\"");
+            bytes.add("coalesce(octet_length(\"_t\".\"_v" + c + "\"), 0)");
+        }
+        return "SELECT \"_w\".* FROM (\nSELECT \"_t\".*, row_number() OVER \"_o\" AS \"_n\", sum("
+                + String.join(" + ", bytes) + ") OVER \"_o\" AS \"_bytes\", count(*) OVER () AS \"_all\"\nFROM (SELECT "
+                + String.join(", ", aliased) + ", \"_page\".\"sequence_id\", \"_page\".\"is_deleted\", "
+                + "\"_page\".\"entries\" FROM (" + page + ") AS \"_page\") AS \"_t\"\n"
+                + "WINDOW \"_o\" AS (ORDER BY \"_t\".\"sequence_id\" ROWS UNBOUNDED PRECEDING)) AS \"_w\"\n"
+                + "WHERE \"_w\".\"_n\" = 1 OR \"_w\".\"_bytes\" <= " + maxBytes;
+    }
+
+    private static String textNames(int columns, String alias) {
+        return IntStream.range(0, columns).mapToObj(c -> alias + ".\"_v" + c + "\"").collect(Collectors.joining(", "));
     }
 
     /**
      * The batched read with {@code limit} rows per tenancy and mapping. Parameters: tenancy ids (uuid[]), target ids
-     * (text[]), then one cursor array (bigint[]) per mapping in registry order, all arrays in batch order. Rows:
+     * (text[]), then one cursor array (bigint[]) per mapping in registry order, all arrays in batch order, then the
+     * byte limit of each (tenancy, mapping) page (as {@link #pageSql}'s, applied per lateral page). Rows:
      * mapping index ({@link #POISON_MARK} for a poison mark), the tenancy's 1-based position in the arrays, sequence
      * id, is_deleted, then {@link #MAX_COLUMNS} text values (a poison mark carries the mapping name first), then the
-     * number of change-log entries the row stands for (see {@link FetchSql}). Each
+     * number of change-log entries the row stands for (see {@link FetchSql}), then how many rows the page had before
+     * the byte limit. Each
      * mapping is its lateral fetch ({@link FetchSql#lateral}) per tenancy: one index probe of the change log and
      * nothing returned (nothing joined) for a mapping with nothing above the cursor. The limit is a literal (see {@link FetchSql#lateral}); callers use a
      * few distinct limits (powers of two), so few statements are prepared per connection.
@@ -265,18 +357,20 @@ public final class ChangeReader {
         String cursorNames = IntStream.range(0, all.size()).mapToObj(k -> "\"c" + k + "\"")
                 .collect(Collectors.joining(", "));
         StringBuilder sql = new StringBuilder();
-        sql.append("WITH x AS MATERIALIZED (\n    SELECT u.* FROM unnest(?::uuid[], ?::text[], ").append(cursorArrays)
-                .append(") WITH ORDINALITY AS u(\"t\", \"g\", ").append(cursorNames).append(", \"i\"))\n");
+        sql.append("WITH x AS MATERIALIZED (\n    SELECT u.*, \"_b\".\"b\" FROM unnest(?::uuid[], ?::text[], ")
+                .append(cursorArrays).append(") WITH ORDINALITY AS u(\"t\", \"g\", ").append(cursorNames)
+                .append(", \"i\") CROSS JOIN (SELECT ?::bigint AS \"b\") AS \"_b\")\n");
         sql.append("SELECT ").append(POISON_MARK).append(", q.\"i\", 0::bigint, false, q.\"mappingName\"")
-                .append(padding(1)).append(", 0::bigint\nFROM (").append(DeadLetters.MARKED_MAPPINGS_OF_X)
+                .append(padding(1)).append(", 0::bigint, 0::bigint\nFROM (").append(DeadLetters.MARKED_MAPPINGS_OF_X)
                 .append(") q");
         for (int k = 0; k < all.size(); k++) {
             Mapping mapping = all.get(k);
             FetchRange.Binding outer = new FetchRange.Binding("x.\"t\"", "x.\"c" + k + "\"");
+            String lateral = FetchSql.lateral(mapping, outer, limit);
             sql.append("\nUNION ALL\nSELECT ").append(k).append(", x.\"i\", p.\"sequence_id\", p.\"is_deleted\", ")
-                    .append(FetchSql.textColumns(mapping, "p")).append(padding(mapping.columns().size()))
-                    .append(", p.\"entries\"\nFROM x CROSS JOIN LATERAL (\n").append(FetchSql.lateral(mapping, outer, limit))
-                    .append("\n) AS p");
+                    .append(textNames(mapping.columns().size(), "p")).append(padding(mapping.columns().size()))
+                    .append(", p.\"entries\", p.\"_all\"\nFROM x CROSS JOIN LATERAL (\n")
+                    .append(byteCut(mapping, lateral, "x.\"b\"")).append("\n) AS p");
         }
         return sql.toString();
     }

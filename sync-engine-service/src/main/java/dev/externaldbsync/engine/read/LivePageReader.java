@@ -105,9 +105,14 @@ public final class LivePageReader {
     /**
      * One page: the rows to upsert (keys the mapping treats as deleted left out), each row's position in the page
      * order ({@code keys}, parallel to {@code rows}), the last key read (the next page starts above it; null when
-     * none was read) and how many keys were read (fewer than asked: this was the last page).
+     * none was read), how many keys were read (fewer than asked and not {@code more}: this was the last page), and
+     * whether the byte limit cut the page before its key limit (then there is more above {@code lastKey}).
      */
-    public record Page(List<Row> rows, List<String[]> keys, String[] lastKey, int keysRead) {
+    public record Page(List<Row> rows, List<String[]> keys, String[] lastKey, int keysRead, boolean more) {
+
+        public Page(List<Row> rows, List<String[]> keys, String[] lastKey, int keysRead) {
+            this(rows, keys, lastKey, keysRead, false);
+        }
     }
 
     private static final Map<String, String> STATEMENTS = new ConcurrentHashMap<>();
@@ -118,10 +123,20 @@ public final class LivePageReader {
             FROM unnest(?::text[]) AS t(n)""";
 
     private final int timeoutSeconds;
+    private final long pageMaxBytes;
 
     /** @param timeoutSeconds the bound on every read (see {@code engine.statement-timeout}) */
     public LivePageReader(int timeoutSeconds) {
+        this(timeoutSeconds, ChangeReader.DEFAULT_PAGE_MAX_BYTES);
+    }
+
+    /**
+     * @param timeoutSeconds the bound on every read (see {@code engine.statement-timeout})
+     * @param pageMaxBytes   the most text one {@link #readPage} page carries (see {@code engine.page-max-bytes})
+     */
+    public LivePageReader(int timeoutSeconds, long pageMaxBytes) {
         this.timeoutSeconds = timeoutSeconds;
+        this.pageMaxBytes = Math.max(1, pageMaxBytes);
     }
 
     /**
@@ -176,7 +191,10 @@ public final class LivePageReader {
         return high;
     }
 
-    /** The next page of the tenancy's live rows of {@code mapping} above {@code after} (null: from the start). */
+    /**
+     * The next page of the tenancy's live rows of {@code mapping} above {@code after} (null: from the start): at
+     * most {@code limit} keys and {@code engine.page-max-bytes} of text, at least one key.
+     */
     public Page readPage(Connection ic, UUID tenancy, Mapping mapping, String[] after, int limit)
             throws SQLException {
         Source source = source(mapping);
@@ -191,6 +209,7 @@ public final class LivePageReader {
         List<String[]> keys = new ArrayList<>();
         String[] last = null;
         int read = 0;
+        long available = 0;
         try (PreparedStatement ps = ic.prepareStatement(sql(mapping, after != null, limit))) {
             ps.setQueryTimeout(timeoutSeconds);
             int i = 1;
@@ -200,9 +219,11 @@ public final class LivePageReader {
                     ps.setString(i++, value);
                 }
             }
+            ps.setLong(i, pageMaxBytes);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     read++;
+                    available = rs.getLong(columns + 2 + order);
                     last = new String[order];
                     for (int k = 0; k < order; k++) {
                         last[k] = rs.getString(columns + 2 + k);
@@ -219,7 +240,7 @@ public final class LivePageReader {
                 }
             }
         }
-        return new Page(rows, keys, last, read);
+        return new Page(rows, keys, last, read, read < available);
     }
 
     static Source source(Mapping mapping) {
@@ -230,10 +251,37 @@ public final class LivePageReader {
         return source;
     }
 
-    /** The page statement: the first page ({@code keyset} false) or one above a key, {@code limit} keys. */
+    /**
+     * The page statement: the first page ({@code keyset} false) or one above a key, {@code limit} keys, cut by bytes
+     * ({@link #byteCut}).
+     */
     static String sql(Mapping mapping, boolean keyset, int limit) {
         return STATEMENTS.computeIfAbsent(mapping.name() + (keyset ? ">" : "") + limit,
-                n -> render(mapping, keyset, limit, "?::uuid"));
+                n -> byteCut(mapping, render(mapping, keyset, limit, "?::uuid"), "?"));
+    }
+
+    /**
+     * {@code page} ({@link #render}) cut by bytes on the server: a key is returned while the text of the keys
+     * before it and its own stays within {@code maxBytes}, and the first key always (a row wider than the limit
+     * is a page of its own). Rows: {@code page}'s, then how many keys the key limit alone would have returned.
+     */
+    private static String byteCut(Mapping mapping, String page, String maxBytes) {
+        int columns = mapping.columns().size();
+        int order = source(mapping).order().size();
+        List<String> names = new ArrayList<>();
+        List<String> bytes = new ArrayList<>();
+        for (int c = 0; c < columns; c++) {
+            names.add("\"_p\"." + mapping.columns().get(c).quoted());
+            bytes.add("coalesce(octet_length(\"_p\"." + mapping.columns().get(c).quoted() + "), 0)");
+        }
+        names.add("\"_p\".\"is_deleted\"");
+        String orderNames = java.util.stream.IntStream.range(0, order).mapToObj(k -> "\"_p\".\"_o" + k + "\"")
+                .collect(Collectors.joining(", "));
+        return "SELECT " + String.join(", ", names).replace("\"_p\".", "") + ", " + orderNames.replace("\"_p\".", "")
+                + ", \"_all\" FROM (\nSELECT " + String.join(", ", names) + ", " + orderNames
+                + ", row_number() OVER \"_w\" AS \"_n\", sum(" + String.join(" + ", bytes) + ") OVER \"_w\" AS \"_bytes\","
+                + " count(*) OVER () AS \"_all\"\nFROM (" + page + ") AS \"_p\"\nWINDOW \"_w\" AS (ORDER BY \"_p\".\"_r\" ROWS UNBOUNDED PRECEDING)"
+                + ") AS \"_c\"\nWHERE \"_n\" = 1 OR \"_bytes\" <= " + maxBytes + "\nORDER BY \"_n\"";
     }
 
     /** The widest mapping: every row of the batched read has this many value columns (narrower ones pad). */
@@ -246,12 +294,14 @@ public final class LivePageReader {
      * The first page, at most {@code limit} keys, of every mapping of every tenancy in {@code tenancies}, in ONE
      * statement (each mapping a LATERAL page per tenancy, as {@link #readPage} renders it): tenancy position →
      * mapping index ({@link Mappings#ALL}) → page. A page's {@code lastKey} is not set (a tenancy whose page is
-     * full is backfilled alone, from the start). For the first sync of many small tenancies sharing a target.
+     * full or cut by bytes is backfilled alone, from the start). Each page carries at most
+     * {@code engine.page-max-bytes} divided among the tenancies (at least one key). For the first sync of many small tenancies sharing a target.
      */
     public List<List<Page>> readFirstPages(Connection ic, List<UUID> tenancies, int limit) throws SQLException {
         int mappings = Mappings.ALL.size();
         List<List<List<Row>>> rows = new ArrayList<>();
         int[][] read = new int[tenancies.size()][mappings];
+        long[][] available = new long[tenancies.size()][mappings];
         for (int u = 0; u < tenancies.size(); u++) {
             List<List<Row>> perMapping = new ArrayList<>();
             for (int k = 0; k < mappings; k++) {
@@ -265,11 +315,13 @@ public final class LivePageReader {
             ps.unwrap(org.postgresql.PGStatement.class).setPrepareThreshold(1);
             ps.setQueryTimeout(timeoutSeconds);
             ps.setArray(1, ic.createArrayOf("uuid", tenancies.toArray()));
+            ps.setLong(2, Math.max(1, pageMaxBytes / Math.max(1, tenancies.size())));
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     int k = rs.getInt(1);
                     int u = (int) rs.getLong(2) - 1;
                     read[u][k]++;
+                    available[u][k] = rs.getLong(4 + MAX_COLUMNS);
                     if (rs.getBoolean(3)) {
                         continue;
                     }
@@ -286,7 +338,8 @@ public final class LivePageReader {
         for (int u = 0; u < tenancies.size(); u++) {
             List<Page> perMapping = new ArrayList<>();
             for (int k = 0; k < mappings; k++) {
-                perMapping.add(new Page(rows.get(u).get(k), List.of(), null, read[u][k]));
+                perMapping.add(new Page(rows.get(u).get(k), List.of(), null, read[u][k],
+                        read[u][k] < available[u][k]));
             }
             pages.add(perMapping);
         }
@@ -294,12 +347,14 @@ public final class LivePageReader {
     }
 
     /**
-     * Parameter: the tenancies (uuid[]). Rows: mapping index, the tenancy's 1-based position, is_deleted, then
-     * {@link #MAX_COLUMNS} text values.
+     * Parameters: the tenancies (uuid[]), the byte limit of each page ({@link #byteCut}). Rows: mapping index, the
+     * tenancy's 1-based position, is_deleted, then {@link #MAX_COLUMNS} text values, then how many keys the page had
+     * before the byte limit.
      */
     private static String renderBatch(int limit) {
         StringBuilder sql = new StringBuilder(
-                "WITH x AS MATERIALIZED (SELECT u.* FROM unnest(?::uuid[]) WITH ORDINALITY AS u(\"t\", \"i\"))\n");
+                "WITH x AS MATERIALIZED (SELECT u.*, \"_b\".\"b\" FROM unnest(?::uuid[]) WITH ORDINALITY AS u(\"t\", \"i\")"
+                        + " CROSS JOIN (SELECT ?::bigint AS \"b\") AS \"_b\")\n");
         for (int k = 0; k < Mappings.ALL.size(); k++) {
             Mapping mapping = Mappings.ALL.get(k);
             if (k > 0) {
@@ -307,15 +362,17 @@ public final class LivePageReader {
             }
             sql.append("SELECT ").append(k).append(", x.\"i\", p.\"is_deleted\", ")
                     .append(FetchSql.textColumns(mapping, "p"))
-                    .append(", NULL::text".repeat(MAX_COLUMNS - mapping.columns().size()))
-                    .append("\nFROM x CROSS JOIN LATERAL (\n").append(render(mapping, false, limit, "x.\"t\""))
+                    .append(", NULL::text".repeat(MAX_COLUMNS - mapping.columns().size())).append(", p.\"_all\"")
+                    .append("\nFROM x CROSS JOIN LATERAL (\n")
+                    .append(byteCut(mapping, render(mapping, false, limit, "x.\"t\""), "x.\"b\""))
                     .append("\n) AS p");
         }
         return sql.toString();
     }
 
     /**
-     * Rows: the target columns' text forms, {@code is_deleted}, then the order columns' text forms. Each key's live
+     * Rows: the target columns' text forms, {@code is_deleted}, then the order columns' text forms, then the row's
+     * position in that order ({@code "_r"}, what {@link #byteCut} sums in). Each key's live
      * row is a LATERAL subquery kept apart ({@code OFFSET 0}): joined as a whole, the planner cannot see through the
      * {@code "primaryKey"} JSON and chose hash joins over a sequential scan of the whole source table for every page.
      * The limit is a literal: with {@code LIMIT ?} the generic plan of {@code team_invitations} sorted the tenancy's
@@ -350,7 +407,7 @@ public final class LivePageReader {
         String orderText = java.util.stream.IntStream.range(0, order.size())
                 .mapToObj(k -> "k.\"_o" + k + "\"::text").collect(Collectors.joining(", "));
         return "SELECT " + FetchSql.textColumns(mapping, "\"_live\"") + ", \"_live\".\"is_deleted\", " + orderText
-                + "\nFROM (\n    " + keysPage + ") AS k\nCROSS JOIN LATERAL (\nSELECT " + fetch.select()
+                + ", row_number() OVER (ORDER BY " + orderBy + ") AS \"_r\"\nFROM (\n    " + keysPage + ") AS k\nCROSS JOIN LATERAL (\nSELECT " + fetch.select()
                 + ",\n       (" + fetch.deleted() + ") AS \"is_deleted\"\nFROM (SELECT k.\"tenancyId\", k.\"primaryKey\") AS "
                 + FetchSql.CHANGE + "\n" + fetch.joins() + "\nOFFSET 0) AS \"_live\"\nORDER BY " + orderBy;
     }

@@ -290,7 +290,7 @@ final class BatchRunner {
                 Member m = candidates.get(u);
                 boolean fits = true;
                 for (int k = 0; k < Mappings.ALL.size(); k++) {
-                    fits &= !m.backfill[k] || pages.get(u).get(k).keysRead() < limit;
+                    fits &= !m.backfill[k] || pages.get(u).get(k).keysRead() < limit && !pages.get(u).get(k).more();
                 }
                 if (!fits) {
                     continue;
@@ -478,7 +478,7 @@ final class BatchRunner {
                     if (moved) {
                         run.metrics().mappingRead(mapping.name());
                     }
-                    if (member.read.page(k).size() >= share) {
+                    if (member.read.page(k).size() >= share || member.read.more(k)) {
                         full.add(mapping);
                     } else if (moved) {
                         // Only mappings that moved are mirrored: the others' rows (if any) are still current.

@@ -20,6 +20,7 @@ import dev.externaldbsync.engine.apply.PageApplier;
 import dev.externaldbsync.engine.apply.Slice;
 import dev.externaldbsync.engine.errors.RunAbort;
 import dev.externaldbsync.engine.errors.SqlFailure;
+import dev.externaldbsync.engine.read.ChangeReader;
 import dev.externaldbsync.engine.read.LivePageReader;
 import dev.externaldbsync.engine.read.Row;
 import dev.externaldbsync.engine.store.DeadLetters;
@@ -261,7 +262,7 @@ final class UnitRunner {
                 done.add(m.name());
                 continue;
             }
-            if (page.keysRead() < pageSize) {
+            if (page.keysRead() < pageSize && !page.more()) {
                 slices.add(new Slice(tenancyId, m, cursors.getOrDefault(m.name(), -1L), b.high(), rowless,
                         page.rows()));
             }
@@ -398,7 +399,8 @@ final class UnitRunner {
             long total = 0;
             while (true) {
                 run.checkRunning(deadline);
-                List<Row> page = run.reader().readPage(ic, tenancyId, mapping, cursor, pageSize);
+                ChangeReader.Page read = run.reader().readPage(ic, tenancyId, mapping, cursor, pageSize);
+                List<Row> page = read.rows();
                 if (page.isEmpty()) {
                     break;
                 }
@@ -419,7 +421,7 @@ final class UnitRunner {
                     DeadLetters.clear(ic, tenancyId, targetId, mapping.name(), keys);
                 }
                 progress.add(tenancyId, targetId, mapping.name(), cursor, rows);
-                if (page.size() < pageSize) {
+                if (page.size() < pageSize && !read.more()) {
                     break;
                 }
                 // A long run: keep the mirror current page by page (a short run writes it once at the end).
@@ -504,7 +506,7 @@ final class UnitRunner {
             while (!finished) {
                 run.checkRunning(deadline);
                 LivePageReader.Page page = run.live().readPage(ic, tenancyId, mapping, after, pageSize);
-                boolean last = page.keysRead() < pageSize;
+                boolean last = page.keysRead() < pageSize && !page.more();
                 List<Keyed> rows = new ArrayList<>(page.rows().size());
                 for (int i = 0; i < page.rows().size(); i++) {
                     rows.add(new Keyed(page.rows().get(i), page.keys().get(i)));

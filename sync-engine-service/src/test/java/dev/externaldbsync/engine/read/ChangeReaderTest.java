@@ -78,7 +78,7 @@ class ChangeReaderTest {
 
     /** The single and the batched read of one tenancy's users, which must agree; returns the single one. */
     private static List<Row> users(Connection c, Tenancy tenancy, long cursor) throws Exception {
-        List<Row> single = READER.readPage(c, tenancy.id(), Mappings.USERS, cursor, 64);
+        List<Row> single = READER.readPage(c, tenancy.id(), Mappings.USERS, cursor, 64).rows();
         ChangeReader.Request request = request(tenancy.id(), "main", Long.MAX_VALUE);
         request.cursors()[0] = cursor;
         assertThat(text(READER.readBatch(c, List.of(request), 64).get(0).page(0))).isEqualTo(text(single));
@@ -154,7 +154,7 @@ class ChangeReaderTest {
         long third = entry(tenancy, "ProjectUser", keys.get(2));
         try (Connection c = db.connect()) {
             for (int limit : new int[] { 2, 3 }) {
-                List<Row> single = READER.readPage(c, tenancy.id(), Mappings.USERS, -1, limit);
+                List<Row> single = READER.readPage(c, tenancy.id(), Mappings.USERS, -1, limit).rows();
                 List<Long> expected = limit == 2 ? List.of(again, second) : List.of(again, second, third);
                 assertThat(single).as("limit " + limit).extracting(Row::sequenceId).isEqualTo(expected);
                 ChangeReader.Request request = request(tenancy.id(), "main", Long.MAX_VALUE);
@@ -162,7 +162,7 @@ class ChangeReaderTest {
                 assertThat(text(READER.readBatch(c, List.of(request), limit).get(0).page(0))).as("limit " + limit)
                         .isEqualTo(text(single));
             }
-            assertThat(READER.readPage(c, tenancy.id(), Mappings.USERS, -1, 4)).as("the range ends: short is final")
+            assertThat(READER.readPage(c, tenancy.id(), Mappings.USERS, -1, 4).rows()).as("the range ends: short is final")
                     .hasSize(3);
         }
     }
@@ -184,7 +184,7 @@ class ChangeReaderTest {
             assertThat(rows.get(0).values()[0]).isEqualTo(user.toString());
             assertThat(rows.get(0).values()[1]).isEqualTo("After");
             assertThat(rows.get(0).values()[3]).as("the old primary email went with the old row").isNull();
-            assertThat(READER.readPage(c, tenancy.id(), Mappings.CONTACT_CHANNELS, -1, 64))
+            assertThat(READER.readPage(c, tenancy.id(), Mappings.CONTACT_CHANNELS, -1, 64).rows())
                     .as("the old row's channel is deleted").singleElement().extracting(Row::deleted).isEqualTo(true);
         }
     }
@@ -198,10 +198,10 @@ class ChangeReaderTest {
             for (int n = 1; sql.contains("?"); n++) {
                 sql = sql.replaceFirst("\\?", "\\$" + n);
             }
-            st.execute("PREPARE page(uuid, bigint, uuid, int) AS " + sql);
+            st.execute("PREPARE page(uuid, bigint, uuid, int, bigint) AS " + sql);
             StringBuilder plan = new StringBuilder();
             try (var rs = st.executeQuery("EXPLAIN EXECUTE page('" + tenancy.id() + "', -1, '" + tenancy.id()
-                    + "', 100)")) {
+                    + "', 100, 4194304)")) {
                 while (rs.next()) {
                     plan.append(rs.getString(1)).append('\n');
                 }
@@ -217,7 +217,8 @@ class ChangeReaderTest {
         String sql = ChangeReader.batchSql(64);
         assertThat(sql).isSameAs(ChangeReader.batchSql(64));
         assertThat(sql).doesNotContain(FetchRange.MAX_SEQUENCE).contains("LIMIT 64");
-        assertThat(sql.chars().filter(c -> c == '?').count()).isEqualTo(2 + Mappings.ALL.size());
+        assertThat(sql.chars().filter(c -> c == '?').count()).as("tenancies, targets, cursors, byte limit")
+                .isEqualTo(2 + Mappings.ALL.size() + 1);
         for (int k = 0; k < Mappings.ALL.size(); k++) {
             assertThat(sql).contains("\"sequenceId\" > x.\"c" + k + "\"");
         }
@@ -233,7 +234,7 @@ class ChangeReaderTest {
                 for (int u = 0; u < TENANCIES.size(); u++) {
                     for (int k = 0; k < Mappings.ALL.size(); k++) {
                         Mapping mapping = Mappings.ALL.get(k);
-                        List<Row> single = READER.readPage(c, TENANCIES.get(u).id(), mapping, -1, limit);
+                        List<Row> single = READER.readPage(c, TENANCIES.get(u).id(), mapping, -1, limit).rows();
                         assertThat(text(read.get(u).page(k))).as(mapping.name() + " tenancy " + u + " limit " + limit)
                                 .isEqualTo(text(single)).isNotEmpty();
                         total += single.size();
@@ -248,14 +249,14 @@ class ChangeReaderTest {
     void aCursorHidesWhatIsAtOrBelowItInBothReads() throws Exception {
         try (Connection c = db.connect()) {
             Tenancy biggest = TENANCIES.get(2);
-            List<Row> all = READER.readPage(c, biggest.id(), Mappings.USERS, -1, 100);
+            List<Row> all = READER.readPage(c, biggest.id(), Mappings.USERS, -1, 100).rows();
             assertThat(all).hasSizeGreaterThan(2);
             long cursor = all.get(1).sequenceId();
             ChangeReader.Request request = request(biggest.id(), "main", Long.MAX_VALUE);
             request.cursors()[0] = cursor;
             ChangeReader.Pages read = READER.readBatch(c, List.of(request), 64).get(0);
             assertThat(text(read.page(0))).isEqualTo(text(all.subList(2, all.size())))
-                    .isEqualTo(text(READER.readPage(c, biggest.id(), Mappings.USERS, cursor, 100)));
+                    .isEqualTo(text(READER.readPage(c, biggest.id(), Mappings.USERS, cursor, 100).rows()));
             for (int k = 1; k < Mappings.ALL.size(); k++) {
                 assertThat(read.page(k)).as(Mappings.ALL.get(k).name()).isEmpty();
             }
@@ -285,5 +286,87 @@ class ChangeReaderTest {
     private static List<String> text(List<Row> rows) {
         return rows.stream().map(r -> String.join("|", Arrays.stream(r.values()).map(String::valueOf).toList()) + "@"
                 + r.sequenceId() + (r.deleted() ? "-" : "+")).toList();
+    }
+
+    @Test
+    void aPageStopsAtTheByteLimitBeforeTheRowLimitAndSaysThereIsMore() throws Exception {
+        Tenancy tenancy = fixtures.createTenancy();
+        for (int u = 0; u < 6; u++) {
+            UUID user = fixtures.createUser(tenancy, "Wide " + u, "wide" + u + "@example.com");
+            db.update("UPDATE \"ProjectUser\" SET \"clientMetadata\" = jsonb_build_object('pad', repeat('x', 10000))"
+                    + " WHERE \"tenancyId\" = ? AND \"projectUserId\" = ?", tenancy.id(), user);
+        }
+        stampAll();
+        ChangeReader narrow = new ChangeReader(30, 25_000);
+        try (Connection c = db.connect()) {
+            List<Row> whole = READER.readPage(c, tenancy.id(), Mappings.USERS, -1, 64).rows();
+            assertThat(whole).hasSize(6);
+            List<Row> walked = new ArrayList<>();
+            long cursor = -1;
+            int pages = 0;
+            while (true) {
+                ChangeReader.Page page = narrow.readPage(c, tenancy.id(), Mappings.USERS, cursor, 64);
+                pages++;
+                assertThat(page.rows()).as("a page within the byte limit").hasSizeBetween(1, 2);
+                walked.addAll(page.rows());
+                cursor = page.rows().get(page.rows().size() - 1).sequenceId();
+                if (!page.more()) {
+                    break;
+                }
+                assertThat(pages).as("pages of a six-row walk").isLessThan(10);
+            }
+            assertThat(pages).isGreaterThan(1);
+            assertThat(text(walked)).as("every row, in sequence order, no gap").isEqualTo(text(whole));
+        }
+    }
+
+    @Test
+    void aRowWiderThanTheByteLimitIsAPageOfItsOwn() throws Exception {
+        Tenancy tenancy = fixtures.createTenancy();
+        for (int u = 0; u < 2; u++) {
+            UUID user = fixtures.createUser(tenancy, "Huge " + u, "huge" + u + "@example.com");
+            db.update("UPDATE \"ProjectUser\" SET \"clientMetadata\" = jsonb_build_object('pad', repeat('y', 50000))"
+                    + " WHERE \"tenancyId\" = ? AND \"projectUserId\" = ?", tenancy.id(), user);
+        }
+        stampAll();
+        ChangeReader tiny = new ChangeReader(30, 1_000);
+        try (Connection c = db.connect()) {
+            ChangeReader.Page first = tiny.readPage(c, tenancy.id(), Mappings.USERS, -1, 64);
+            assertThat(first.rows()).singleElement().satisfies(r -> assertThat(r.values()[0]).isNotNull());
+            assertThat(first.more()).isTrue();
+            ChangeReader.Page second = tiny.readPage(c, tenancy.id(), Mappings.USERS,
+                    first.rows().get(0).sequenceId(), 64);
+            assertThat(second.rows()).hasSize(1);
+            assertThat(second.more()).as("nothing left above the last row").isFalse();
+            assertThat(tiny.readPage(c, tenancy.id(), Mappings.USERS, second.rows().get(0).sequenceId(), 64).rows())
+                    .isEmpty();
+        }
+    }
+
+    @Test
+    void theBatchedReadCutsAWidePageByBytesAndMarksItAsHavingMore() throws Exception {
+        Tenancy wide = fixtures.createTenancy();
+        for (int u = 0; u < 5; u++) {
+            UUID user = fixtures.createUser(wide, "Batch wide " + u, "bw" + u + "@example.com");
+            db.update("UPDATE \"ProjectUser\" SET \"clientMetadata\" = jsonb_build_object('pad', repeat('z', 10000))"
+                    + " WHERE \"tenancyId\" = ? AND \"projectUserId\" = ?", wide.id(), user);
+        }
+        stampAll();
+        // Two tenancies share the limit: each (tenancy, mapping) page may carry half of it, two 10 KB rows.
+        ChangeReader narrow = new ChangeReader(30, 50_000);
+        try (Connection c = db.connect()) {
+            List<ChangeReader.Pages> read = narrow.readBatch(c, List.of(request(wide.id(), "main", -1),
+                    request(TENANCIES.get(0).id(), "main", -1)), 64);
+            List<Row> whole = READER.readPage(c, wide.id(), Mappings.USERS, -1, 64).rows();
+            assertThat(read.get(0).page(0)).hasSize(2);
+            assertThat(text(read.get(0).page(0))).isEqualTo(text(whole.subList(0, 2)));
+            assertThat(read.get(0).more(0)).isTrue();
+            assertThat(read.get(1).more(0)).as("a narrow tenancy's page is whole").isFalse();
+            assertThat(text(read.get(1).page(0)))
+                    .isEqualTo(text(READER.readPage(c, TENANCIES.get(0).id(), Mappings.USERS, -1, 64).rows()));
+            for (int k = 1; k < Mappings.ALL.size(); k++) {
+                assertThat(read.get(0).more(k)).as(Mappings.ALL.get(k).name()).isFalse();
+            }
+        }
     }
 }
