@@ -43,6 +43,9 @@ class MixedWorkloadSyncTest {
     private StackAuthFixtures fixtures;
     private Random random;
 
+    /** Makes every generated email unique: a tenancy's channels (and invitations) must not repeat one. */
+    private int serial;
+
     @Test
     void everyTargetTableEqualsItsProjectionAfterAMixedRandomWorkload() {
         long seed = System.nanoTime();
@@ -105,7 +108,7 @@ class MixedWorkloadSyncTest {
         if (user == null && op > 2) {
             op = 0;
         }
-        String n = Integer.toString(random.nextInt(1000));
+        String n = random.nextInt(1000) + "-" + ++serial;
         switch (op) {
             case 0, 1 -> fixtures.createUser(t, "user " + n, random.nextBoolean() ? "u" + n + "@example.com" : null);
             case 2 -> {
