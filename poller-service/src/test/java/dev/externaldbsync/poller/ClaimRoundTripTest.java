@@ -16,6 +16,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
+import dev.externaldbsync.testing.RoundTrips;
+
 /** What claims and outcomes cost on the wire, and which of them may commit without waiting for the WAL flush. */
 class ClaimRoundTripTest {
 

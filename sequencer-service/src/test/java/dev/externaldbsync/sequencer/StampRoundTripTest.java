@@ -13,6 +13,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
+import dev.externaldbsync.testing.RoundTrips;
 import dev.externaldbsync.testing.StackAuthFixtures;
 import dev.externaldbsync.testing.StackAuthFixtures.Tenancy;
 import dev.externaldbsync.testing.TestDatabase;

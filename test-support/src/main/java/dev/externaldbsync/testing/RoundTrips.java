@@ -1,4 +1,4 @@
-package dev.externaldbsync.poller;
+package dev.externaldbsync.testing;
 
 import java.lang.reflect.InvocationHandler;
 import java.lang.reflect.InvocationTargetException;
@@ -19,7 +19,7 @@ import javax.sql.DataSource;
  * {@code isValid}. A transaction's {@code BEGIN} is not one: pgjdbc sends it in front of the first statement. Each
  * round trip is recorded with the SQL it sent, so a test can also say what a transaction ran.
  */
-final class RoundTrips {
+public final class RoundTrips {
 
     private final DataSource target;
     private final List<String> sent = new ArrayList<>();
@@ -29,11 +29,11 @@ final class RoundTrips {
     }
 
     /** Wraps {@code target}; {@link #dataSource()} hands out counting connections. */
-    static RoundTrips over(DataSource target) {
+    public static RoundTrips over(DataSource target) {
         return new RoundTrips(target);
     }
 
-    DataSource dataSource() {
+    public DataSource dataSource() {
         return proxy(DataSource.class, (proxy, method, args) -> {
             Object result = invoke(target, method, args);
             return result instanceof Connection c && method.getName().equals("getConnection") ? connection(c) : result;
@@ -41,16 +41,16 @@ final class RoundTrips {
     }
 
     /** Round trips since the last {@link #reset()}. */
-    synchronized int count() {
+    public synchronized int count() {
         return sent.size();
     }
 
     /** What each round trip since the last {@link #reset()} sent: SQL text, or {@code COMMIT} and the like. */
-    synchronized List<String> sent() {
+    public synchronized List<String> sent() {
         return List.copyOf(sent);
     }
 
-    synchronized void reset() {
+    public synchronized void reset() {
         sent.clear();
     }
 
