@@ -16,6 +16,7 @@ import java.util.Collection;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.Function;
 
 import javax.sql.DataSource;
 
@@ -43,6 +44,11 @@ import dev.externaldbsync.contract.status.UpstreamSyncSighting;
  * same tenancy must survive). Every other outcome keeps the row, so a crash at any point loses nothing.
  * <li>Writes by the claim owner ({@link #fail}, {@link #park}, {@link #extendLeases}) are conditional on its claim
  * token, so a poller whose lease expired and was reclaimed cannot disturb the new owner.
+ * <li>Every write that waits for row locks takes them in request-id order (a locking subquery ordered by {@code
+ * "id"}, or statements sent in that order), so two of them can never deadlock. The sets overlap: a heartbeat
+ * extends every live claim of the poller while a delivery's completion deletes some of them, and a scan in
+ * physical order (a bitmap or sequential scan, which the planner picks once the queue is big) locks them in no
+ * particular order. Claims never wait ({@code SKIP LOCKED}) and so need no order.
  * </ul>
  * All times come from the injected clock and are stored as UTC wall-clock {@code timestamp(3)} values, like the rest
  * of the Stack Auth schema. Thread-safe: holds no mutable state; every method uses its own connection.
@@ -272,7 +278,9 @@ public final class RequestQueue {
      */
     static final String COMPLETE = """
             SELECT set_config('synchronous_commit', 'off', true);
-            DELETE FROM "OutgoingRequest" WHERE "id" = ANY (?)""";
+            WITH locked AS MATERIALIZED (
+                SELECT "id" FROM "OutgoingRequest" WHERE "id" = ANY (?) ORDER BY "id" FOR UPDATE)
+            DELETE FROM "OutgoingRequest" WHERE "id" = ANY (ARRAY(SELECT "id" FROM locked))""";
 
     /** Deletes delivered requests, by request id only. Returns how many rows were deleted. */
     public int complete(Collection<Claim> claims) throws SQLException {
@@ -313,7 +321,7 @@ public final class RequestQueue {
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(false);
             try (PreparedStatement ps = c.prepareStatement(FAIL)) {
-                for (Failure failure : failures) {
+                for (Failure failure : inIdOrder(failures, Failure::claim)) {
                     int attempt = failure.claim().attemptCount() + 1;
                     boolean park = attempt >= maxAttempts;
                     Instant next = park ? null : now.plus(backoff.delay(attempt));
@@ -360,7 +368,7 @@ public final class RequestQueue {
         Instant now = now();
         int requeued = 0;
         try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(RETRY_LATER)) {
-            for (Deferral request : requests) {
+            for (Deferral request : inIdOrder(requests, Deferral::claim)) {
                 Instant next = now.plus(request.delay());
                 ps.setString(1, truncate(request.error()));
                 ps.setObject(2, ts(next));
@@ -380,7 +388,9 @@ public final class RequestQueue {
             UPDATE "OutgoingRequest"
             SET "attemptCount" = "attemptCount" + 1, "lastError" = ?, "claimedBy" = NULL, "nextAttemptAt" = NULL,
                 "leaseExpiresAt" = ?, "parkedAt" = ?
-            WHERE "id" = ANY (?) AND "claimedBy" = ?""";
+            WHERE "id" = ANY (ARRAY(
+                SELECT "id" FROM "OutgoingRequest" WHERE "id" = ANY (?) AND "claimedBy" = ?
+                ORDER BY "id" FOR NO KEY UPDATE))""";
 
     /** Parks requests at once (the engine said retrying cannot help). Returns how many were parked. */
     public int park(Collection<Claim> claims, String error) throws SQLException {
@@ -411,7 +421,9 @@ public final class RequestQueue {
         }
         try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement("""
                 UPDATE "OutgoingRequest" SET "leaseExpiresAt" = ?
-                WHERE "claimedBy" = ANY (?) AND "parkedAt" IS NULL""")) {
+                WHERE "id" = ANY (ARRAY(
+                    SELECT "id" FROM "OutgoingRequest" WHERE "claimedBy" = ANY (?) AND "parkedAt" IS NULL
+                    ORDER BY "id" FOR NO KEY UPDATE))""")) {
             ps.setObject(1, ts(now().plus(lease)));
             ps.setArray(2, c.createArrayOf("text", tokens.toArray()));
             return ps.executeUpdate();
@@ -428,7 +440,9 @@ public final class RequestQueue {
         }
         try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement("""
                 UPDATE "OutgoingRequest" SET "leaseExpiresAt" = ?, "claimedBy" = NULL
-                WHERE "claimedBy" = ANY (?) AND "parkedAt" IS NULL""")) {
+                WHERE "id" = ANY (ARRAY(
+                    SELECT "id" FROM "OutgoingRequest" WHERE "claimedBy" = ANY (?) AND "parkedAt" IS NULL
+                    ORDER BY "id" FOR NO KEY UPDATE))""")) {
             ps.setObject(1, ts(now()));
             ps.setArray(2, c.createArrayOf("text", tokens.toArray()));
             return ps.executeUpdate();
@@ -443,7 +457,9 @@ public final class RequestQueue {
                 UPDATE "OutgoingRequest"
                 SET "parkedAt" = NULL, "attemptCount" = 0, "nextAttemptAt" = NULL, "claimedBy" = NULL,
                     "leaseExpiresAt" = ?
-                WHERE "parkedAt" IS NOT NULL %s
+                WHERE "id" = ANY (ARRAY(
+                    SELECT "id" FROM "OutgoingRequest" WHERE "parkedAt" IS NOT NULL %s
+                    ORDER BY "id" FOR NO KEY UPDATE))
                 RETURNING 1)
             SELECT count(*), pg_notify('external_db_sync_requests', '') FROM requeued""";
 
@@ -579,6 +595,21 @@ public final class RequestQueue {
 
     private static Instant instant(LocalDateTime value) {
         return value == null ? null : value.toInstant(ZoneOffset.UTC);
+    }
+
+    /**
+     * {@code items} sorted by request id the way PostgreSQL orders {@code uuid} (bytes, unsigned), for statements
+     * sent one by one: {@link UUID#compareTo} compares signed halves and would disagree for ids with the top bit set.
+     */
+    private static <T> List<T> inIdOrder(Collection<T> items, Function<T, Claim> claim) {
+        List<T> sorted = new ArrayList<>(items);
+        sorted.sort((a, b) -> compareAsPostgres(claim.apply(a).id(), claim.apply(b).id()));
+        return sorted;
+    }
+
+    static int compareAsPostgres(UUID a, UUID b) {
+        int high = Long.compareUnsigned(a.getMostSignificantBits(), b.getMostSignificantBits());
+        return high != 0 ? high : Long.compareUnsigned(a.getLeastSignificantBits(), b.getLeastSignificantBits());
     }
 
     private static Array uuidArray(Connection c, List<UUID> ids) throws SQLException {
