@@ -406,8 +406,9 @@ public final class Bench implements Callable<Integer> {
             observerPid = rs.getInt(1);
         }
         try (LagObserver observer = LagObserver.start(observed, "public", 2);
-                PipelineCpu sampler = new PipelineCpu(Db.connect(internal.reactiveUri()), services.pids().values(),
-                        Services.APPLICATION_NAME_PREFIX, lagTarget.database(), List.of(observerPid))) {
+                PipelineCpu sampler = new PipelineCpu(Db.connect(internal.reactiveUri()), services.pids(),
+                        Services.APPLICATION_NAME_PREFIX, lagTarget.database(), "sync-engine-service",
+                        List.of(observerPid))) {
             sampler.start();
             started = System.nanoTime();
             // Backends come and go (pools grow and reap): list them again every second while the writers run.
@@ -455,6 +456,13 @@ public final class Bench implements Callable<Integer> {
                 cpu.backendTicks() / (double) cpu.ticksPerSecond()));
         report.put("lag", "lag_cpu_ms_per_change", w.done() == 0 ? Double.NaN : cpu.seconds() * 1000 / w.done(),
                 "pipeline CPU per synced change");
+        out.println("phase lag: CPU by service: " + cpu.perService());
+        for (Map.Entry<String, Long> jvm : cpu.jvmTicks().entrySet()) {
+            long ticks = jvm.getValue() + cpu.sessionTicks().getOrDefault(jvm.getKey(), 0L);
+            report.put("lag", "lag_cpu_ms_per_change_" + jvm.getKey().replace("-service", "").replace("sync-", ""),
+                    w.done() == 0 ? Double.NaN : ticks * 1000.0 / cpu.ticksPerSecond() / w.done(),
+                    "its process and its database sessions");
+        }
         report.put("lag", "lag_load1_before", load1Before, "1-minute load average as the lag run started");
         report.put("lag", "lag_load1_after", load1After, null);
         report.put("lag", "lag_write_errors", w.errors(), null);

@@ -8,6 +8,7 @@ import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
@@ -22,27 +23,57 @@ import java.util.OptionalLong;
  */
 final class PipelineCpu implements AutoCloseable {
 
-    /** What the window cost, in clock ticks ({@link #ticksPerSecond}). */
-    record Result(long serviceTicks, long backendTicks, int backendsSeen, long ticksPerSecond) {
+    /**
+     * What the window cost, in clock ticks ({@link #ticksPerSecond}); per service, its process ({@code jvmTicks}) and
+     * its sessions ({@code sessionTicks}; the engine's include its target sessions).
+     */
+    record Result(long serviceTicks, long backendTicks, int backendsSeen, long ticksPerSecond,
+            Map<String, Long> jvmTicks, Map<String, Long> sessionTicks) {
         double seconds() {
             return (serviceTicks + backendTicks) / (double) ticksPerSecond;
+        }
+
+        /** "sync-engine-service 8.1 s (process 6.0 + sessions 2.1), …", in the services' order. */
+        String perService() {
+            StringBuilder text = new StringBuilder();
+            for (Map.Entry<String, Long> e : jvmTicks.entrySet()) {
+                long sessions = sessionTicks.getOrDefault(e.getKey(), 0L);
+                if (!text.isEmpty()) {
+                    text.append(", ");
+                }
+                text.append(String.format(java.util.Locale.ROOT, "%s %.1f s (process %.1f + sessions %.1f)",
+                        e.getKey(), (e.getValue() + sessions) / (double) ticksPerSecond,
+                        e.getValue() / (double) ticksPerSecond, sessions / (double) ticksPerSecond));
+            }
+            return text.toString();
         }
     }
 
     private final Connection connection;
-    private final Collection<Long> servicePids;
+    private final Map<String, Long> servicePids;
+    private final String applicationNamePrefix;
+    private final String targetOwner;
     private final Map<Long, Long> serviceStart = new HashMap<>();
     /** pid -> {ticks when first seen in the window, ticks at the last sample}. */
     private final Map<Long, long[]> backends = new HashMap<>();
+    /** pid -> the service whose session it is. */
+    private final Map<Long, String> owners = new HashMap<>();
     private final PreparedStatement list;
     private boolean started;
 
-    PipelineCpu(Connection internal, Collection<Long> servicePids, String applicationNamePrefix, String targetDatabase,
-            Collection<Integer> excludedBackendPids) throws SQLException {
+    /**
+     * @param servicePids  service name -> process id; a session named {@code applicationNamePrefix + name} is that
+     *                     service's
+     * @param targetOwner  the service that the target database's sessions belong to
+     */
+    PipelineCpu(Connection internal, Map<String, Long> servicePids, String applicationNamePrefix, String targetDatabase,
+            String targetOwner, Collection<Integer> excludedBackendPids) throws SQLException {
         this.connection = internal;
-        this.servicePids = List.copyOf(servicePids);
+        this.servicePids = new LinkedHashMap<>(servicePids);
+        this.applicationNamePrefix = applicationNamePrefix;
+        this.targetOwner = targetOwner;
         this.list = internal.prepareStatement("""
-                SELECT pid FROM pg_stat_activity
+                SELECT pid, application_name FROM pg_stat_activity
                 WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'
                   AND (starts_with(application_name, ?) OR (datname = ? AND NOT (pid = ANY (?))))""");
         list.setString(1, applicationNamePrefix);
@@ -53,7 +84,7 @@ final class PipelineCpu implements AutoCloseable {
 
     /** Opens the window: what every service and current backend has used so far is the baseline. */
     void start() throws SQLException {
-        for (long pid : servicePids) {
+        for (long pid : servicePids.values()) {
             serviceStart.put(pid, ProcStatus.cpuTicks(pid).orElse(0));
         }
         for (long pid : backendPids()) {
@@ -83,22 +114,33 @@ final class PipelineCpu implements AutoCloseable {
     Result stop() throws SQLException {
         sample();
         long services = 0;
-        for (long pid : servicePids) {
+        Map<String, Long> jvm = new LinkedHashMap<>();
+        for (Map.Entry<String, Long> service : servicePids.entrySet()) {
+            long pid = service.getValue();
             long now = ProcStatus.cpuTicks(pid).orElse(serviceStart.getOrDefault(pid, 0L));
-            services += Math.max(0, now - serviceStart.getOrDefault(pid, 0L));
+            long used = Math.max(0, now - serviceStart.getOrDefault(pid, 0L));
+            jvm.put(service.getKey(), used);
+            services += used;
         }
         long sessions = 0;
-        for (long[] ticks : backends.values()) {
-            sessions += Math.max(0, ticks[1] - ticks[0]);
+        Map<String, Long> perOwner = new LinkedHashMap<>();
+        for (Map.Entry<Long, long[]> e : backends.entrySet()) {
+            long used = Math.max(0, e.getValue()[1] - e.getValue()[0]);
+            sessions += used;
+            perOwner.merge(owners.getOrDefault(e.getKey(), "unknown"), used, Long::sum);
         }
-        return new Result(services, sessions, backends.size(), ticksPerSecond());
+        return new Result(services, sessions, backends.size(), ticksPerSecond(), jvm, perOwner);
     }
 
     private List<Long> backendPids() throws SQLException {
         List<Long> pids = new ArrayList<>();
         try (ResultSet rs = list.executeQuery()) {
             while (rs.next()) {
-                pids.add(rs.getLong(1));
+                long pid = rs.getLong(1);
+                String name = rs.getString(2);
+                owners.putIfAbsent(pid, name != null && name.startsWith(applicationNamePrefix)
+                        ? name.substring(applicationNamePrefix.length()) : targetOwner);
+                pids.add(pid);
             }
         }
         return pids;

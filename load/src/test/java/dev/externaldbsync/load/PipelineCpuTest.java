@@ -12,6 +12,7 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -26,7 +27,7 @@ class PipelineCpuTest {
         Properties tag = new Properties();
         tag.setProperty("user", internal.user());
         tag.setProperty("password", internal.password());
-        tag.setProperty("ApplicationName", Services.APPLICATION_NAME_PREFIX + "engine");
+        tag.setProperty("ApplicationName", Services.APPLICATION_NAME_PREFIX + "poller");
         try (Connection service = DriverManager.getConnection(internal.jdbcUrl(), tag);
                 Connection writer = internal.connect();
                 Connection engineOnTarget = target.connect();
@@ -34,8 +35,8 @@ class PipelineCpuTest {
             // Reads /proc: meaningful only when the test server runs on this machine (embedded), not in a container.
             assumeTrue(isLocalPostgres(pid(service)), "the test PostgreSQL is not a local process");
             long self = ProcessHandle.current().pid();
-            try (PipelineCpu cpu = new PipelineCpu(internal.connect(), List.of(self), Services.APPLICATION_NAME_PREFIX,
-                    target.name(), List.of(pid(observer)))) {
+            try (PipelineCpu cpu = new PipelineCpu(internal.connect(), Map.of("poller", self),
+                    Services.APPLICATION_NAME_PREFIX, target.name(), "engine", List.of(pid(observer)))) {
                 cpu.start();
                 burn(service);
                 burn(engineOnTarget);
@@ -55,6 +56,11 @@ class PipelineCpuTest {
                 assertThat(r.backendTicks()).isPositive();
                 assertThat(r.serviceTicks()).isPositive();
                 assertThat(r.seconds()).isPositive();
+                assertThat(r.jvmTicks()).containsOnlyKeys("poller");
+                assertThat(r.sessionTicks()).as("the tagged session is the poller's, the target session the engine's")
+                        .containsOnlyKeys("poller", "engine");
+                assertThat(r.sessionTicks().values()).allSatisfy(ticks -> assertThat(ticks).isPositive());
+                assertThat(r.perService()).startsWith("poller ");
             }
         }
     }
