@@ -334,6 +334,7 @@ public final class Bench implements Callable<Integer> {
     }
 
     private void fanout(PostgresUrl internal, PostgresUrl target, Services services, String seed) throws Exception {
+        settle(internal, services, "fanout");
         long tenancies = sizeOr(fanoutTenancies, 1_000_000, 10_000);
         PostgresUrl fanoutTarget = resetDatabase(target, "fanout");
         long t = System.nanoTime();
@@ -576,10 +577,32 @@ public final class Bench implements Callable<Integer> {
     private void awaitQuiescent(PostgresUrl internal, UUID tenancy, Services services, Duration timeout, long since)
             throws Exception {
         String filter = tenancy == null ? "" : " AND \"tenancyId\" = '" + tenancy + "'";
-        awaitNone(internal, """
-                SELECT EXISTS (SELECT 1 FROM "SyncChange" WHERE "sequenceId" IS NULL%1$s)
-                    OR EXISTS (SELECT 1 FROM "OutgoingRequest" WHERE true%1$s)""", filter, services, timeout, since,
-                "pipeline not quiescent");
+        awaitNone(internal, PIPELINE_BUSY, filter, services, timeout, since, "pipeline not quiescent");
+    }
+
+    /** True while there is work for the pipeline; {@code %1$s} is a tenancy filter or empty. */
+    private static final String PIPELINE_BUSY = """
+            SELECT EXISTS (SELECT 1 FROM "SyncChange" WHERE "sequenceId" IS NULL%1$s)
+                OR EXISTS (SELECT 1 FROM "OutgoingRequest" WHERE true%1$s)""";
+
+    /**
+     * Syncs, untimed, whatever earlier phases left for the pipeline (the copy phase's tenancy when the backfill phase
+     * did not run: its million users would otherwise be stamped and applied on the next phase's clock), then pauses
+     * the pipeline again.
+     */
+    private void settle(PostgresUrl internal, Services services, String phase) throws Exception {
+        try (Connection c = Db.connect(internal.reactiveUri()); Statement st = c.createStatement();
+                ResultSet rs = st.executeQuery(PIPELINE_BUSY.formatted(""))) {
+            rs.next();
+            if (!rs.getBoolean(1)) {
+                return;
+            }
+        }
+        long t = System.nanoTime();
+        services.setPipelineEnabled(true);
+        awaitQuiescent(internal, null, services, Duration.ofMinutes(quick ? 10 : 60), t);
+        services.setPipelineEnabled(false);
+        phaseDone(phase, "synced what earlier phases left first, untimed", t);
     }
 
     /** Waits until no change-log entry of the tenancy is unstamped (stamping done; the poller may be off). */
