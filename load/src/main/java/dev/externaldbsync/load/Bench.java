@@ -458,6 +458,9 @@ public final class Bench implements Callable<Integer> {
         report.put("lag", "lag_cpu_ms_per_change", w.done() == 0 ? Double.NaN : cpu.seconds() * 1000 / w.done(),
                 "pipeline CPU per synced change");
         out.println("phase lag: CPU by service: " + cpu.perService());
+        report.put("lag", "lag_cpu_jit_ms_per_change", w.done() == 0 ? Double.NaN
+                        : cpu.totalJitTicks() * 1000.0 / cpu.ticksPerSecond() / w.done(),
+                "of lag_cpu_ms_per_change: the services' JIT compiler threads (warm-up, shrinks in longer runs)");
         for (Map.Entry<String, Long> jvm : cpu.jvmTicks().entrySet()) {
             long ticks = jvm.getValue() + cpu.sessionTicks().getOrDefault(jvm.getKey(), 0L);
             report.put("lag", "lag_cpu_ms_per_change_" + jvm.getKey().replace("-service", "").replace("sync-", ""),

@@ -24,16 +24,22 @@ import java.util.OptionalLong;
 final class PipelineCpu implements AutoCloseable {
 
     /**
-     * What the window cost, in clock ticks ({@link #ticksPerSecond}); per service, its process ({@code jvmTicks}) and
-     * its sessions ({@code sessionTicks}; the engine's include its target sessions).
+     * What the window cost, in clock ticks ({@link #ticksPerSecond}); per service, its process ({@code jvmTicks}), of
+     * which its JIT compiler threads ({@code jitTicks}: warm-up, not work per change), and its sessions ({@code
+     * sessionTicks}; the engine's include its target sessions).
      */
     record Result(long serviceTicks, long backendTicks, int backendsSeen, long ticksPerSecond,
-            Map<String, Long> jvmTicks, Map<String, Long> sessionTicks) {
+            Map<String, Long> jvmTicks, Map<String, Long> jitTicks, Map<String, Long> sessionTicks) {
+
+        long totalJitTicks() {
+            return jitTicks.values().stream().mapToLong(Long::longValue).sum();
+        }
+
         double seconds() {
             return (serviceTicks + backendTicks) / (double) ticksPerSecond;
         }
 
-        /** "sync-engine-service 8.1 s (process 6.0 + sessions 2.1), …", in the services' order. */
+        /** "sync-engine-service 8.1 s (process 6.0 of which JIT 2.0, sessions 2.1), …", in the services' order. */
         String perService() {
             StringBuilder text = new StringBuilder();
             for (Map.Entry<String, Long> e : jvmTicks.entrySet()) {
@@ -41,9 +47,11 @@ final class PipelineCpu implements AutoCloseable {
                 if (!text.isEmpty()) {
                     text.append(", ");
                 }
-                text.append(String.format(java.util.Locale.ROOT, "%s %.1f s (process %.1f + sessions %.1f)",
+                text.append(String.format(java.util.Locale.ROOT, "%s %.1f s (process %.1f of which JIT %.1f, sessions %.1f)",
                         e.getKey(), (e.getValue() + sessions) / (double) ticksPerSecond,
-                        e.getValue() / (double) ticksPerSecond, sessions / (double) ticksPerSecond));
+                        e.getValue() / (double) ticksPerSecond,
+                        jitTicks.getOrDefault(e.getKey(), 0L) / (double) ticksPerSecond,
+                        sessions / (double) ticksPerSecond));
             }
             return text.toString();
         }
@@ -54,6 +62,7 @@ final class PipelineCpu implements AutoCloseable {
     private final String applicationNamePrefix;
     private final String targetOwner;
     private final Map<Long, Long> serviceStart = new HashMap<>();
+    private final Map<Long, Long> jitStart = new HashMap<>();
     /** pid -> {ticks when first seen in the window, ticks at the last sample}. */
     private final Map<Long, long[]> backends = new HashMap<>();
     /** pid -> the service whose session it is. */
@@ -86,6 +95,7 @@ final class PipelineCpu implements AutoCloseable {
     void start() throws SQLException {
         for (long pid : servicePids.values()) {
             serviceStart.put(pid, ProcStatus.cpuTicks(pid).orElse(0));
+            jitStart.put(pid, ProcStatus.jitTicks(pid).orElse(0));
         }
         for (long pid : backendPids()) {
             long now = ProcStatus.cpuTicks(pid).orElse(0);
@@ -115,11 +125,14 @@ final class PipelineCpu implements AutoCloseable {
         sample();
         long services = 0;
         Map<String, Long> jvm = new LinkedHashMap<>();
+        Map<String, Long> jit = new LinkedHashMap<>();
         for (Map.Entry<String, Long> service : servicePids.entrySet()) {
             long pid = service.getValue();
             long now = ProcStatus.cpuTicks(pid).orElse(serviceStart.getOrDefault(pid, 0L));
             long used = Math.max(0, now - serviceStart.getOrDefault(pid, 0L));
             jvm.put(service.getKey(), used);
+            long compiling = ProcStatus.jitTicks(pid).orElse(jitStart.getOrDefault(pid, 0L));
+            jit.put(service.getKey(), Math.min(used, Math.max(0, compiling - jitStart.getOrDefault(pid, 0L))));
             services += used;
         }
         long sessions = 0;
@@ -129,7 +142,7 @@ final class PipelineCpu implements AutoCloseable {
             sessions += used;
             perOwner.merge(owners.getOrDefault(e.getKey(), "unknown"), used, Long::sum);
         }
-        return new Result(services, sessions, backends.size(), ticksPerSecond(), jvm, perOwner);
+        return new Result(services, sessions, backends.size(), ticksPerSecond(), jvm, jit, perOwner);
     }
 
     private List<Long> backendPids() throws SQLException {

@@ -1,9 +1,11 @@
 package dev.externaldbsync.load;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.OptionalLong;
+import java.util.stream.Stream;
 
 /**
  * Reads a process's memory high-water mark from Linux {@code /proc/<pid>/status}. {@code VmHWM} is the peak resident
@@ -62,6 +64,39 @@ final class ProcStatus {
     static OptionalLong cpuTicks(long pid) {
         return statFields(pid).map(f -> OptionalLong.of(Long.parseLong(f[11]) + Long.parseLong(f[12])))
                 .orElse(OptionalLong.empty());
+    }
+
+    /**
+     * CPU time (user + system) of the process's JIT compiler threads that are alive now ({@code C1 CompilerThread*},
+     * {@code C2 CompilerThread*}; the kernel keeps 15 characters of a thread name), in clock ticks; empty when gone.
+     * A compiler thread that a JVM with a dynamic number of them retired took its time with it, so this is at least
+     * what compiling cost.
+     */
+    static OptionalLong jitTicks(long pid) {
+        Path tasks = Path.of("/proc", Long.toString(pid), "task");
+        long ticks = 0;
+        try (Stream<Path> threads = Files.list(tasks)) {
+            for (Path task : (Iterable<Path>) threads::iterator) {
+                ticks += compilerThreadTicks(task);
+            }
+        } catch (IOException | UncheckedIOException e) {
+            return OptionalLong.empty();
+        }
+        return OptionalLong.of(ticks);
+    }
+
+    private static long compilerThreadTicks(Path task) {
+        try {
+            String name = Files.readString(task.resolve("comm")).strip();
+            if (!name.startsWith("C1 CompilerThre") && !name.startsWith("C2 CompilerThre")) {
+                return 0;
+            }
+            String stat = Files.readString(task.resolve("stat"));
+            String[] f = stat.substring(stat.lastIndexOf(')') + 2).strip().split(" ");
+            return Long.parseLong(f[11]) + Long.parseLong(f[12]);
+        } catch (IOException | RuntimeException e) {
+            return 0; // the thread ended between the listing and the read
+        }
     }
 
     /**

@@ -57,6 +57,8 @@ class PipelineCpuTest {
                 assertThat(r.serviceTicks()).isPositive();
                 assertThat(r.seconds()).isPositive();
                 assertThat(r.jvmTicks()).containsOnlyKeys("poller");
+                assertThat(r.jitTicks()).containsOnlyKeys("poller");
+                assertThat(r.jitTicks().get("poller")).isBetween(0L, r.jvmTicks().get("poller"));
                 assertThat(r.sessionTicks()).as("the tagged session is the poller's, the target session the engine's")
                         .containsOnlyKeys("poller", "engine");
                 assertThat(r.sessionTicks().values()).allSatisfy(ticks -> assertThat(ticks).isPositive());

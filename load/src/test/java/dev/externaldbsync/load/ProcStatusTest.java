@@ -60,6 +60,16 @@ class ProcStatusTest {
         assertThat(ProcStatus.cpuTicks(Integer.MAX_VALUE)).isEmpty();
     }
 
+    @Test
+    void readsTheJitCompilerThreadsOfThisJvmAsPartOfItsCpuAndNothingForAGoneOne() {
+        long self = ProcessHandle.current().pid();
+        // Loading JUnit and AssertJ alone compiles thousands of methods: far more than one clock tick of C1 time.
+        long jit = ProcStatus.jitTicks(self).orElseThrow();
+        assertThat(jit).isPositive();
+        assertThat(ProcStatus.cpuTicks(self).orElseThrow()).isGreaterThanOrEqualTo(jit);
+        assertThat(ProcStatus.jitTicks(Integer.MAX_VALUE)).isEmpty();
+    }
+
     private static String read(Path path) {
         try {
             return Files.readString(path);
