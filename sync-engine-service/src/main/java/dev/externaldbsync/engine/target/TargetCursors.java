@@ -11,6 +11,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 
+import org.postgresql.PGStatement;
+
 import dev.externaldbsync.mapping.Mappings;
 
 /**
@@ -99,6 +101,25 @@ public final class TargetCursors {
     private TargetCursors() {
     }
 
+    /**
+     * A statement that finds cursor rows by tenancy, planned at every execution. A shared target's cursor table
+     * starts empty and grows by thousands of rows a second while its tenancies sync for the first time, and
+     * autovacuum analyzes it at most once a minute (autovacuum_naptime): a plan that pgjdbc's server-side prepare
+     * kept from when it held a few rows (a sequential scan, the right choice then) would read the whole table for
+     * every batch until the next analyze. Planned each time, the planner sees the table's current size. The reads
+     * and updates here are one short statement per batch, so the planning is cheap beside what it prevents.
+     */
+    private static PreparedStatement plannedEachTime(Connection tc, String sql) throws SQLException {
+        PreparedStatement ps = tc.prepareStatement(sql);
+        try {
+            ps.unwrap(PGStatement.class).setPrepareThreshold(0);
+            return ps;
+        } catch (SQLException | RuntimeException e) {
+            ps.close();
+            throw e;
+        }
+    }
+
     /** One cursor move: (tenancy, mapping) from the value its rows were read from to the last one applied. */
     public record Move(UUID tenancyId, String mapping, long from, long to) {
     }
@@ -106,7 +127,7 @@ public final class TargetCursors {
     /** Every cursor of the given tenancies: tenancy → mapping name → cursor; a missing one is absent. */
     public static Map<UUID, Map<String, Long>> readAll(Connection tc, List<UUID> tenancies) throws SQLException {
         Map<UUID, Map<String, Long>> cursors = new HashMap<>();
-        try (PreparedStatement ps = tc.prepareStatement(READ_ALL)) {
+        try (PreparedStatement ps = plannedEachTime(tc, READ_ALL)) {
             ps.setArray(1, tc.createArrayOf("uuid", tenancies.toArray()));
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
@@ -120,7 +141,7 @@ public final class TargetCursors {
 
     /** One cursor, or −1 when it does not exist. */
     public static long read(Connection tc, UUID tenancy, String mapping) throws SQLException {
-        try (PreparedStatement ps = tc.prepareStatement(READ_ONE)) {
+        try (PreparedStatement ps = plannedEachTime(tc, READ_ONE)) {
             ps.setObject(1, tenancy);
             ps.setString(2, mapping);
             try (ResultSet rs = ps.executeQuery()) {
@@ -148,7 +169,7 @@ public final class TargetCursors {
 
     /** Compare-and-set of every move in the caller's transaction; returns how many moved (fewer: one moved before). */
     public static int advance(Connection tc, List<Move> moves) throws SQLException {
-        try (PreparedStatement ps = tc.prepareStatement(ADVANCE)) {
+        try (PreparedStatement ps = plannedEachTime(tc, ADVANCE)) {
             ps.setArray(1, tc.createArrayOf("uuid", moves.stream().map(Move::tenancyId).toArray()));
             ps.setArray(2, tc.createArrayOf("text", moves.stream().map(Move::mapping).toArray()));
             ps.setArray(3, tc.createArrayOf("bigint", moves.stream().map(Move::to).toArray()));
@@ -196,7 +217,7 @@ public final class TargetCursors {
     public static Map<UUID, Map<String, Position>> readPositions(Connection tc, List<UUID> tenancies)
             throws SQLException {
         Map<UUID, Map<String, Position>> positions = new HashMap<>();
-        try (PreparedStatement ps = tc.prepareStatement(READ_POSITIONS)) {
+        try (PreparedStatement ps = plannedEachTime(tc, READ_POSITIONS)) {
             ps.setArray(1, tc.createArrayOf("uuid", tenancies.toArray()));
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
