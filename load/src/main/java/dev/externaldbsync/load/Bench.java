@@ -34,6 +34,7 @@ import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The one-command benchmark: the COPY ceiling, a huge tenancy's backfill, many small tenancies' fan-out, end-to-end
@@ -345,8 +346,14 @@ public final class Bench implements Callable<Integer> {
         phaseDone("fixture", tenancies + " one-user tenancies sharing one target, " + loaded.totalRows() + " rows", t);
         out.println("phase fanout: enabling the pipeline; clock = fusebox PUT until no change-log entry is unstamped and nothing is queued");
         long started = System.nanoTime();
-        services.setPipelineEnabled(true);
-        awaitQuiescent(internal, null, services, Duration.ofMinutes(quick ? 10 : 120), started);
+        PipelineCpu.Result cpu;
+        try (PipelineCpu sampler = new PipelineCpu(Db.connect(internal.reactiveUri()), services.pids(),
+                Services.APPLICATION_NAME_PREFIX, fanoutTarget.database(), "sync-engine-service", List.of())) {
+            cpu = sampler.around(() -> {
+                services.setPipelineEnabled(true);
+                awaitQuiescent(internal, null, services, Duration.ofMinutes(quick ? 10 : 120), started);
+            }, failure -> out.println("  " + failure));
+        }
         long elapsed = System.nanoTime() - started;
         services.setPipelineEnabled(false);
         expectCounts(fanoutTarget, tenancies, tenancies);
@@ -355,6 +362,16 @@ public final class Bench implements Callable<Integer> {
         report.put("fanout", "fanout_s", elapsed / 1e9, "fusebox on -> every tenancy applied");
         report.put("fanout", "fanout_tenancies_per_s", tenancies * 1e9 / elapsed, null);
         report.put("fanout", "fanout_rows_per_s", 2 * tenancies * 1e9 / elapsed, null);
+        out.println("phase fanout: CPU by service: " + cpu.perService());
+        report.put("fanout", "fanout_cpu_ms_per_tenancy", cpu.seconds() * 1000 / tenancies,
+                "the three services and their database sessions (the engine's on the target too), per tenancy");
+        for (Map.Entry<String, Long> jvm : cpu.jvmTicks().entrySet()) {
+            long ticks = jvm.getValue() + cpu.sessionTicks().getOrDefault(jvm.getKey(), 0L);
+            report.put("fanout", "fanout_cpu_ms_per_tenancy_" + jvm.getKey().replace("-service", "")
+                    .replace("sync-", ""), ticks * 1000.0 / cpu.ticksPerSecond() / tenancies, null);
+        }
+        report.put("fanout", "fanout_cpu_jit_ms_per_tenancy",
+                cpu.totalJitTicks() * 1000.0 / cpu.ticksPerSecond() / tenancies, "of which JIT compiler threads");
     }
 
     private void lag(PostgresUrl internal, PostgresUrl target, Services services, String seed) throws Exception {
@@ -410,31 +427,14 @@ public final class Bench implements Callable<Integer> {
                 PipelineCpu sampler = new PipelineCpu(Db.connect(internal.reactiveUri()), services.pids(),
                         Services.APPLICATION_NAME_PREFIX, lagTarget.database(), "sync-engine-service",
                         List.of(observerPid))) {
-            sampler.start();
             started = System.nanoTime();
-            // Backends come and go (pools grow and reap): list them again every second while the writers run.
-            java.util.concurrent.ScheduledExecutorService every = java.util.concurrent.Executors
-                    .newSingleThreadScheduledExecutor(r -> new Thread(r, "bench-cpu-sampler"));
-            java.util.concurrent.ScheduledFuture<?> sampling = every.scheduleWithFixedDelay(() -> {
-                try {
-                    synchronized (sampler) {
-                        sampler.sample();
-                    }
-                } catch (SQLException e) {
-                    out.println("  cpu sample failed: " + e.getMessage());
-                }
-            }, 1, 1, TimeUnit.SECONDS);
-            try {
-                w = load.run(indented());
-                awaitQuiescent(internal, null, services, Duration.ofMinutes(2), started);
-            } finally {
-                sampling.cancel(false);
-                every.shutdown();
-                every.awaitTermination(10, TimeUnit.SECONDS);
-            }
-            synchronized (sampler) {
-                cpu = sampler.stop();
-            }
+            long since = started;
+            AtomicReference<WriteLoad.Result> written = new AtomicReference<>();
+            cpu = sampler.around(() -> {
+                written.set(load.run(indented()));
+                awaitQuiescent(internal, null, services, Duration.ofMinutes(2), since);
+            }, failure -> out.println("  " + failure));
+            w = written.get();
             TimeUnit.MILLISECONDS.sleep(200); // the observer's last polls
             lags = observer.snapshot();
         }

@@ -12,6 +12,11 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 
 /**
  * CPU used over a window by the pipeline: the service processes and their PostgreSQL backends (sessions whose
@@ -89,6 +94,40 @@ final class PipelineCpu implements AutoCloseable {
         list.setString(2, targetDatabase);
         Array excluded = internal.createArrayOf("int4", excludedBackendPids.toArray());
         list.setArray(3, excluded);
+    }
+
+    /** What {@link #around} measures. */
+    interface Work {
+        void run() throws Exception;
+    }
+
+    /**
+     * Opens the window, runs {@code work} while listing the backends again every second (pools grow and reap, so
+     * sessions come and go), and closes the window when it returns.
+     */
+    Result around(Work work, Consumer<String> sampleFailure) throws Exception {
+        start();
+        ScheduledExecutorService every = Executors.newSingleThreadScheduledExecutor(
+                r -> new Thread(r, "bench-cpu-sampler"));
+        ScheduledFuture<?> sampling = every.scheduleWithFixedDelay(() -> {
+            try {
+                synchronized (this) {
+                    sample();
+                }
+            } catch (SQLException e) {
+                sampleFailure.accept("cpu sample failed: " + e.getMessage());
+            }
+        }, 1, 1, TimeUnit.SECONDS);
+        try {
+            work.run();
+        } finally {
+            sampling.cancel(false);
+            every.shutdown();
+            every.awaitTermination(10, TimeUnit.SECONDS);
+        }
+        synchronized (this) {
+            return stop();
+        }
     }
 
     /** Opens the window: what every service and current backend has used so far is the baseline. */
