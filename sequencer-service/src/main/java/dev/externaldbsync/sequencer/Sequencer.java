@@ -33,7 +33,8 @@ import javax.sql.DataSource;
  * "SyncChange_unstamped_idx"}), claim up to {@code max(1, batchSize / tenanciesFound)} unstamped entries of each with
  * {@code FOR UPDATE SKIP LOCKED}, set {@code "sequenceId" = nextval('global_seq_id')} on the newest claimed entry of
  * each key, delete every other entry of those keys that is stamped or was claimed here (compaction, through {@code
- * "SyncChange_key_idx"}), and {@code sync_enqueue_tenancies(<every tenancy stamped>)}.</li>
+ * "SyncChange_key_idx"}, a hash index on {@code "primaryKey"}: one hash per lookup instead of a jsonb comparison per
+ * step of a btree descent), and {@code sync_enqueue_tenancies(<every tenancy stamped>)}.</li>
  * </ol>
  * The stamp transaction always waits for its WAL flush, whatever the role's or database's {@code synchronous_commit}
  * says: a commit lost in a crash after the engine read its stamps would let the next batch reissue ids below a
@@ -148,6 +149,10 @@ public final class Sequencer {
      * first left of the limit.</li>
      * <li>{@code claimed}: per tenancy a LIMIT on its own index range, locked with {@code SKIP LOCKED} (LockRows sits
      * below the LIMIT, so a skipped entry does not use up the quota).</li>
+     * <li>{@code ranked}: the window's sort compares the key's {@code jsonb_hash} before the key itself, so that two
+     * different keys are told apart by an integer comparison instead of a jsonb comparison (which detoasts and walks
+     * both values); the partitions are the same, because equal keys have equal hashes and the key itself still
+     * follows.</li>
      * <li>{@code stamped} and {@code compacted} name their rows by {@code "id" = ANY(ARRAY(…))}, never by a join: the
      * planner cannot estimate a CTE's size and would hash-join the whole log. The key lookup is fenced ({@code
      * OFFSET 0}) so that its {@code "sequenceId"} filter cannot steer it onto the stamped index, whose statistics
@@ -187,7 +192,8 @@ public final class Sequencer {
                     FOR UPDATE SKIP LOCKED) AS c),
             ranked AS MATERIALIZED (
                 SELECT c."id", c."tenancyId", c."tableName", c."primaryKey",
-                       row_number() OVER (PARTITION BY c."tenancyId", c."tableName", c."primaryKey"
+                       row_number() OVER (PARTITION BY c."tenancyId", c."tableName", jsonb_hash(c."primaryKey"),
+                                                       c."primaryKey"
                                           ORDER BY c."id" DESC) AS rn
                 FROM claimed AS c),
             stamped AS (

@@ -209,6 +209,34 @@ class SequencerTest {
         assertThat(everyKeyHasExactlyOneStampedEntry(tenancy)).isTrue();
     }
 
+    @Test
+    void oneBatchOfInterleavedEntriesOfManyKeysStampsTheNewestEntryOfEachKeyAndDeletesEveryOther() throws Exception {
+        Tenancy tenancy = fixtures.createTenancy();
+        List<UUID> users = new java.util.ArrayList<>();
+        for (int i = 0; i < 40; i++) {
+            users.add(fixtures.createUser(tenancy, "u" + i, null));
+        }
+        // Rounds over every user, so that each key's entries are spread over the claimed set, not adjacent.
+        for (int round = 1; round <= 3; round++) {
+            for (UUID user : users) {
+                fixtures.renameUser(tenancy, user, "round " + round);
+            }
+        }
+        List<List<Object>> newest = db.queryRows("""
+                SELECT "primaryKey"::text, max("id") FROM "SyncChange"
+                WHERE "tenancyId" = ? AND "sequenceId" IS NULL GROUP BY "primaryKey\"""", tenancy.id());
+        assertThat(newest).hasSize(users.size());
+
+        SequencingBatch batch = sequencer.runOnce();
+
+        assertThat(batch.entriesPerTable()).containsEntry("ProjectUser", users.size());
+        assertThat(batch.compacted()).as("three older entries of each key").isEqualTo(3 * users.size());
+        assertThat(db.queryRows("""
+                SELECT "primaryKey"::text, "id" FROM "SyncChange" WHERE "tenancyId" = ? AND "sequenceId" IS NOT NULL""",
+                tenancy.id())).as("the entry that survives is each key's newest").containsExactlyInAnyOrderElementsOf(newest);
+        assertThat(everyKeyHasExactlyOneStampedEntry(tenancy)).isTrue();
+    }
+
     /** Remove → re-add within one window: one stamped entry for the key, and the live row the engine will copy. */
     @Test
     void removeThenReAddWithinOneWindowLeavesOneNewerStampedEntryAndTheLiveRow() throws Exception {
