@@ -5,7 +5,6 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.Statement;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.Collections;
@@ -293,7 +292,8 @@ public final class Sequencer {
     public boolean anyUnstamped() throws SQLException {
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(true);
-            try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery(ANY_UNSTAMPED)) {
+            // Prepared, so that pgjdbc reuses the connection's server-side plan: an idle loop probes every poll interval.
+            try (PreparedStatement s = c.prepareStatement(ANY_UNSTAMPED); ResultSet rs = s.executeQuery()) {
                 rs.next();
                 return rs.getBoolean(1);
             }
