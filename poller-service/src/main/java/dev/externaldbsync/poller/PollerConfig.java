@@ -16,10 +16,13 @@ public interface PollerConfig {
 
     /**
      * Most tenancies named in one POST to the sync engine (one tenancy is never in two POSTs at once). The engine
-     * applies the small ones that share a target in one transaction, so larger requests raise fan-out throughput
-     * (30,000 one-user tenancies: 2,052/s at 20, 3,379/s at 100).
+     * spreads a request's tenancies that share a target over its workers ({@code engine.parallelism}) in batches of
+     * at most {@code engine.batch.max-tenancies}, each batch one transaction; the default is their product (4 × 100),
+     * so that under a backlog every worker's batch is full and a batch's fixed costs are shared by as many tenancies
+     * as it may hold. Below a backlog claims are small anyway, so this costs no latency. Keep it at most the engine's
+     * {@code sync.max-tenancies-per-request}. The README gives the measurements.
      */
-    @WithDefault("100")
+    @WithDefault("400")
     int tenanciesPerRequest();
 
     /**
