@@ -24,7 +24,8 @@ import java.util.function.Consumer;
  * which are the engine's target sessions). Backends come and go, so they are listed again at every {@link #sample};
  * a backend first seen after {@link #start} counts from zero (it connected during the window), one that disconnected
  * keeps what it had at its last sample. Reads {@code /proc}, so it measures only a server on this machine.
- * Not thread-safe: one thread samples.
+ * Not thread-safe: {@link #around} samples from its own thread and every sample holds this object's lock; a caller
+ * that drives {@link #start}, {@link #sample} and {@link #stop} itself uses one thread.
  */
 final class PipelineCpu implements AutoCloseable {
 
@@ -52,7 +53,8 @@ final class PipelineCpu implements AutoCloseable {
                 if (!text.isEmpty()) {
                     text.append(", ");
                 }
-                text.append(String.format(java.util.Locale.ROOT, "%s %.1f s (process %.1f of which JIT %.1f, sessions %.1f)",
+                text.append(String.format(java.util.Locale.ROOT,
+                        "%s %.1f s (process %.1f of which JIT %.1f, sessions %.1f)",
                         e.getKey(), (e.getValue() + sessions) / (double) ticksPerSecond,
                         e.getValue() / (double) ticksPerSecond,
                         jitTicks.getOrDefault(e.getKey(), 0L) / (double) ticksPerSecond,
