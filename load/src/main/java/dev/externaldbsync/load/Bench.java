@@ -216,7 +216,7 @@ public final class Bench implements Callable<Integer> {
                 }
                 if (services != null) {
                     for (Map.Entry<String, OptionalLong> e : services.peakRssKib().entrySet()) {
-                        String name = e.getKey().replace("-service", "").replace("sync-engine", "engine");
+                        String name = shortName(e.getKey());
                         report.put("rss", "rss_mb_" + name, e.getValue().isPresent()
                                 ? Report.format(e.getValue().getAsLong() / 1024.0) : "n/a",
                                 "peak RSS (VmHWM) over the run, JVM " + serviceJavaOpts);
@@ -365,10 +365,9 @@ public final class Bench implements Callable<Integer> {
         out.println("phase fanout: CPU by service: " + cpu.perService());
         report.put("fanout", "fanout_cpu_ms_per_tenancy", cpu.seconds() * 1000 / tenancies,
                 "the three services and their database sessions (the engine's on the target too), per tenancy");
-        for (Map.Entry<String, Long> jvm : cpu.jvmTicks().entrySet()) {
-            long ticks = jvm.getValue() + cpu.sessionTicks().getOrDefault(jvm.getKey(), 0L);
-            report.put("fanout", "fanout_cpu_ms_per_tenancy_" + jvm.getKey().replace("-service", "")
-                    .replace("sync-", ""), ticks * 1000.0 / cpu.ticksPerSecond() / tenancies, null);
+        for (Map.Entry<String, Long> service : cpu.ticksByService().entrySet()) {
+            report.put("fanout", "fanout_cpu_ms_per_tenancy_" + shortName(service.getKey()),
+                    service.getValue() * 1000.0 / cpu.ticksPerSecond() / tenancies, null);
         }
         report.put("fanout", "fanout_cpu_jit_ms_per_tenancy",
                 cpu.totalJitTicks() * 1000.0 / cpu.ticksPerSecond() / tenancies, "of which JIT compiler threads");
@@ -461,10 +460,9 @@ public final class Bench implements Callable<Integer> {
         report.put("lag", "lag_cpu_jit_ms_per_change", w.done() == 0 ? Double.NaN
                         : cpu.totalJitTicks() * 1000.0 / cpu.ticksPerSecond() / w.done(),
                 "of lag_cpu_ms_per_change: the services' JIT compiler threads (warm-up, shrinks in longer runs)");
-        for (Map.Entry<String, Long> jvm : cpu.jvmTicks().entrySet()) {
-            long ticks = jvm.getValue() + cpu.sessionTicks().getOrDefault(jvm.getKey(), 0L);
-            report.put("lag", "lag_cpu_ms_per_change_" + jvm.getKey().replace("-service", "").replace("sync-", ""),
-                    w.done() == 0 ? Double.NaN : ticks * 1000.0 / cpu.ticksPerSecond() / w.done(),
+        for (Map.Entry<String, Long> service : cpu.ticksByService().entrySet()) {
+            report.put("lag", "lag_cpu_ms_per_change_" + shortName(service.getKey()),
+                    w.done() == 0 ? Double.NaN : service.getValue() * 1000.0 / cpu.ticksPerSecond() / w.done(),
                     "its process and its database sessions");
         }
         report.put("lag", "lag_load1_before", load1Before, "1-minute load average as the lag run started");
@@ -843,6 +841,11 @@ public final class Bench implements Callable<Integer> {
                 lineStart = b == '\n';
             }
         }, true, StandardCharsets.UTF_8);
+    }
+
+    /** A service's module name as report keys name it: {@code sync-engine-service} → {@code engine}. */
+    private static String shortName(String module) {
+        return module.replace("-service", "").replace("sync-", "");
     }
 
     private void phaseDone(String phase, String what, long startedNanos) {

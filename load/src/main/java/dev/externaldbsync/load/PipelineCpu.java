@@ -37,6 +37,13 @@ final class PipelineCpu implements AutoCloseable {
     record Result(long serviceTicks, long backendTicks, int backendsSeen, long ticksPerSecond,
             Map<String, Long> jvmTicks, Map<String, Long> jitTicks, Map<String, Long> sessionTicks) {
 
+        /** Per service, its process and its sessions together, in the services' order. */
+        Map<String, Long> ticksByService() {
+            Map<String, Long> total = new LinkedHashMap<>();
+            jvmTicks.forEach((service, ticks) -> total.put(service, ticks + sessionTicks.getOrDefault(service, 0L)));
+            return total;
+        }
+
         long totalJitTicks() {
             return jitTicks.values().stream().mapToLong(Long::longValue).sum();
         }
