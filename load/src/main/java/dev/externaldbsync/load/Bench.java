@@ -581,9 +581,17 @@ public final class Bench implements Callable<Integer> {
         awaitNone(internal, PIPELINE_BUSY, filter, services, timeout, since, "pipeline not quiescent");
     }
 
+    /**
+     * True while an entry (of the tenancy filter {@code %1$s}, or any) is unstamped. Ordered by the partial index's
+     * key rather than {@code EXISTS}, as the sequencer's idle probe: statistics analyzed before a phase's stamping
+     * would otherwise make every poll scan the whole log, on the clock of the phase it measures.
+     */
+    private static final String ANY_UNSTAMPED = """
+            (SELECT "tenancyId" FROM "SyncChange" WHERE "sequenceId" IS NULL%1$s ORDER BY "tenancyId" LIMIT 1) IS NOT NULL""";
+
     /** True while there is work for the pipeline; {@code %1$s} is a tenancy filter or empty. */
-    private static final String PIPELINE_BUSY = """
-            SELECT EXISTS (SELECT 1 FROM "SyncChange" WHERE "sequenceId" IS NULL%1$s)
+    private static final String PIPELINE_BUSY = "SELECT " + ANY_UNSTAMPED + """
+
                 OR EXISTS (SELECT 1 FROM "OutgoingRequest" WHERE true%1$s)""";
 
     /**
@@ -609,8 +617,7 @@ public final class Bench implements Callable<Integer> {
     /** Waits until no change-log entry of the tenancy is unstamped (stamping done; the poller may be off). */
     private void awaitStamped(PostgresUrl internal, UUID tenancy, Services services, Duration timeout, long since)
             throws Exception {
-        awaitNone(internal, """
-                SELECT EXISTS (SELECT 1 FROM "SyncChange" WHERE "sequenceId" IS NULL%1$s)""",
+        awaitNone(internal, "SELECT " + ANY_UNSTAMPED,
                 " AND \"tenancyId\" = '" + tenancy + "'", services, timeout, since, "entries still unstamped");
     }
 
