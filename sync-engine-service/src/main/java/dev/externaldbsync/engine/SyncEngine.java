@@ -47,6 +47,7 @@ import dev.externaldbsync.engine.read.ChangeReader;
 import dev.externaldbsync.engine.read.ChangedMappings;
 import dev.externaldbsync.engine.read.LivePageReader;
 import dev.externaldbsync.engine.run.FairScheduler;
+import dev.externaldbsync.engine.run.ReadAhead;
 import dev.externaldbsync.engine.run.Resync;
 import dev.externaldbsync.engine.run.RunContext;
 import dev.externaldbsync.engine.run.RunLocks;
@@ -99,6 +100,7 @@ public class SyncEngine {
     RetentionLoop retention;
 
     private ExecutorService workers;
+    private ExecutorService readAhead;
     private FairScheduler scheduler;
     private RunWatchdog watchdog;
     private Runs runs;
@@ -119,6 +121,7 @@ public class SyncEngine {
             t.setDaemon(true);
             return t;
         });
+        readAhead = ReadAhead.pool("sync-engine-read-ahead", config.parallelism());
         scheduler = new FairScheduler(workers, config.parallelism(), config.fairness().tenancyShare(),
                 config.fairness().targetShare());
         watchdog = new RunWatchdog(config.runDeadline(), config.runAbortGrace());
@@ -141,7 +144,7 @@ public class SyncEngine {
                 config.batch().fetchRows(), shuttingDown::get, sink, watchdog,
                 new ProgressStore.Backoff(config.targetBackoff().base(), config.targetBackoff().max()),
                 new LivePageReader(readTimeout, config.pageMaxBytes().asLongValue()), ChangeRetention::prunedThroughByMapping,
-                new ChangedMappings(readTimeout));
+                new ChangedMappings(readTimeout), readAhead);
         runs = new Runs(context, internal, config.parallelism(), config.batch().maxTenancies());
         resync = new Resync(internal, pools, schema);
     }
@@ -171,6 +174,7 @@ public class SyncEngine {
     void stop() {
         shuttingDown.set(true);
         workers.shutdownNow();
+        readAhead.shutdown();
         watchdog.close();
     }
 

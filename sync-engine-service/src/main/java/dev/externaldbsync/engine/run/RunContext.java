@@ -2,6 +2,7 @@ package dev.externaldbsync.engine.run;
 
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Executor;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
 
@@ -31,13 +32,24 @@ import dev.externaldbsync.mapping.Mapping;
  * @param live      the snapshot backfill's reads ({@link LivePageReader})
  * @param retention the change log's retention floor per tenancy (see {@link RetentionFloor})
  * @param changes   which mappings have anything to read, per run or batch ({@link ChangedMappings})
+ * @param readAhead where a snapshot backfill reads its next page while the current one is applied (at most one read
+ *                  per run at a time; an executor that runs the read in the caller only loses the overlap)
  */
 public record RunContext(TargetPools pools, TargetSchema schema, ChangeReader reader, EngineMetrics metrics,
         int pageSize, int fetchRows, BooleanSupplier shuttingDown, Sink sink, RunWatchdog watchdog,
-        ProgressStore.Backoff backoff, LivePageReader live, RetentionFloor retention, ChangedMappings changes) {
+        ProgressStore.Backoff backoff, LivePageReader live, RetentionFloor retention, ChangedMappings changes,
+        Executor readAhead) {
 
     /** The bound on a backfill read when none is given: {@code engine.statement-timeout}'s default. */
     static final int DEFAULT_READ_TIMEOUT_SECONDS = 120;
+
+    /** With the process-wide read-ahead threads ({@link ReadAhead#SHARED}). */
+    public RunContext(TargetPools pools, TargetSchema schema, ChangeReader reader, EngineMetrics metrics, int pageSize,
+            int fetchRows, BooleanSupplier shuttingDown, Sink sink, RunWatchdog watchdog,
+            ProgressStore.Backoff backoff, LivePageReader live, RetentionFloor retention, ChangedMappings changes) {
+        this(pools, schema, reader, metrics, pageSize, fetchRows, shuttingDown, sink, watchdog, backoff, live,
+                retention, changes, ReadAhead.SHARED);
+    }
 
     /** With the default bound on the changed-mappings probe. */
     public RunContext(TargetPools pools, TargetSchema schema, ChangeReader reader, EngineMetrics metrics, int pageSize,

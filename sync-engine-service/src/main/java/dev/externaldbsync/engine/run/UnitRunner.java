@@ -501,51 +501,84 @@ final class UnitRunner {
         private record Keyed(Row row, String[] key) {
         }
 
+        /** The next page's read while the current page is applied; null when none is running. */
+        private ReadAhead<LivePageReader.Page> ahead;
+
+        /** The page read ahead (null when none was started); the internal connection is free again after it. */
+        private LivePageReader.Page collectAhead() throws SQLException {
+            ReadAhead<LivePageReader.Page> read = ahead;
+            ahead = null;
+            return read == null ? null : read.join();
+        }
+
         long run() throws SQLException {
             long total = 0;
-            while (!finished) {
-                run.checkRunning(deadline);
-                LivePageReader.Page page = run.live().readPage(ic, tenancyId, mapping, after, pageSize);
+            run.checkRunning(deadline);
+            LivePageReader.Page page = run.live().readPage(ic, tenancyId, mapping, after, pageSize);
+            while (true) {
                 boolean last = page.keysRead() < pageSize && !page.more();
-                List<Keyed> rows = new ArrayList<>(page.rows().size());
-                for (int i = 0; i < page.rows().size(); i++) {
-                    rows.add(new Keyed(page.rows().get(i), page.keys().get(i)));
-                }
-                poisonedInPage.clear();
+                LivePageReader.Page current = page;
+                // The next page is read on the internal connection while this one is applied on the target's; the
+                // internal connection is the read's until it is collected (deadLetter collects it first).
+                ahead = last ? null : ReadAhead.start(run.readAhead(),
+                        () -> run.live().readPage(ic, tenancyId, mapping, current.lastKey(), pageSize));
                 long written;
                 try {
-                    written = Bisector.apply(rows, sub -> {
-                        boolean whole = sub.size() == rows.size();
-                        return apply(sub, whole ? page.lastKey() : sub.get(sub.size() - 1).key(), whole && last);
-                    }, this::deadLetter);
-                    if (!finished && (last || rows.isEmpty())) {
-                        // Nothing (more) to upsert in this page: only the position, or the final cursor move.
-                        apply(List.of(), page.lastKey(), last);
+                    written = applyPage(page, last);
+                } catch (SQLException | RuntimeException e) {
+                    if (ahead != null) {
+                        ahead.settle(e);
+                        ahead = null;
                     }
-                } catch (RunAbort.Conflict conflict) {
-                    // A reset (resync) or another writer moved the cursor: this backfill's H and position are void.
-                    throw new SQLException(mapping.name() + ": the cursor moved during a backfill ("
-                            + conflict.getMessage() + "); the next run starts over", "55000");
+                    throw e;
                 }
+                LivePageReader.Page next = collectAhead();
                 if (page.lastKey() != null) {
                     after = page.lastKey();
                 }
                 total += written;
                 run.metrics().rowsApplied(mapping.name(), written);
                 run.sink().rowsApplied(written);
-                if (hasPoison && !rows.isEmpty()) {
-                    String[] keys = rows.stream().map(r -> RunContext.keyJson(mapping, r.row().values()))
+                if (hasPoison && !page.rows().isEmpty()) {
+                    String[] keys = page.rows().stream().map(r -> RunContext.keyJson(mapping, r.values()))
                             .filter(k -> !poisonedInPage.contains(k)).toArray(String[]::new);
                     DeadLetters.clear(ic, tenancyId, targetId, mapping.name(), keys);
                 }
                 progress.add(tenancyId, targetId, mapping.name(), finished ? high : -1, written);
-                if (!finished) {
-                    progress.flush(ic);
+                if (finished) {
+                    break;
                 }
+                progress.flush(ic);
+                run.checkRunning(deadline);
+                page = next;
             }
             LOG.debugf("Backfilled %s of tenancy %s on target %s up to stamp %d", mapping.name(), tenancyId,
                     targetId, high);
             return total;
+        }
+
+        /** Upserts the page (bisecting a rejected one) and saves the position after it, or finishes on the last. */
+        private long applyPage(LivePageReader.Page page, boolean last) throws SQLException {
+            List<Keyed> rows = new ArrayList<>(page.rows().size());
+            for (int i = 0; i < page.rows().size(); i++) {
+                rows.add(new Keyed(page.rows().get(i), page.keys().get(i)));
+            }
+            poisonedInPage.clear();
+            try {
+                long written = Bisector.apply(rows, sub -> {
+                    boolean whole = sub.size() == rows.size();
+                    return apply(sub, whole ? page.lastKey() : sub.get(sub.size() - 1).key(), whole && last);
+                }, this::deadLetter);
+                if (!finished && (last || rows.isEmpty())) {
+                    // Nothing (more) to upsert in this page: only the position, or the final cursor move.
+                    apply(List.of(), page.lastKey(), last);
+                }
+                return written;
+            } catch (RunAbort.Conflict conflict) {
+                // A reset (resync) or another writer moved the cursor: this backfill's H and position are void.
+                throw new SQLException(mapping.name() + ": the cursor moved during a backfill ("
+                        + conflict.getMessage() + "); the next run starts over", "55000");
+            }
         }
 
         /**
@@ -583,6 +616,10 @@ final class UnitRunner {
         }
 
         private void deadLetter(Keyed keyed, SQLException e) throws SQLException {
+            // Dead letters are written on the internal connection: the read ahead must be done with it first.
+            if (ahead != null) {
+                ahead.awaitDone();
+            }
             String key = RunContext.keyJson(mapping, keyed.row().values());
             String error = SqlFailure.describe(e);
             DeadLetters.poison(ic, tenancyId, targetId, mapping.name(), key, high, error);
