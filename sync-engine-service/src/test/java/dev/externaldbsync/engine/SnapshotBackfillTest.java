@@ -565,6 +565,39 @@ class SnapshotBackfillTest {
     }
 
     @Test
+    void aFirstBackfillPageTheTargetRefusesSavesNoPositionSoTheNextRunStillBringsItsRows() {
+        TestDatabase target = TestPostgres.createDatabase("bf_refused");
+        Tenancy seed = tenancyIn(target);
+        fixtures.createUser(seed, "seed", null);
+        stamp(internal);
+        sync(seed.id()); // bootstraps the schema
+        // Not a data error (those are bisected and dead-lettered): the tenant took the right to insert away.
+        target.execute("""
+                CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN RAISE EXCEPTION 'permission denied for table users' USING ERRCODE = '42501'; END $$""");
+        target.execute("CREATE TRIGGER refuse BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION refuse()");
+        Tenancy tenancy = tenancyIn(target);
+        orderedUsers(tenancy, 1, 15);
+        stamp(internal);
+
+        try (Harness h = new Harness()) {
+            TargetResult refused = h.run(tenancy).get(tenancy.id());
+            assertThat(refused.outcome()).isEqualTo(Outcome.FAILED);
+            assertThat(refused.retry()).isTrue();
+        }
+        assertThat(positions(target, tenancy)).as("no position past rows that were never applied")
+                .allSatisfy(p -> assertThat(p).doesNotStartWith("users|"));
+
+        target.execute("DROP TRIGGER refuse ON users");
+        try (Harness h = new Harness()) {
+            assertThat(h.run(tenancy).get(tenancy.id()).outcome()).isEqualTo(Outcome.SYNCED);
+        }
+        assertThat(target.queryLong("SELECT count(*) FROM users WHERE display_name LIKE 'user %'")).isEqualTo(15);
+        assertThat(cursor(target, tenancy, "users")).isEqualTo(highestStamp(tenancy, Mappings.USERS));
+        assertThat(positions(target, tenancy)).isEmpty();
+    }
+
+    @Test
     void aTargetBootstrappedBeforeBackfillPositionsGetsTheirColumnsWithoutItsDdlRunningAgain() {
         TestDatabase target = TestPostgres.createDatabase("bf_marked");
         target.execute(Mappings.TARGET_DDL.toArray(String[]::new));
