@@ -31,7 +31,7 @@ import javax.sql.DataSource;
  * entries after this instance's round-robin cursor (a loose index scan of the partial index {@code
  * "SyncChange_unstamped_idx"}), claim up to {@code max(1, batchSize / tenanciesFound)} unstamped entries of each with
  * {@code FOR UPDATE SKIP LOCKED}, set {@code "sequenceId" = nextval('global_seq_id')} on the newest claimed entry of
- * each key, delete every other entry of those keys that is stamped or was claimed here (compaction, through {@code
+ * each key, delete every other entry of those keys that the statement sees (compaction, through {@code
  * "SyncChange_key_idx"}, a hash index on {@code "primaryKey"}: one hash per lookup instead of a jsonb comparison per
  * step of a btree descent), and {@code sync_enqueue_tenancies(<every tenancy stamped>)}.</li>
  * </ol>
@@ -60,8 +60,9 @@ import javax.sql.DataSource;
  * writer's entry never becomes visible at all. Nothing a writer does takes a row lock the sequencer meets: unlike
  * the former stamping of source rows, no writer's update is ever skipped as locked, and no writer ever waits for a
  * stamping transaction.</li>
- * <li>Compaction only deletes, in the same transaction that stamps a newer entry of the same key, so it can make a
- * seen id disappear but never make an unseen one appear.</li>
+ * <li>Compaction only deletes, in the same transaction that stamps another entry of the same key, and only entries
+ * that transaction's snapshot sees (committed before the new stamp was drawn), so it can make a seen id disappear but
+ * never make an unseen one appear, and never removes a change the new stamp does not cover.</li>
  * </ul>
  * With two replicas only one stamps at a time; the second waits on the lock for at most one batch, then claims
  * whatever is still unstamped (its stamping statement is a separate statement sent after the lock, so its snapshot is
@@ -72,11 +73,14 @@ import javax.sql.DataSource;
  * <h2>Compaction</h2>
  * The engine reads a key's entries only to find keys changed above its cursor and then joins the live row, so of all
  * entries of one {@code ("tenancyId", "tableName", "primaryKey")} only the one with the highest stamp matters to any
- * cursor. When a batch stamps a key it therefore deletes, in the same transaction, the key's older stamped entries and
- * the key's other entries claimed by this batch (which would otherwise be stamped and deleted at once). An unstamped
- * entry this batch did not claim (beyond the quota, or committed after the statement's snapshot) is never deleted: it
- * is stamped later, with a larger id. A cursor between an older stamp and the new one sees the new one; a cursor
- * below both sees the new one instead of two.
+ * cursor. When a batch stamps a key it therefore deletes, in the same transaction, every other entry of the key that
+ * its snapshot sees: older stamped ones, and unstamped ones whether this batch claimed them or not. An unstamped entry
+ * the snapshot sees was committed before the new stamp was drawn, so the new stamp covers it: any reader that sees the
+ * new stamp reads the live row after that commit. Deleting it now, instead of stamping it in a later batch, saves a
+ * stamp per derived entry of a bulk load (a user's own entry and the one its primary channel derives are far apart
+ * in the log, so they rarely share a batch). An entry committed after the statement's snapshot is never deleted: it is
+ * stamped later, with a larger id. A cursor between an older stamp and the new one sees the new one; a cursor below
+ * both sees the new one instead of two.
  *
  * <h2>Enqueueing inside the stamping transaction</h2>
  * The requirement is "a sync can never run before the stamps it was queued for are visible". {@code
@@ -165,7 +169,8 @@ public final class Sequencer {
      * OFFSET 0}) so that its {@code "sequenceId"} filter cannot steer it onto the stamped index, whose statistics
      * may say "empty" while it holds millions of entries.</li>
      * <li>Sibling data-modifying CTEs share one snapshot and must not touch the same row: {@code stamped} updates only
-     * the newest claimed entry of a key, {@code compacted} deletes only others.</li>
+     * the newest claimed entry of a key, {@code compacted} deletes only others (its key lookup finds the claimed
+     * siblings too: they are in the same snapshot).</li>
      * </ul>
      */
     static final String STAMP = """
@@ -210,14 +215,12 @@ public final class Sequencer {
             compacted AS (
                 DELETE FROM "SyncChange" AS o
                 WHERE o."id" = ANY (ARRAY(
-                    SELECT r."id" FROM ranked AS r WHERE r.rn > 1
-                    UNION ALL
                     SELECT x."id" FROM ranked AS r CROSS JOIN LATERAL (
-                        SELECT k."id", k."sequenceId" FROM "SyncChange" AS k
+                        SELECT k."id" FROM "SyncChange" AS k
                         WHERE k."tenancyId" = r."tenancyId" AND k."tableName" = r."tableName"
                           AND k."primaryKey" = r."primaryKey"
                         OFFSET 0) AS x
-                    WHERE r.rn = 1 AND x."sequenceId" IS NOT NULL))
+                    WHERE r.rn = 1 AND x."id" <> r."id"))
                 RETURNING 1),
             per_table AS (SELECT "tableName", count(*)::int AS k FROM stamped GROUP BY "tableName")
             SELECT (SELECT count(*) FROM served)::int,
