@@ -58,7 +58,8 @@ class CheaperCaptureTriggersTest {
             c.commit();
         }
         assertThat(ChangeLog.entries(db, tenancy.id())).extracting(Entry::tableName)
-                .containsExactlyInAnyOrder("ProjectUser", "ContactChannel", "ProjectUser");
+                .as("the user's own entry covers the primary email's (V64)")
+                .containsExactlyInAnyOrder("ProjectUser", "ContactChannel");
     }
 
     @Test
@@ -76,7 +77,8 @@ class CheaperCaptureTriggersTest {
             assertThat(updatesThisTransaction(c, "ProjectUser")).as("only the writer's own update").isEqualTo(1);
             c.commit();
         }
-        assertThat(ChangeLog.keys(db, tenancy.id(), "ProjectUser")).hasSize(3); // insert, rename, primary email
+        assertThat(ChangeLog.keys(db, tenancy.id(), "ProjectUser")).as("insert, rename (which covers the email, V64)")
+                .hasSize(2);
     }
 
     @Test
