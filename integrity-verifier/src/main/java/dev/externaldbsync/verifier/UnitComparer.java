@@ -33,14 +33,22 @@ final class UnitComparer {
     /**
      * Whether the tenancy has any entry of the mapping's table not applied at the cursor. Two branches so that each
      * is one probe of its own index: stamped entries above the cursor on {@code "SyncChange_stamped_idx"} (whose
-     * predicate the query must repeat), unstamped ones on {@code "SyncChange_unstamped_idx"}.
+     * predicate the query must repeat), unstamped ones on {@code "SyncChange_unstamped_idx"}. Each is the first row
+     * in its index's order, not {@code EXISTS} (which drops an {@code ORDER BY}): statistics taken while a bulk load
+     * was still unstamped make the planner expect an unstamped match on the first heap pages, and an {@code EXISTS}
+     * then scanned the whole log for each unit once the load was stamped. With an order that a sequential scan would
+     * have to sort for, the index is the only cheap plan whatever the statistics. The unstamped branch names its
+     * tenancy as a range of one value: under an equality the planner knows the order is constant, and a sequential
+     * scan that stops at its first match looks cheap again.
      */
-    private static final String ANY_UNAPPLIED_CHANGE = """
-            SELECT EXISTS (SELECT 1 FROM "SyncChange" c
-                           WHERE c."tenancyId" = ? AND c."tableName" = ?
-                             AND c."sequenceId" > ? AND c."sequenceId" IS NOT NULL)
-                OR EXISTS (SELECT 1 FROM "SyncChange" c
-                           WHERE c."tenancyId" = ? AND c."tableName" = ? AND c."sequenceId" IS NULL)""";
+    static final String ANY_UNAPPLIED_CHANGE = """
+            SELECT (SELECT c."sequenceId" FROM "SyncChange" c
+                    WHERE c."tenancyId" = ? AND c."tableName" = ?
+                      AND c."sequenceId" > ? AND c."sequenceId" IS NOT NULL
+                    ORDER BY c."tenancyId", c."tableName", c."sequenceId" LIMIT 1) IS NOT NULL
+                OR (SELECT c."tenancyId" FROM "SyncChange" c
+                    WHERE c."tenancyId" >= ? AND c."tenancyId" <= ? AND c."tableName" = ? AND c."sequenceId" IS NULL
+                    ORDER BY c."tenancyId" LIMIT 1) IS NOT NULL""";
 
     /** One key's entries on {@code "SyncChange_key_idx"}; the key expression is appended by {@link ChangeKeys}. */
     private static final String UNAPPLIED_CHANGE_OF_KEY = """
@@ -335,7 +343,8 @@ final class UnitComparer {
                 ps.setString(2, mapping.tombstoneTable());
                 ps.setLong(3, cursor);
                 ps.setObject(4, tenancy);
-                ps.setString(5, mapping.tombstoneTable());
+                ps.setObject(5, tenancy);
+                ps.setString(6, mapping.tombstoneTable());
                 try (ResultSet rs = ps.executeQuery()) {
                     rs.next();
                     anyUnappliedChange = rs.getBoolean(1);
