@@ -48,8 +48,7 @@ class UnitQueriesTest {
         assertThat(texts.stream().sorted(UnitQueries::compareCodePoints).toList()).containsExactlyElementsOf(postgres);
 
         Mapping numbered = new Mapping("numbered", "X", "X", List.of("n", "name"),
-                List.of(new TargetColumn("n", "bigint"), new TargetColumn("name", "text")), List.of(), null, "SELECT 1",
-                Map.of());
+                List.of(new TargetColumn("n", "bigint"), new TargetColumn("name", "text")), List.of(), null, "SELECT 1");
         UnitQueries q = new UnitQueries(numbered, null);
         assertThat(q.compareKeys(new String[] {"9", "a"}, new String[] {"10", "a"})).isNegative();
         assertThat(q.compareKeys(new String[] {"10", "b"}, new String[] {"10", "a"})).isPositive();

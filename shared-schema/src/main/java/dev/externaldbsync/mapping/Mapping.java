@@ -65,10 +65,32 @@ import dev.externaldbsync.sql.Identifiers;
  * @param sourceColumns  every internal table the mapping's SQL reads, with the columns it reads there (key, join and
  *                       lookup columns included): a change of any other column cannot change the target, which is
  *                       what the capture triggers' unmapped-column rule relies on
+ * @param scan           the live rows computed straight from the source rows, for a snapshot backfill (null: the
+ *                       backfill joins each key's live row through {@link #fetch()})
  */
 public record Mapping(String name, String sourceTable, String tombstoneTable, List<String> keyColumns,
         List<TargetColumn> columns, List<String> ddl, Fetch fetch, String projectionSql,
-        Map<String, List<String>> sourceColumns) {
+        Map<String, List<String>> sourceColumns, Scan scan) {
+
+    /**
+     * The target columns computed from a source row already in hand, aliased {@code alias}, instead of from a key
+     * joined back to its row: a snapshot backfill walks the source table's index anyway, and probing the same table
+     * again by each key's JSON cost about as much as the rest of the page. Only for a mapping whose every source row
+     * is a live target row (its fetch's deleted condition means "no source row"), so a scanned row is never a delete.
+     *
+     * @param alias  the source row's alias in {@code select} and {@code joins}
+     * @param select the target column expressions in {@link #columns()} order, each {@code AS} its target name (the
+     *               fetch's, with the key columns read from the row)
+     * @param joins  the LEFT JOINs of what the columns are computed from beyond the row (empty: none)
+     */
+    public record Scan(String alias, String select, String joins) {
+
+        public Scan {
+            Identifiers.quote(alias);
+            select = select.strip();
+            joins = joins.strip();
+        }
+    }
 
     /**
      * A mapping's fetch as structure, over {@link FetchSql#CHANGE} (a page's grouped entries: {@code "tenancyId"},
@@ -111,7 +133,7 @@ public record Mapping(String name, String sourceTable, String tombstoneTable, Li
     /** A mapping that declares no source columns (for example a test's stand-in that is never captured). */
     public Mapping(String name, String sourceTable, String tombstoneTable, List<String> keyColumns,
             List<TargetColumn> columns, List<String> ddl, Fetch fetch, String projectionSql) {
-        this(name, sourceTable, tombstoneTable, keyColumns, columns, ddl, fetch, projectionSql, Map.of());
+        this(name, sourceTable, tombstoneTable, keyColumns, columns, ddl, fetch, projectionSql, Map.of(), null);
     }
 
     /** Composes a mapping from its fetch; the DDL is generated from the columns (see {@link #withCreateTable}). */
@@ -126,19 +148,19 @@ public record Mapping(String name, String sourceTable, String tombstoneTable, Li
                         + keyColumns.stream().map(Identifiers::quote).collect(Collectors.joining(", ")) + ")\n)",
                 "REVOKE ALL ON " + table + " FROM PUBLIC",
                 "GRANT SELECT ON " + table + " TO PUBLIC"),
-                fetch, null, null);
+                fetch, null, null, null);
     }
 
     /** Sets the projection query (see the class comment). */
     public Mapping withProjection(String projection) {
         return new Mapping(name, sourceTable, tombstoneTable, keyColumns, columns, ddl, fetch, projection.strip(),
-                sourceColumns);
+                sourceColumns, scan);
     }
 
     /** Replaces the generated column definitions with explicit DDL (defaults, NOT NULLs exactly as Part C). */
     public Mapping withCreateTable(String createTable) {
         return new Mapping(name, sourceTable, tombstoneTable, keyColumns, columns,
-                List.of(createTable.strip(), ddl.get(1), ddl.get(2)), fetch, projectionSql, sourceColumns);
+                List.of(createTable.strip(), ddl.get(1), ddl.get(2)), fetch, projectionSql, sourceColumns, scan);
     }
 
     /**
@@ -147,7 +169,13 @@ public record Mapping(String name, String sourceTable, String tombstoneTable, Li
      */
     public Mapping readingColumns(Map<String, List<String>> columnsByTable) {
         return new Mapping(name, sourceTable, tombstoneTable, keyColumns, columns, ddl, fetch, projectionSql,
-                columnsByTable);
+                columnsByTable, scan);
+    }
+
+    /** Sets the backfill's direct computation from source rows (see {@link Scan}). */
+    public Mapping withScan(String alias, String select, String joins) {
+        return new Mapping(name, sourceTable, tombstoneTable, keyColumns, columns, ddl, fetch, projectionSql,
+                sourceColumns, new Scan(alias, select, joins));
     }
 
     /** The single-tenancy page query with bound parameters ({@link #fetchParameters()}), see {@link FetchSql#single}. */

@@ -85,7 +85,8 @@ public final class Mappings {
                             "isAnonymous"),
                     // the primary-email lookup
                     "ContactChannel", List.of("tenancyId", "projectUserId", "type", "isPrimary", "value",
-                            "isVerified")));
+                            "isVerified")))
+            .withScan("u", USERS_SELECT.formatted("u.\"projectUserId\""), USERS_PRIMARY_EMAIL);
 
     private static final List<TargetColumn> CHANNEL_COLUMNS = List.of(
             new TargetColumn("id", "uuid"),
@@ -132,7 +133,8 @@ public final class Mappings {
                     "c.\"tenancyId\"", "jsonb_build_object('tenancyId', c.\"tenancyId\", 'projectUserId', "
                             + "c.\"projectUserId\", 'id', c.\"id\")"))
             .readingColumns(Map.of("ContactChannel", List.of("tenancyId", "projectUserId", "id", "type", "value",
-                    "isPrimary", "isVerified", "usedForAuth", "createdAt")));
+                    "isPrimary", "isVerified", "usedForAuth", "createdAt")))
+            .withScan("c", CHANNELS_SELECT.formatted("c.\"id\"", "c.\"projectUserId\""), "");
 
     /** The value of one {@code "primaryKey"} field of a page's entry, cast to {@code type} ({@code text}: as is). */
     private static String key(String field, String type) {
@@ -195,7 +197,8 @@ public final class Mappings {
                     "tm.\"tenancyId\" = ?", "tm.\"teamId\"", "Team", "tm.\"tenancyId\"",
                     "jsonb_build_object('tenancyId', tm.\"tenancyId\", 'teamId', tm.\"teamId\")"))
             .readingColumns(Map.of("Team", List.of("tenancyId", "teamId", "displayName", "profileImageUrl",
-                    "createdAt", "clientMetadata", "clientReadOnlyMetadata", "serverMetadata")));
+                    "createdAt", "clientMetadata", "clientReadOnlyMetadata", "serverMetadata")))
+            .withScan("tm", TEAMS_SELECT.formatted("tm.\"teamId\""), "");
 
     // ---- team_member_profiles ---------------------------------------------------------------------------------
 

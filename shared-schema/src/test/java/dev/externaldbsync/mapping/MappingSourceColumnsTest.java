@@ -39,7 +39,13 @@ class MappingSourceColumnsTest {
         FetchRange.Binding outer = new FetchRange.Binding("x.\"t\"", "x.\"c\"");
         for (Mapping mapping : Mappings.ALL) {
             Map<String, Set<String>> read = new TreeMap<>();
-            for (String sql : List.of(mapping.fetchSql(), FetchSql.lateral(mapping, outer, 8), mapping.projectionSql())) {
+            List<String> sqls = new java.util.ArrayList<>(List.of(mapping.fetchSql(), FetchSql.lateral(mapping, outer, 8),
+                    mapping.projectionSql()));
+            if (mapping.scan() != null) {
+                sqls.add("SELECT " + mapping.scan().select() + " FROM \"" + mapping.sourceTable() + "\" "
+                        + mapping.scan().alias() + "\n" + mapping.scan().joins());
+            }
+            for (String sql : sqls) {
                 read(mapping.name(), sql).forEach((t, c) -> read.computeIfAbsent(t, k -> new LinkedHashSet<>()).addAll(c));
             }
             Map<String, Set<String>> declared = new TreeMap<>();

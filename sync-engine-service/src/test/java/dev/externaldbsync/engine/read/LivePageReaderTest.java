@@ -3,6 +3,8 @@ package dev.externaldbsync.engine.read;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
@@ -10,6 +12,7 @@ import java.util.UUID;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
+import dev.externaldbsync.mapping.Mapping;
 import dev.externaldbsync.mapping.Mappings;
 import dev.externaldbsync.schema.MigrateMode;
 import dev.externaldbsync.schema.SchemaMigrations;
@@ -20,7 +23,8 @@ import dev.externaldbsync.testing.TestPostgres;
 
 /**
  * The backfill's page read on a real migrated internal database (plain JUnit, no Quarkus): a page is cut by bytes
- * before its key limit, says so, and the walk from page to page still sees every live row once, in key order.
+ * before its key limit, says so, and the walk from page to page still sees every live row once, in key order; a
+ * mapping read straight from its source rows reads exactly what the join through its fetch would.
  */
 class LivePageReaderTest {
 
@@ -111,6 +115,89 @@ class LivePageReaderTest {
             LivePageReader.Page narrowPage = pages.get(1).get(0);
             assertThat(narrowPage.keysRead()).isEqualTo(2);
             assertThat(narrowPage.more()).isFalse();
+        }
+    }
+
+    /** A tenancy with every shape the scanned mappings compute differently: emails, metadata, teams. */
+    private static Tenancy tenancyOfEveryShape() {
+        Tenancy tenancy = fixtures.createTenancy();
+        for (int u = 0; u < 12; u++) {
+            UUID user = fixtures.createUser(tenancy, u % 3 == 0 ? null : "Shape " + u,
+                    u % 4 == 0 ? null : "shape" + u + "@example.com");
+            if (u % 2 == 0) {
+                fixtures.addEmail(tenancy, user, "second" + u + "@example.com", false);
+            }
+            if (u % 5 == 0) {
+                db.update("UPDATE \"ProjectUser\" SET \"clientMetadata\" = NULL, \"serverMetadata\" = '{\"k\": [1, 2]}',"
+                        + " \"isAnonymous\" = true WHERE \"tenancyId\" = ? AND \"projectUserId\" = ?", tenancy.id(), user);
+            }
+        }
+        for (int t = 0; t < 5; t++) {
+            fixtures.createTeam(tenancy, "Team " + t);
+        }
+        return tenancy;
+    }
+
+    private static List<List<String>> run(Connection c, String sql, UUID tenancy, String... after) throws Exception {
+        List<List<String>> rows = new ArrayList<>();
+        try (PreparedStatement ps = c.prepareStatement(sql)) {
+            ps.setObject(1, tenancy);
+            for (int i = 0; i < after.length; i++) {
+                ps.setString(i + 2, after[i]);
+            }
+            try (ResultSet rs = ps.executeQuery()) {
+                int columns = rs.getMetaData().getColumnCount();
+                while (rs.next()) {
+                    List<String> row = new ArrayList<>();
+                    for (int k = 1; k <= columns; k++) {
+                        row.add(rs.getString(k));
+                    }
+                    rows.add(row);
+                }
+            }
+        }
+        return rows;
+    }
+
+    @Test
+    void aMappingReadStraightFromItsSourceRowsReadsExactlyWhatTheJoinThroughItsFetchReads() throws Exception {
+        Tenancy tenancy = tenancyOfEveryShape();
+        fixtures.createUser(fixtures.createTenancy(), "Other tenancy", "other@example.com");
+        List<Mapping> scanned = Mappings.ALL.stream().filter(m -> m.scan() != null).toList();
+        assertThat(scanned).extracting(Mapping::name).contains("users", "contact_channels", "teams");
+        try (Connection c = db.connect()) {
+            for (Mapping mapping : scanned) {
+                List<List<String>> joined = run(c, LivePageReader.renderJoin(mapping, false, 100, "?::uuid"), tenancy.id());
+                assertThat(joined).as(mapping.name() + ": the fixture has rows").hasSizeGreaterThan(4);
+                assertThat(run(c, LivePageReader.renderScan(mapping, false, 100, "?::uuid"), tenancy.id()))
+                        .as(mapping.name() + ": first page").isEqualTo(joined);
+                // Above the fourth row's position (the order columns follow the target columns and is_deleted).
+                int order = LivePageReader.source(mapping).order().size();
+                int from = mapping.columns().size() + 1;
+                String[] after = joined.get(3).subList(from, from + order).toArray(String[]::new);
+                List<List<String>> joinedRest = run(c, LivePageReader.renderJoin(mapping, true, 100, "?::uuid"),
+                        tenancy.id(), after);
+                assertThat(joinedRest).hasSize(joined.size() - 4);
+                assertThat(run(c, LivePageReader.renderScan(mapping, true, 100, "?::uuid"), tenancy.id(), after))
+                        .as(mapping.name() + ": a page above a key").isEqualTo(joinedRest);
+                assertThat(run(c, LivePageReader.renderScan(mapping, false, 3, "?::uuid"), tenancy.id()))
+                        .as(mapping.name() + ": the limit").isEqualTo(joined.subList(0, 3));
+            }
+        }
+    }
+
+    @Test
+    void aMappingReadStraightFromItsSourceRowsReadsItsSourceTableOnce() throws Exception {
+        Tenancy tenancy = tenancyOfEveryShape();
+        try (Connection c = db.connect()) {
+            String plan = String.join("\n", run(c, "EXPLAIN (FORMAT JSON) "
+                    + LivePageReader.renderScan(Mappings.USERS, false, 100, "?::uuid"), tenancy.id()).get(0));
+            assertThat(plan.split("\"Relation Name\": \"ProjectUser\"", -1)).as("one scan of the user table")
+                    .hasSize(2);
+            String joinedPlan = String.join("\n", run(c, "EXPLAIN (FORMAT JSON) "
+                    + LivePageReader.renderJoin(Mappings.USERS, false, 100, "?::uuid"), tenancy.id()).get(0));
+            assertThat(joinedPlan.split("\"Relation Name\": \"ProjectUser\"", -1))
+                    .as("the walk, then a probe per key").hasSize(3);
         }
     }
 }
