@@ -238,7 +238,8 @@ public final class Mappings {
                     "m.\"tenancyId\"", "jsonb_build_object('tenancyId', m.\"tenancyId\", 'projectUserId', "
                             + "m.\"projectUserId\", 'teamId', m.\"teamId\")"))
             .readingColumns(Map.of("TeamMember", List.of("tenancyId", "projectUserId", "teamId", "displayName",
-                    "profileImageUrl", "createdAt")));
+                    "profileImageUrl", "createdAt")))
+            .withScan("m", MEMBERS_SELECT.formatted("m.\"teamId\"", "m.\"projectUserId\""), "");
 
     // ---- team_permissions -------------------------------------------------------------------------------------
 
@@ -279,7 +280,9 @@ public final class Mappings {
                     "p.\"tenancyId\"", "jsonb_build_object('tenancyId', p.\"tenancyId\", 'projectUserId', "
                             + "p.\"projectUserId\", 'teamId', p.\"teamId\", 'permissionId', p.\"permissionId\")"))
             .readingColumns(Map.of("TeamMemberDirectPermission", List.of("tenancyId", "projectUserId", "teamId",
-                    "permissionId", "createdAt")));
+                    "permissionId", "createdAt")))
+            .withScan("p", TEAM_PERMISSIONS_SELECT.formatted("p.\"teamId\"", "p.\"projectUserId\"",
+                    "p.\"permissionId\""), "");
 
     // ---- team_invitations -------------------------------------------------------------------------------------
 
@@ -465,7 +468,8 @@ public final class Mappings {
                     "createdAt", "startedSendingAt", "finishedSendingAt", "sendServerErrorExternalMessage", "sentAt",
                     "deliveredAt", "openedAt", "clickedAt", "unsubscribedAt", "markedAsSpamAt", "bouncedAt",
                     "deliveryDelayedAt", "canHaveDeliveryInfo", "skippedReason", "skippedDetails", "sendRetries",
-                    "isPaused")));
+                    "isPaused")))
+            .withScan("e", EMAILS_SELECT.formatted("e.\"id\""), "");
 
     // ---- project_permissions ----------------------------------------------------------------------------------
 
@@ -502,7 +506,8 @@ public final class Mappings {
                     "jsonb_build_object('tenancyId', p.\"tenancyId\", 'projectUserId', p.\"projectUserId\", "
                             + "'permissionId', p.\"permissionId\")"))
             .readingColumns(Map.of("ProjectUserDirectPermission", List.of("tenancyId", "projectUserId",
-                    "permissionId", "createdAt")));
+                    "permissionId", "createdAt")))
+            .withScan("p", PROJECT_PERMISSIONS_SELECT.formatted("p.\"projectUserId\"", "p.\"permissionId\""), "");
 
     // ---- notification_preferences -----------------------------------------------------------------------------
 
@@ -538,7 +543,8 @@ public final class Mappings {
                     "UserNotificationPreference", "n.\"tenancyId\"",
                     "jsonb_build_object('tenancyId', n.\"tenancyId\", 'id', n.\"id\")"))
             .readingColumns(Map.of("UserNotificationPreference", List.of("tenancyId", "id", "projectUserId",
-                    "notificationCategoryId", "enabled")));
+                    "notificationCategoryId", "enabled")))
+            .withScan("n", PREFERENCES_SELECT.formatted("n.\"id\""), "");
 
     // ---- refresh_tokens ---------------------------------------------------------------------------------------
 
@@ -578,7 +584,8 @@ public final class Mappings {
                     "FROM \"ProjectUserRefreshToken\" r", "r.\"tenancyId\" = ?", "r.\"id\"", "ProjectUserRefreshToken",
                     "r.\"tenancyId\"", "jsonb_build_object('tenancyId', r.\"tenancyId\", 'id', r.\"id\")"))
             .readingColumns(Map.of("ProjectUserRefreshToken", List.of("tenancyId", "id", "projectUserId", "createdAt",
-                    "lastActiveAt", "isImpersonation", "expiresAt")));
+                    "lastActiveAt", "isImpersonation", "expiresAt")))
+            .withScan("r", REFRESH_TOKENS_SELECT.formatted("r.\"id\""), "");
 
     // ---- connected_accounts -----------------------------------------------------------------------------------
 

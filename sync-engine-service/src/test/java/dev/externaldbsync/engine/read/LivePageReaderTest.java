@@ -132,8 +132,17 @@ class LivePageReaderTest {
                         + " \"isAnonymous\" = true WHERE \"tenancyId\" = ? AND \"projectUserId\" = ?", tenancy.id(), user);
             }
         }
-        for (int t = 0; t < 5; t++) {
-            fixtures.createTeam(tenancy, "Team " + t);
+        List<UUID> users = db.queryRows("SELECT \"projectUserId\" FROM \"ProjectUser\" WHERE \"tenancyId\" = ?",
+                tenancy.id()).stream().map(r -> (UUID) r.get(0)).toList();
+        for (int t = 0; t < 6; t++) {
+            UUID team = fixtures.createTeam(tenancy, "Team " + t);
+            UUID user = users.get(t);
+            fixtures.addMember(tenancy, team, user, t % 2 == 0 ? null : "Member " + t);
+            fixtures.grantTeamPermission(tenancy, team, user, "team-perm-" + t);
+            fixtures.grantProjectPermission(tenancy, user, "project-perm-" + t);
+            fixtures.createEmail(tenancy, "template-" + t);
+            fixtures.setNotificationPreference(tenancy, user, UUID.randomUUID(), t % 2 == 0);
+            fixtures.createRefreshToken(tenancy, user);
         }
         return tenancy;
     }
@@ -164,7 +173,9 @@ class LivePageReaderTest {
         Tenancy tenancy = tenancyOfEveryShape();
         fixtures.createUser(fixtures.createTenancy(), "Other tenancy", "other@example.com");
         List<Mapping> scanned = Mappings.ALL.stream().filter(m -> m.scan() != null).toList();
-        assertThat(scanned).extracting(Mapping::name).contains("users", "contact_channels", "teams");
+        assertThat(scanned).extracting(Mapping::name).contains("users", "contact_channels", "teams",
+                "team_member_profiles", "team_permissions", "email_outboxes", "project_permissions",
+                "notification_preferences", "refresh_tokens");
         try (Connection c = db.connect()) {
             for (Mapping mapping : scanned) {
                 List<List<String>> joined = run(c, LivePageReader.renderJoin(mapping, false, 100, "?::uuid"), tenancy.id());
