@@ -399,20 +399,9 @@ public final class LivePageReader {
         for (int k = 0; k < order.size(); k++) {
             outputs.add(order.get(k) + " AS \"_o" + k + "\"");
         }
-        String filter = source.tenancyFilter().replace("?1", "tp.\"id\"").replace("?", "tp.\"id\"");
-        String keyPredicate = "";
-        if (keyset) {
-            List<String> params = new ArrayList<>();
-            for (int k = 0; k < order.size(); k++) {
-                params.add("?::" + source.types().get(k));
-            }
-            keyPredicate = "\n      AND (" + String.join(", ", order) + ") > (" + String.join(", ", params) + ")";
-        }
         String tenancy = source.tenancy().replace("?1", "tp.\"id\"");
-        String keysPage = "SELECT " + tenancy + " AS \"tenancyId\", " + source.primaryKey() + " AS \"primaryKey\", "
-                + String.join(", ", outputs) + "\n    FROM (SELECT " + tenancyValue + " AS \"id\") AS tp, "
-                + Identifiers.quote(source.table()) + " AS s\n    WHERE " + filter.replace("\n", "\n    ")
-                + keyPredicate + "\n    ORDER BY " + String.join(", ", order) + "\n    LIMIT " + limit;
+        String keysPage = walk(source, tenancy + " AS \"tenancyId\", " + source.primaryKey() + " AS \"primaryKey\", "
+                + String.join(", ", outputs), keyset, limit, tenancyValue);
         String orderBy = java.util.stream.IntStream.range(0, order.size()).mapToObj(k -> "k.\"_o" + k + "\"")
                 .collect(Collectors.joining(", "));
         String orderText = java.util.stream.IntStream.range(0, order.size())
@@ -432,6 +421,27 @@ public final class LivePageReader {
         Source source = source(mapping);
         Mapping.Scan scan = mapping.scan();
         String alias = Identifiers.quote(scan.alias());
+        int order = source.order().size();
+        String rowsPage = walk(source, "s.*", keyset, limit, tenancyValue);
+        List<String> outputs = new ArrayList<>();
+        for (int k = 0; k < order; k++) {
+            outputs.add(alias + "." + Identifiers.quote(source.order().get(k)) + " AS \"_o" + k + "\"");
+        }
+        String orderBy = java.util.stream.IntStream.range(0, order).mapToObj(k -> "\"_live\".\"_o" + k + "\"")
+                .collect(Collectors.joining(", "));
+        String orderText = java.util.stream.IntStream.range(0, order)
+                .mapToObj(k -> "\"_live\".\"_o" + k + "\"::text").collect(Collectors.joining(", "));
+        return "SELECT " + FetchSql.textColumns(mapping, "\"_live\"") + ", \"_live\".\"is_deleted\", " + orderText
+                + ", row_number() OVER (ORDER BY " + orderBy + ") AS \"_r\"\nFROM (\nSELECT " + scan.select()
+                + ",\n       false AS \"is_deleted\", " + String.join(", ", outputs) + "\nFROM (\n    " + rowsPage
+                + ") AS " + alias + "\n" + scan.joins() + "\nOFFSET 0) AS \"_live\"\nORDER BY " + orderBy;
+    }
+
+    /**
+     * The walk both page forms start from: {@code select} over the tenancy's source rows ({@code s}) in index order,
+     * above the previous page's last key when {@code keyset} (one parameter per order column), {@code limit} rows.
+     */
+    private static String walk(Source source, String select, boolean keyset, int limit, String tenancyValue) {
         List<String> order = source.order().stream().map(c -> "s." + Identifiers.quote(c)).toList();
         String filter = source.tenancyFilter().replace("?1", "tp.\"id\"").replace("?", "tp.\"id\"");
         String keyPredicate = "";
@@ -442,20 +452,8 @@ public final class LivePageReader {
             }
             keyPredicate = "\n      AND (" + String.join(", ", order) + ") > (" + String.join(", ", params) + ")";
         }
-        String rowsPage = "SELECT s.*\n    FROM (SELECT " + tenancyValue + " AS \"id\") AS tp, "
+        return "SELECT " + select + "\n    FROM (SELECT " + tenancyValue + " AS \"id\") AS tp, "
                 + Identifiers.quote(source.table()) + " AS s\n    WHERE " + filter.replace("\n", "\n    ")
                 + keyPredicate + "\n    ORDER BY " + String.join(", ", order) + "\n    LIMIT " + limit;
-        List<String> outputs = new ArrayList<>();
-        for (int k = 0; k < order.size(); k++) {
-            outputs.add(alias + "." + Identifiers.quote(source.order().get(k)) + " AS \"_o" + k + "\"");
-        }
-        String orderBy = java.util.stream.IntStream.range(0, order.size()).mapToObj(k -> "\"_live\".\"_o" + k + "\"")
-                .collect(Collectors.joining(", "));
-        String orderText = java.util.stream.IntStream.range(0, order.size())
-                .mapToObj(k -> "\"_live\".\"_o" + k + "\"::text").collect(Collectors.joining(", "));
-        return "SELECT " + FetchSql.textColumns(mapping, "\"_live\"") + ", \"_live\".\"is_deleted\", " + orderText
-                + ", row_number() OVER (ORDER BY " + orderBy + ") AS \"_r\"\nFROM (\nSELECT " + scan.select()
-                + ",\n       false AS \"is_deleted\", " + String.join(", ", outputs) + "\nFROM (\n    " + rowsPage
-                + ") AS " + alias + "\n" + scan.joins() + "\nOFFSET 0) AS \"_live\"\nORDER BY " + orderBy;
     }
 }
