@@ -402,14 +402,9 @@ public final class LivePageReader {
         String tenancy = source.tenancy().replace("?1", "tp.\"id\"");
         String keysPage = walk(source, tenancy + " AS \"tenancyId\", " + source.primaryKey() + " AS \"primaryKey\", "
                 + String.join(", ", outputs), keyset, limit, tenancyValue);
-        String orderBy = java.util.stream.IntStream.range(0, order.size()).mapToObj(k -> "k.\"_o" + k + "\"")
-                .collect(Collectors.joining(", "));
-        String orderText = java.util.stream.IntStream.range(0, order.size())
-                .mapToObj(k -> "k.\"_o" + k + "\"::text").collect(Collectors.joining(", "));
-        return "SELECT " + FetchSql.textColumns(mapping, "\"_live\"") + ", \"_live\".\"is_deleted\", " + orderText
-                + ", row_number() OVER (ORDER BY " + orderBy + ") AS \"_r\"\nFROM (\n    " + keysPage + ") AS k\nCROSS JOIN LATERAL (\nSELECT " + fetch.select()
-                + ",\n       (" + fetch.deleted() + ") AS \"is_deleted\"\nFROM (SELECT k.\"tenancyId\", k.\"primaryKey\") AS "
-                + FetchSql.CHANGE + "\n" + fetch.joins() + "\nOFFSET 0) AS \"_live\"\nORDER BY " + orderBy;
+        return page(mapping, "k", order.size(), "(\n    " + keysPage + ") AS k\nCROSS JOIN LATERAL (\nSELECT "
+                + fetch.select() + ",\n       (" + fetch.deleted() + ") AS \"is_deleted\"\nFROM (SELECT k.\"tenancyId\", "
+                + "k.\"primaryKey\") AS " + FetchSql.CHANGE + "\n" + fetch.joins() + "\nOFFSET 0) AS \"_live\"");
     }
 
     /**
@@ -427,14 +422,23 @@ public final class LivePageReader {
         for (int k = 0; k < order; k++) {
             outputs.add(alias + "." + Identifiers.quote(source.order().get(k)) + " AS \"_o" + k + "\"");
         }
-        String orderBy = java.util.stream.IntStream.range(0, order).mapToObj(k -> "\"_live\".\"_o" + k + "\"")
+        return page(mapping, "\"_live\"", order, "(\nSELECT " + scan.select() + ",\n       false AS \"is_deleted\", "
+                + String.join(", ", outputs) + "\nFROM (\n    " + rowsPage + ") AS " + alias + "\n" + scan.joins()
+                + "\nOFFSET 0) AS \"_live\"");
+    }
+
+    /**
+     * What both page forms return from {@code from} (which names the live rows {@code "_live"} and the order columns
+     * {@code <orderOf>."_o0"…}): the target columns as text, {@code is_deleted}, the order columns as text and the
+     * row's position in that order ({@code "_r"}), in that order.
+     */
+    private static String page(Mapping mapping, String orderOf, int order, String from) {
+        String orderBy = java.util.stream.IntStream.range(0, order).mapToObj(k -> orderOf + ".\"_o" + k + "\"")
                 .collect(Collectors.joining(", "));
-        String orderText = java.util.stream.IntStream.range(0, order)
-                .mapToObj(k -> "\"_live\".\"_o" + k + "\"::text").collect(Collectors.joining(", "));
+        String orderText = java.util.stream.IntStream.range(0, order).mapToObj(k -> orderOf + ".\"_o" + k + "\"::text")
+                .collect(Collectors.joining(", "));
         return "SELECT " + FetchSql.textColumns(mapping, "\"_live\"") + ", \"_live\".\"is_deleted\", " + orderText
-                + ", row_number() OVER (ORDER BY " + orderBy + ") AS \"_r\"\nFROM (\nSELECT " + scan.select()
-                + ",\n       false AS \"is_deleted\", " + String.join(", ", outputs) + "\nFROM (\n    " + rowsPage
-                + ") AS " + alias + "\n" + scan.joins() + "\nOFFSET 0) AS \"_live\"\nORDER BY " + orderBy;
+                + ", row_number() OVER (ORDER BY " + orderBy + ") AS \"_r\"\nFROM " + from + "\nORDER BY " + orderBy;
     }
 
     /**
