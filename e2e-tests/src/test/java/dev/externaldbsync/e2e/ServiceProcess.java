@@ -76,7 +76,8 @@ final class ServiceProcess {
             List<String> command = new ArrayList<>(List.of(
                     Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                     "-Xms64m", "-Xmx160m", "-XX:+UseSerialGC", "-XX:MaxMetaspaceSize=128m",
-                    "-XX:ReservedCodeCacheSize=64m", "-XX:MaxDirectMemorySize=64m", "-XX:+ExitOnOutOfMemoryError"));
+                    "-XX:ReservedCodeCacheSize=64m", "-XX:MaxDirectMemorySize=64m", "-XX:TieredStopAtLevel=1",
+                    "-XX:+ExitOnOutOfMemoryError"));
             if (kind.module.equals("sync-engine-service")) {
                 command.add("-Xms96m");
             }

@@ -99,7 +99,8 @@ public final class Bench implements Callable<Integer> {
     Integer triggerRounds;
 
     @Option(names = "--service-java-opts", paramLabel = "OPTS", defaultValue = "-Xms64m -Xmx160m -XX:+UseSerialGC "
-            + "-XX:MaxMetaspaceSize=128m -XX:ReservedCodeCacheSize=64m -XX:MaxDirectMemorySize=64m -XX:+ExitOnOutOfMemoryError",
+            + "-XX:MaxMetaspaceSize=128m -XX:ReservedCodeCacheSize=64m -XX:MaxDirectMemorySize=64m -XX:TieredStopAtLevel=1 "
+            + "-XX:+ExitOnOutOfMemoryError",
             description = "JVM options of the three services. Default: ${DEFAULT-VALUE}.")
     String serviceJavaOpts;
 

@@ -238,11 +238,11 @@ public final class LocalRunner {
 
     /**
      * JVM options of every service, as in the images (see k8s/README.md, "Memory"): a bounded heap starting small,
-     * bounded non-heap, the serial collector.
+     * bounded non-heap, the serial collector, the client compiler only.
      */
     static final List<String> JVM_OPTIONS = List.of("-Xms64m", "-Xmx160m", "-XX:+UseSerialGC",
             "-XX:MaxMetaspaceSize=128m", "-XX:ReservedCodeCacheSize=64m", "-XX:MaxDirectMemorySize=64m",
-            "-XX:+ExitOnOutOfMemoryError");
+            "-XX:TieredStopAtLevel=1", "-XX:+ExitOnOutOfMemoryError");
 
     /** The engine allocates a page's rows per run: a larger initial heap spares it the collections of growing. */
     static final List<String> ENGINE_JVM_OPTIONS = List.of("-Xms96m");
