@@ -137,16 +137,19 @@ public final class Sequencer {
                    IS NOT NULL""";
 
     /**
-     * The first statement of a batch. {@code plan_cache_mode}: the tenancy cursor and the limits are parameters, and a
-     * cached generic plan that guesses them could pick a scan of the whole log; a custom plan per batch costs well
-     * under a millisecond. {@code enable_seqscan}: every access of {@link #STAMP} must go through an index, and right
-     * after a bulk write the log's statistics say "everything unstamped", which makes a sequential scan look cheapest
-     * for a claim whose heap is, a few hundred batches later, mostly dead versions of stamped entries. {@code
-     * synchronous_commit}: forced on for this transaction (see the class comment), so that no role or database
-     * default can make a stamp commit asynchronous.
+     * The first statement of a batch. {@code plan_cache_mode}: once pgjdbc has prepared the batch on a connection,
+     * {@link #STAMP} is planned once and its plan reused; planning it took longer than running a small batch. The
+     * generic plan is the custom one: every access of the log in {@link #STAMP} is a correlated probe of one index or
+     * an {@code "id" = ANY} of the pkey, so no guessed parameter can turn it into a scan of the whole log (SequencerTest
+     * checks both plans under both kinds of statistics). The setting reaches the statements of {@code
+     * sync_enqueue_tenancies}, which are as simple. {@code enable_seqscan}: every access of {@link #STAMP} must go
+     * through an index, and right after a bulk write the log's statistics say "everything unstamped", which makes a
+     * sequential scan look cheapest for a claim whose heap is, a few hundred batches later, mostly dead versions of
+     * stamped entries. {@code synchronous_commit}: forced on for this transaction (see the class comment), so that no
+     * role or database default can make a stamp commit asynchronous.
      */
     static final String BEGIN_BATCH = """
-            SELECT set_config('plan_cache_mode', 'force_custom_plan', true),
+            SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
                    set_config('enable_seqscan', 'off', true),
                    set_config('synchronous_commit', 'on', true),
                    pg_advisory_xact_lock(?)""";
