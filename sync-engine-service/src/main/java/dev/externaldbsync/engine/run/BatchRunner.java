@@ -129,6 +129,8 @@ final class BatchRunner {
         final Map<Unit, TargetResult> results = new LinkedHashMap<>();
         int share;
         Map<UUID, Map<String, Long>> floors = Map.of();
+        /** The backfill positions read with the cursors ({@link #readCursors}). */
+        Map<UUID, Map<String, TargetCursors.Position>> positions = Map.of();
 
         Batch(List<Unit> units, Connection ic, RunWatchdog.Deadline deadline) {
             this.units = units;
@@ -187,7 +189,7 @@ final class BatchRunner {
                 run.schema().ensure(tc, url);
                 readCursors(tc);
             }
-            List<Member> alone = backfilling(tc);
+            List<Member> alone = backfilling();
             List<Member> together = backfillTogether(tc, alone);
             alone.removeAll(together);
             List<Member> batched = new ArrayList<>(members);
@@ -224,9 +226,8 @@ final class BatchRunner {
         }
 
         /** Takes the members that need a backfill out of {@link #members} and returns them. */
-        private List<Member> backfilling(Connection tc) throws SQLException {
+        private List<Member> backfilling() throws SQLException {
             List<UUID> tenancies = units.stream().map(Unit::tenancyId).toList();
-            Map<UUID, Map<String, TargetCursors.Position>> positions = TargetCursors.readPositions(tc, tenancies);
             floors = run.retention().prunedThroughByMapping(ic, tenancies);
             List<Member> batched = new ArrayList<>();
             List<Member> alone = new ArrayList<>();
@@ -387,11 +388,15 @@ final class BatchRunner {
             continueOrFinish(session);
         }
 
-        /** Every cursor of the batch's tenancies in one query; a missing one (no data here yet) reads as −1. */
+        /**
+         * Every cursor of the batch's tenancies and their backfill positions in one query; a missing cursor (no data
+         * here yet) reads as −1.
+         */
         private void readCursors(Connection tc) throws SQLException {
             tc.setAutoCommit(true);
-            Map<UUID, Map<String, Long>> found = TargetCursors.readAll(tc,
-                    units.stream().map(Unit::tenancyId).toList());
+            TargetCursors.State state = TargetCursors.readState(tc, units.stream().map(Unit::tenancyId).toList());
+            positions = state.positions();
+            Map<UUID, Map<String, Long>> found = state.cursors();
             for (Member member : members) {
                 Map<String, Long> own = found.getOrDefault(member.unit.tenancyId(), Map.of());
                 for (int k = 0; k < Mappings.ALL.size(); k++) {

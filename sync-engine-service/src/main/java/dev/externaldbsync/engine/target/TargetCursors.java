@@ -34,6 +34,11 @@ public final class TargetCursors {
             SELECT "tenancy_id", "mapping_name", "last_synced_sequence_id" FROM "_stack_sync_metadata"
             WHERE "tenancy_id" = ANY(?::uuid[])""";
 
+    /* READ_ALL and READ_POSITIONS at once: a batch needs both before it reads, and each is a round trip. */
+    private static final String READ_STATE = """
+            SELECT "tenancy_id", "mapping_name", "last_synced_sequence_id", "backfill_high", "backfill_after"
+            FROM "_stack_sync_metadata" WHERE "tenancy_id" = ANY(?::uuid[])""";
+
     private static final String READ_ONE = """
             SELECT "last_synced_sequence_id" FROM "_stack_sync_metadata" WHERE "tenancy_id" = ? AND "mapping_name" = ?""";
 
@@ -137,6 +142,36 @@ public final class TargetCursors {
             }
         }
         return cursors;
+    }
+
+    /**
+     * What {@link #readAll} and {@link #readPositions} return, for the same tenancies, in one statement: every cursor
+     * (tenancy → mapping name → cursor; a missing one is absent) and every backfill position (most have none).
+     */
+    public record State(Map<UUID, Map<String, Long>> cursors, Map<UUID, Map<String, Position>> positions) {
+    }
+
+    /** {@link #readAll} and {@link #readPositions} of the same tenancies in one round trip. */
+    public static State readState(Connection tc, List<UUID> tenancies) throws SQLException {
+        Map<UUID, Map<String, Long>> cursors = new HashMap<>();
+        Map<UUID, Map<String, Position>> positions = new HashMap<>();
+        try (PreparedStatement ps = plannedEachTime(tc, READ_STATE)) {
+            ps.setArray(1, tc.createArrayOf("uuid", tenancies.toArray()));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    UUID tenancy = rs.getObject(1, UUID.class);
+                    String mapping = rs.getString(2);
+                    cursors.computeIfAbsent(tenancy, k -> new HashMap<>()).put(mapping, rs.getLong(3));
+                    long high = rs.getLong(4);
+                    if (!rs.wasNull()) {
+                        java.sql.Array after = rs.getArray(5);
+                        positions.computeIfAbsent(tenancy, k -> new HashMap<>()).put(mapping,
+                                new Position(high, after == null ? null : (String[]) after.getArray()));
+                    }
+                }
+            }
+        }
+        return new State(cursors, positions);
     }
 
     /** One cursor, or −1 when it does not exist. */

@@ -44,6 +44,7 @@ class TargetCursorsPlanTest {
             for (int i = 0; i < 12; i++) {
                 assertThat(TargetCursors.readAll(tc, someTenancies)).isEmpty();
                 assertThat(TargetCursors.readPositions(tc, someTenancies)).isEmpty();
+                assertThat(TargetCursors.readState(tc, someTenancies).cursors()).isEmpty();
                 assertThat(TargetCursors.read(tc, someTenancies.get(0), "users")).isEqualTo(-1);
                 assertThat(TargetCursors.advance(tc, noMoves)).isZero();
             }
@@ -60,12 +61,50 @@ class TargetCursorsPlanTest {
             long before = sequentialScansSoFar(tc);
             Map<UUID, Map<String, Long>> read = TargetCursors.readAll(tc, List.of(known, UUID.randomUUID()));
             TargetCursors.readPositions(tc, List.of(known));
+            assertThat(TargetCursors.readState(tc, List.of(known)).cursors()).isEqualTo(read);
             assertThat(TargetCursors.read(tc, known, "teams")).isEqualTo(7);
             assertThat(TargetCursors.advance(tc, List.of(new TargetCursors.Move(known, "users", 7, 8)))).isOne();
             assertThat(read).containsOnlyKeys(known);
             assertThat(read.get(known)).containsEntry("users", 7L).containsEntry("teams", 7L);
             assertThat(sequentialScansSoFar(tc) - before).as("sequential scans of the cursor table").isZero();
             tc.commit();
+        }
+    }
+
+    @Test
+    void oneReadOfTheStateReturnsWhatTheCursorAndPositionReadsReturn() throws Exception {
+        TestDatabase target = TestPostgres.createDatabase("cursor_state_target");
+        try (Connection tc = target.connect()) {
+            try (Statement st = tc.createStatement()) {
+                st.execute(Mappings.METADATA_DDL);
+                st.execute(TargetCursors.POSITION_DDL);
+            }
+            insertCursors(tc, 1, 3);
+            UUID first;
+            UUID second;
+            try (Statement st = tc.createStatement();
+                    ResultSet rs = st.executeQuery("SELECT md5('1'::text)::uuid, md5('2'::text)::uuid")) {
+                rs.next();
+                first = rs.getObject(1, UUID.class);
+                second = rs.getObject(2, UUID.class);
+            }
+            assertThat(TargetCursors.savePosition(tc, first, "users", 1,
+                    new TargetCursors.Position(40, new String[] {"k1", "k2"}))).isTrue();
+            assertThat(TargetCursors.savePosition(tc, second, "teams", 2, new TargetCursors.Position(50, null)))
+                    .isTrue();
+            List<UUID> asked = List.of(first, second, UUID.randomUUID());
+
+            TargetCursors.State state = TargetCursors.readState(tc, asked);
+
+            assertThat(state.cursors()).isEqualTo(TargetCursors.readAll(tc, asked)).containsOnlyKeys(first, second);
+            Map<UUID, Map<String, TargetCursors.Position>> positions = TargetCursors.readPositions(tc, asked);
+            assertThat(state.positions()).containsOnlyKeys(positions.keySet()).containsOnlyKeys(first, second);
+            assertThat(state.positions().get(first)).containsOnlyKeys("users");
+            assertThat(state.positions().get(first).get("users").high()).isEqualTo(40);
+            assertThat(state.positions().get(first).get("users").after()).containsExactly("k1", "k2");
+            assertThat(state.positions().get(second)).containsOnlyKeys("teams");
+            assertThat(state.positions().get(second).get("teams").high()).isEqualTo(50);
+            assertThat(state.positions().get(second).get("teams").after()).isNull();
         }
     }
 
