@@ -26,11 +26,8 @@ class TargetCursorsPlanTest {
 
     @Test
     void readsByTenancyUseTheKeyAfterTheTableGrewUnanalyzedUnderThemOnOneSession() throws Exception {
-        TestDatabase target = TestPostgres.createDatabase("cursor_plan_target");
-        try (Connection tc = target.connect()) {
+        try (Connection tc = cursorTable("cursor_plan_target")) {
             try (Statement st = tc.createStatement()) {
-                st.execute(Mappings.METADATA_DDL);
-                st.execute(TargetCursors.POSITION_DDL);
                 st.execute("ALTER TABLE \"_stack_sync_metadata\" SET (autovacuum_enabled = false)");
             }
             // What autovacuum saw early on: a table of a few tenancies, analyzed.
@@ -73,12 +70,7 @@ class TargetCursorsPlanTest {
 
     @Test
     void oneReadOfTheStateReturnsWhatTheCursorAndPositionReadsReturn() throws Exception {
-        TestDatabase target = TestPostgres.createDatabase("cursor_state_target");
-        try (Connection tc = target.connect()) {
-            try (Statement st = tc.createStatement()) {
-                st.execute(Mappings.METADATA_DDL);
-                st.execute(TargetCursors.POSITION_DDL);
-            }
+        try (Connection tc = cursorTable("cursor_state_target")) {
             insertCursors(tc, 1, 3);
             UUID first;
             UUID second;
@@ -106,6 +98,20 @@ class TargetCursorsPlanTest {
             assertThat(state.positions().get(second).get("teams").high()).isEqualTo(50);
             assertThat(state.positions().get(second).get("teams").after()).isNull();
         }
+    }
+
+    /** A connection to a new database holding an empty cursor table, position columns included. */
+    private static Connection cursorTable(String database) throws SQLException {
+        TestDatabase target = TestPostgres.createDatabase(database);
+        Connection tc = target.connect();
+        try (Statement st = tc.createStatement()) {
+            st.execute(Mappings.METADATA_DDL);
+            st.execute(TargetCursors.POSITION_DDL);
+        } catch (SQLException | RuntimeException e) {
+            tc.close();
+            throw e;
+        }
+        return tc;
     }
 
     /** Cursors of tenancies {@code md5(from)::uuid} … {@code md5(to)::uuid}, users and teams at the number. */
