@@ -30,11 +30,7 @@ import dev.externaldbsync.mapping.Mappings;
  */
 public final class TargetCursors {
 
-    private static final String READ_ALL = """
-            SELECT "tenancy_id", "mapping_name", "last_synced_sequence_id" FROM "_stack_sync_metadata"
-            WHERE "tenancy_id" = ANY(?::uuid[])""";
-
-    /* READ_ALL and READ_POSITIONS at once: a batch needs both before it reads, and each is a round trip. */
+    /* Cursors and backfill positions at once: a batch needs both before it reads, and each would be a round trip. */
     private static final String READ_STATE = """
             SELECT "tenancy_id", "mapping_name", "last_synced_sequence_id", "backfill_high", "backfill_after"
             FROM "_stack_sync_metadata" WHERE "tenancy_id" = ANY(?::uuid[])""";
@@ -90,10 +86,6 @@ public final class TargetCursors {
             WHERE attrelid = to_regclass('"_stack_sync_metadata"') AND attname IN ('backfill_high', 'backfill_after')
               AND NOT attisdropped""";
 
-    private static final String READ_POSITIONS = """
-            SELECT "tenancy_id", "mapping_name", "backfill_high", "backfill_after" FROM "_stack_sync_metadata"
-            WHERE "tenancy_id" = ANY(?::uuid[]) AND "backfill_high" IS NOT NULL""";
-
     /* A page's position, guarded by the cursor the backfill runs from (a reset or another run would have moved it). */
     private static final String SAVE_POSITION = """
             UPDATE "_stack_sync_metadata" SET "backfill_high" = ?, "backfill_after" = ?::text[], "updated_at" = now()
@@ -131,17 +123,7 @@ public final class TargetCursors {
 
     /** Every cursor of the given tenancies: tenancy → mapping name → cursor; a missing one is absent. */
     public static Map<UUID, Map<String, Long>> readAll(Connection tc, List<UUID> tenancies) throws SQLException {
-        Map<UUID, Map<String, Long>> cursors = new HashMap<>();
-        try (PreparedStatement ps = plannedEachTime(tc, READ_ALL)) {
-            ps.setArray(1, tc.createArrayOf("uuid", tenancies.toArray()));
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    cursors.computeIfAbsent(rs.getObject(1, UUID.class), k -> new HashMap<>()).put(rs.getString(2),
-                            rs.getLong(3));
-                }
-            }
-        }
-        return cursors;
+        return readState(tc, tenancies).cursors();
     }
 
     /**
@@ -151,7 +133,7 @@ public final class TargetCursors {
     public record State(Map<UUID, Map<String, Long>> cursors, Map<UUID, Map<String, Position>> positions) {
     }
 
-    /** {@link #readAll} and {@link #readPositions} of the same tenancies in one round trip. */
+    /** Every cursor and every backfill position of the given tenancies, in one round trip. */
     public static State readState(Connection tc, List<UUID> tenancies) throws SQLException {
         Map<UUID, Map<String, Long>> cursors = new HashMap<>();
         Map<UUID, Map<String, Position>> positions = new HashMap<>();
@@ -251,18 +233,7 @@ public final class TargetCursors {
     /** The backfill positions of the given tenancies: tenancy → mapping name → position; most have none. */
     public static Map<UUID, Map<String, Position>> readPositions(Connection tc, List<UUID> tenancies)
             throws SQLException {
-        Map<UUID, Map<String, Position>> positions = new HashMap<>();
-        try (PreparedStatement ps = plannedEachTime(tc, READ_POSITIONS)) {
-            ps.setArray(1, tc.createArrayOf("uuid", tenancies.toArray()));
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    java.sql.Array after = rs.getArray(4);
-                    positions.computeIfAbsent(rs.getObject(1, UUID.class), k -> new HashMap<>()).put(rs.getString(2),
-                            new Position(rs.getLong(3), after == null ? null : (String[]) after.getArray()));
-                }
-            }
-        }
-        return positions;
+        return readState(tc, tenancies).positions();
     }
 
     /**
