@@ -207,20 +207,53 @@ public record Mapping(String name, String sourceTable, String tombstoneTable, Li
         String names = columns.stream().map(TargetColumn::quoted).collect(Collectors.joining(", "));
         String casts = columns.stream().map(c -> "s." + c.quoted() + "::" + c.type()).collect(Collectors.joining(", "));
         String arrays = columns.stream().map(c -> "?::text[]").collect(Collectors.joining(", "));
+        return "INSERT INTO " + quotedTable() + " AS t (" + names + ") SELECT " + casts + " FROM unnest(" + arrays
+                + ") AS s(" + names + ")" + onConflict();
+    }
+
+    /**
+     * The session's staging table of a copied backfill chunk: temporary (one per connection, invisible to every
+     * other session, never in the tenant's schema), the target's columns with their types, emptied at every commit.
+     */
+    public String stagingTable() {
+        return "pg_temp." + Identifiers.quote("_external_db_sync_" + name);
+    }
+
+    /** Creates {@link #stagingTable} where the session has none yet. */
+    public String stagingDdl() {
+        return "CREATE TEMPORARY TABLE IF NOT EXISTS " + Identifiers.quote("_external_db_sync_" + name) + " ("
+                + columns.stream().map(c -> c.quoted() + " " + c.type()).collect(Collectors.joining(", "))
+                + ") ON COMMIT DELETE ROWS";
+    }
+
+    /** The binary COPY into {@link #stagingTable}, the target's columns in order. */
+    public String stagingCopySql() {
+        return "COPY " + stagingTable() + " (" + columns.stream().map(TargetColumn::quoted)
+                .collect(Collectors.joining(", ")) + ") FROM STDIN (FORMAT binary)";
+    }
+
+    /**
+     * {@link #upsertSql} from {@link #stagingTable} instead of arrays: the same conflict rule, so a staged row
+     * identical to the target's is not rewritten and the update count is the rows really changed.
+     */
+    public String upsertFromStagingSql() {
+        String names = columns.stream().map(TargetColumn::quoted).collect(Collectors.joining(", "));
+        return "INSERT INTO " + quotedTable() + " AS t (" + names + ") SELECT " + names + " FROM " + stagingTable()
+                + onConflict();
+    }
+
+    private String onConflict() {
         List<TargetColumn> rest = columns.stream().filter(c -> !keyColumns.contains(c.name())).toList();
         String conflict = " ON CONFLICT (" + keyColumns.stream().map(Identifiers::quote).collect(Collectors.joining(", "))
                 + ")";
         if (rest.isEmpty()) {
-            conflict += " DO NOTHING";
-        } else {
-            conflict += " DO UPDATE SET "
-                    + rest.stream().map(c -> c.quoted() + " = EXCLUDED." + c.quoted()).collect(Collectors.joining(", "))
-                    + " WHERE (" + rest.stream().map(c -> "t." + c.quoted()).collect(Collectors.joining(", "))
-                    + ") IS DISTINCT FROM ("
-                    + rest.stream().map(c -> "EXCLUDED." + c.quoted()).collect(Collectors.joining(", ")) + ")";
+            return conflict + " DO NOTHING";
         }
-        return "INSERT INTO " + quotedTable() + " AS t (" + names + ") SELECT " + casts + " FROM unnest(" + arrays
-                + ") AS s(" + names + ")" + conflict;
+        return conflict + " DO UPDATE SET "
+                + rest.stream().map(c -> c.quoted() + " = EXCLUDED." + c.quoted()).collect(Collectors.joining(", "))
+                + " WHERE (" + rest.stream().map(c -> "t." + c.quoted()).collect(Collectors.joining(", "))
+                + ") IS DISTINCT FROM ("
+                + rest.stream().map(c -> "EXCLUDED." + c.quoted()).collect(Collectors.joining(", ")) + ")";
     }
 
     /**
