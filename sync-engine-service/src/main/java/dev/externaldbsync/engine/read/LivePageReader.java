@@ -1,5 +1,7 @@
 package dev.externaldbsync.engine.read;
 
+import java.io.IOException;
+import java.io.OutputStream;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -11,6 +13,8 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.Collectors;
+
+import org.postgresql.PGConnection;
 
 import dev.externaldbsync.mapping.FetchSql;
 import dev.externaldbsync.mapping.Mapping;
@@ -126,6 +130,7 @@ public final class LivePageReader {
 
     private final int timeoutSeconds;
     private final long pageMaxBytes;
+    private final int copyKeys;
 
     /** @param timeoutSeconds the bound on every read (see {@code engine.statement-timeout}) */
     public LivePageReader(int timeoutSeconds) {
@@ -137,8 +142,140 @@ public final class LivePageReader {
      * @param pageMaxBytes   the most text one {@link #readPage} page carries (see {@code engine.page-max-bytes})
      */
     public LivePageReader(int timeoutSeconds, long pageMaxBytes) {
+        this(timeoutSeconds, pageMaxBytes, 0);
+    }
+
+    /**
+     * @param timeoutSeconds the bound on every read (see {@code engine.statement-timeout})
+     * @param pageMaxBytes   the most text one {@link #readPage} page carries (see {@code engine.page-max-bytes})
+     * @param copyKeys       the source keys per {@link #copyChunk} chunk; 0: a backfill reads pages only (see
+     *                       {@code engine.backfill.copy-keys})
+     */
+    public LivePageReader(int timeoutSeconds, long pageMaxBytes, int copyKeys) {
         this.timeoutSeconds = timeoutSeconds;
         this.pageMaxBytes = Math.max(1, pageMaxBytes);
+        this.copyKeys = Math.max(0, copyKeys);
+    }
+
+    /** The source keys per copied chunk of a backfill; 0 when backfills read pages only. */
+    public int copyKeys() {
+        return copyKeys;
+    }
+
+    /**
+     * The last key of the next chunk: the {@code keys}-th live source key of the tenancy above {@code after} (null:
+     * from the start) in the page order, or null when fewer remain, so that the chunk is the whole rest. An index
+     * walk on the internal database; the chunk's rows are not read.
+     */
+    public String[] chunkEnd(Connection ic, UUID tenancy, Mapping mapping, String[] after, int keys)
+            throws SQLException {
+        Source source = source(mapping);
+        int order = source.order().size();
+        String sql = STATEMENTS.computeIfAbsent(mapping.name() + (after != null ? ">" : "") + "#" + keys, n -> walk(
+                source, source.order().stream().map(c -> "s." + Identifiers.quote(c) + "::text")
+                        .collect(Collectors.joining(", ")), after != null, 1, "?::uuid")
+                + "\n    OFFSET " + (Math.max(1, keys) - 1));
+        try (PreparedStatement ps = ic.prepareStatement(sql)) {
+            ps.setQueryTimeout(timeoutSeconds);
+            int i = 1;
+            ps.setObject(i++, tenancy);
+            if (after != null) {
+                for (String value : after) {
+                    ps.setString(i++, value);
+                }
+            }
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    return null;
+                }
+                String[] end = new String[order];
+                for (int k = 0; k < order; k++) {
+                    end[k] = rs.getString(k + 1);
+                }
+                return end;
+            }
+        }
+    }
+
+    /**
+     * Streams one chunk of the tenancy's live rows of {@code mapping} into {@code sink} as {@code COPY … (FORMAT
+     * binary)}: the source keys above {@code after} (null: from the start) and at most {@code upTo} (null: to the
+     * end), each row computed by the page's own expressions, typed as the target's columns, keys the mapping treats
+     * as deleted left out. The bytes pass through without being decoded, so memory is one copy message whatever the
+     * chunk's size. Its own transaction on {@code ic}, bounded by the read timeout; the statement's parameters are
+     * transaction settings, because COPY takes no bind parameters and a position (which comes back from the tenant's
+     * database) is never spliced into SQL. Returns the rows streamed.
+     */
+    public long copyChunk(Connection ic, UUID tenancy, Mapping mapping, String[] after, String[] upTo,
+            OutputStream sink) throws SQLException, IOException {
+        Source source = source(mapping);
+        int order = source.order().size();
+        if (after != null && after.length != order || upTo != null && upTo.length != order) {
+            throw new IllegalArgumentException(mapping.name() + ": a chunk bound has " + order + " columns");
+        }
+        boolean autoCommit = ic.getAutoCommit();
+        ic.setAutoCommit(false);
+        try {
+            List<String> names = new ArrayList<>(List.of("statement_timeout", TENANCY_SETTING));
+            List<String> values = new ArrayList<>(List.of(Long.toString(timeoutSeconds * 1000L), tenancy.toString()));
+            for (int k = 0; k < order; k++) {
+                if (after != null) {
+                    names.add(AFTER_SETTING + k);
+                    values.add(after[k]);
+                }
+                if (upTo != null) {
+                    names.add(UP_TO_SETTING + k);
+                    values.add(upTo[k]);
+                }
+            }
+            try (PreparedStatement ps = ic.prepareStatement("SELECT count(set_config(n, v, true)) FROM unnest(?::text[], ?::text[]) AS p(n, v)")) {
+                ps.setArray(1, ic.createArrayOf("text", names.toArray()));
+                ps.setArray(2, ic.createArrayOf("text", values.toArray()));
+                ps.execute();
+            }
+            long rows = ic.unwrap(PGConnection.class).getCopyAPI().copyOut(copySql(mapping, after != null,
+                    upTo != null), sink);
+            ic.commit();
+            return rows;
+        } catch (SQLException | IOException | RuntimeException e) {
+            try {
+                ic.rollback();
+            } catch (SQLException r) {
+                e.addSuppressed(r);
+            }
+            throw e;
+        } finally {
+            ic.setAutoCommit(autoCommit);
+        }
+    }
+
+    /** The transaction settings {@link #copyChunk}'s statement reads its parameters from. */
+    static final String TENANCY_SETTING = "external_db_sync.chunk_tenancy";
+    static final String AFTER_SETTING = "external_db_sync.chunk_after_";
+    static final String UP_TO_SETTING = "external_db_sync.chunk_up_to_";
+
+    /**
+     * {@link #copyChunk}'s statement: the page's FROM clause ({@link #renderJoin} or {@link #renderScan}) without a
+     * limit, bounded by the chunk's keys on both sides, each target column cast to its type.
+     */
+    static String copySql(Mapping mapping, boolean lower, boolean upper) {
+        return STATEMENTS.computeIfAbsent("COPY " + mapping.name() + (lower ? ">" : "") + (upper ? "<=" : ""), n -> {
+            Source source = source(mapping);
+            List<String> from = new ArrayList<>();
+            List<String> to = new ArrayList<>();
+            for (int k = 0; k < source.order().size(); k++) {
+                from.add("current_setting('" + AFTER_SETTING + k + "')::" + source.types().get(k));
+                to.add("current_setting('" + UP_TO_SETTING + k + "')::" + source.types().get(k));
+            }
+            String tenancy = "current_setting('" + TENANCY_SETTING + "')::uuid";
+            String rows = mapping.scan() != null
+                    ? scanFrom(mapping, lower ? from : null, upper ? to : null, 0, tenancy)
+                    : joinFrom(mapping, lower ? from : null, upper ? to : null, 0, tenancy);
+            String columns = mapping.columns().stream().map(c -> "\"_live\"." + c.quoted() + "::" + c.type())
+                    .collect(Collectors.joining(", "));
+            return "COPY (SELECT " + columns + "\nFROM " + rows + "\nWHERE NOT \"_live\".\"is_deleted\")"
+                    + " TO STDOUT (FORMAT binary)";
+        });
     }
 
     /**
@@ -392,6 +529,13 @@ public final class LivePageReader {
      * through the mapping's fetch. Also what a test holds {@link #renderScan} against.
      */
     static String renderJoin(Mapping mapping, boolean keyset, int limit, String tenancyValue) {
+        return page(mapping, "k", source(mapping).order().size(),
+                joinFrom(mapping, keyset ? bindParameters(source(mapping)) : null, null, limit, tenancyValue));
+    }
+
+    /** {@link #renderJoin}'s FROM clause: the keys walk, each key's live row a LATERAL named {@code "_live"}. */
+    private static String joinFrom(Mapping mapping, List<String> lower, List<String> upper, int limit,
+            String tenancyValue) {
         Source source = source(mapping);
         Mapping.Fetch fetch = mapping.fetch();
         List<String> order = source.order().stream().map(c -> "s." + Identifiers.quote(c)).toList();
@@ -401,10 +545,10 @@ public final class LivePageReader {
         }
         String tenancy = source.tenancy().replace("?1", "tp.\"id\"");
         String keysPage = walk(source, tenancy + " AS \"tenancyId\", " + source.primaryKey() + " AS \"primaryKey\", "
-                + String.join(", ", outputs), keyset, limit, tenancyValue);
-        return page(mapping, "k", order.size(), "(\n    " + keysPage + ") AS k\nCROSS JOIN LATERAL (\nSELECT "
+                + String.join(", ", outputs), lower, upper, limit, tenancyValue);
+        return "(\n    " + keysPage + ") AS k\nCROSS JOIN LATERAL (\nSELECT "
                 + fetch.select() + ",\n       (" + fetch.deleted() + ") AS \"is_deleted\"\nFROM (SELECT k.\"tenancyId\", "
-                + "k.\"primaryKey\") AS " + FetchSql.CHANGE + "\n" + fetch.joins() + "\nOFFSET 0) AS \"_live\"");
+                + "k.\"primaryKey\") AS " + FetchSql.CHANGE + "\n" + fetch.joins() + "\nOFFSET 0) AS \"_live\"";
     }
 
     /**
@@ -413,18 +557,25 @@ public final class LivePageReader {
      * {@link #renderJoin}; {@code is_deleted} is always false (see {@link Mapping.Scan}).
      */
     static String renderScan(Mapping mapping, boolean keyset, int limit, String tenancyValue) {
+        return page(mapping, "\"_live\"", source(mapping).order().size(),
+                scanFrom(mapping, keyset ? bindParameters(source(mapping)) : null, null, limit, tenancyValue));
+    }
+
+    /** {@link #renderScan}'s FROM clause: the rows walk through the scan's joins, named {@code "_live"}. */
+    private static String scanFrom(Mapping mapping, List<String> lower, List<String> upper, int limit,
+            String tenancyValue) {
         Source source = source(mapping);
         Mapping.Scan scan = mapping.scan();
         String alias = Identifiers.quote(scan.alias());
         int order = source.order().size();
-        String rowsPage = walk(source, "s.*", keyset, limit, tenancyValue);
+        String rowsPage = walk(source, "s.*", lower, upper, limit, tenancyValue);
         List<String> outputs = new ArrayList<>();
         for (int k = 0; k < order; k++) {
             outputs.add(alias + "." + Identifiers.quote(source.order().get(k)) + " AS \"_o" + k + "\"");
         }
-        return page(mapping, "\"_live\"", order, "(\nSELECT " + scan.select() + ",\n       false AS \"is_deleted\", "
+        return "(\nSELECT " + scan.select() + ",\n       false AS \"is_deleted\", "
                 + String.join(", ", outputs) + "\nFROM (\n    " + rowsPage + ") AS " + alias + "\n" + scan.joins()
-                + "\nOFFSET 0) AS \"_live\"");
+                + "\nOFFSET 0) AS \"_live\"";
     }
 
     /**
@@ -446,18 +597,31 @@ public final class LivePageReader {
      * above the previous page's last key when {@code keyset} (one parameter per order column), {@code limit} rows.
      */
     private static String walk(Source source, String select, boolean keyset, int limit, String tenancyValue) {
+        return walk(source, select, keyset ? bindParameters(source) : null, null, limit, tenancyValue);
+    }
+
+    /** One bind parameter per order column, cast to its type. */
+    private static List<String> bindParameters(Source source) {
+        return source.types().stream().map(t -> "?::" + t).toList();
+    }
+
+    /**
+     * The walk over the tenancy's source rows in index order: above {@code lower} and at most {@code upper} (SQL
+     * expressions, one per order column; null: unbounded on that side), at most {@code limit} rows (0: no limit).
+     */
+    private static String walk(Source source, String select, List<String> lower, List<String> upper, int limit,
+            String tenancyValue) {
         List<String> order = source.order().stream().map(c -> "s." + Identifiers.quote(c)).toList();
         String filter = source.tenancyFilter().replace("?1", "tp.\"id\"").replace("?", "tp.\"id\"");
         String keyPredicate = "";
-        if (keyset) {
-            List<String> params = new ArrayList<>();
-            for (int k = 0; k < order.size(); k++) {
-                params.add("?::" + source.types().get(k));
-            }
-            keyPredicate = "\n      AND (" + String.join(", ", order) + ") > (" + String.join(", ", params) + ")";
+        if (lower != null) {
+            keyPredicate += "\n      AND (" + String.join(", ", order) + ") > (" + String.join(", ", lower) + ")";
+        }
+        if (upper != null) {
+            keyPredicate += "\n      AND (" + String.join(", ", order) + ") <= (" + String.join(", ", upper) + ")";
         }
         return "SELECT " + select + "\n    FROM (SELECT " + tenancyValue + " AS \"id\") AS tp, "
                 + Identifiers.quote(source.table()) + " AS s\n    WHERE " + filter.replace("\n", "\n    ")
-                + keyPredicate + "\n    ORDER BY " + String.join(", ", order) + "\n    LIMIT " + limit;
+                + keyPredicate + "\n    ORDER BY " + String.join(", ", order) + (limit > 0 ? "\n    LIMIT " + limit : "");
     }
 }

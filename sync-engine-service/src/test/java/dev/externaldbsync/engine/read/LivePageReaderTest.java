@@ -169,6 +169,71 @@ class LivePageReaderTest {
     }
 
     @Test
+    void aCopiedChunkCarriesExactlyThePageRowsOfEveryMappingTypedAsTheTargetAndSplitsWhereChunkEndSays()
+            throws Exception {
+        Tenancy tenancy = tenancyOfEveryShape();
+        List<UUID> users = db.queryRows("SELECT \"projectUserId\" FROM \"ProjectUser\" WHERE \"tenancyId\" = ?",
+                tenancy.id()).stream().map(r -> (UUID) r.get(0)).toList();
+        List<UUID> teams = db.queryRows("SELECT \"teamId\" FROM \"Team\" WHERE \"tenancyId\" = ?", tenancy.id())
+                .stream().map(r -> (UUID) r.get(0)).toList();
+        for (int i = 0; i < 4; i++) {
+            fixtures.inviteToTeam(tenancy, teams.get(i), "invited" + i + "@example.com");
+            fixtures.connectAccount(tenancy, users.get(i), "github", "account" + i + "@example.com");
+        }
+        // A deleted key the page reads (and flags) is not copied: an invitation whose team is gone.
+        fixtures.deleteTeam(tenancy, teams.get(0));
+        fixtures.createUser(fixtures.createTenancy(), "Other tenancy", "other@example.com");
+        TestDatabase target = TestPostgres.createDatabase("live_page_reader_copy");
+        try (Connection c = db.connect(); Connection t = target.connect()) {
+            t.setAutoCommit(false);
+            for (Mapping mapping : Mappings.ALL) {
+                LivePageReader.Page page = WHOLE.readPage(c, tenancy.id(), mapping, null, 1000);
+                List<List<String>> expected = page.rows().stream().map(r -> java.util.Arrays.asList(r.values())).toList();
+                assertThat(expected).as(mapping.name() + ": the fixture has rows").hasSizeGreaterThan(2);
+                assertThat(copied(c, t, tenancy, mapping, null, null)).as(mapping.name())
+                        .containsExactlyInAnyOrderElementsOf(expected);
+
+                String[] end = WHOLE.chunkEnd(c, tenancy.id(), mapping, null, 2);
+                assertThat(end).as(mapping.name() + ": the second key").isEqualTo(page.keys().get(1));
+                assertThat(copied(c, t, tenancy, mapping, null, end)).as(mapping.name() + ": the first chunk")
+                        .containsExactlyInAnyOrderElementsOf(expected.subList(0, 2));
+                assertThat(copied(c, t, tenancy, mapping, end, null)).as(mapping.name() + ": the rest")
+                        .containsExactlyInAnyOrderElementsOf(expected.subList(2, expected.size()));
+                assertThat(WHOLE.chunkEnd(c, tenancy.id(), mapping, end, expected.size()))
+                        .as(mapping.name() + ": fewer keys remain than a chunk").isNull();
+            }
+        }
+    }
+
+    /** One chunk copied into the mapping's staging table on {@code t}, read back as text, then rolled back. */
+    private static List<List<String>> copied(Connection c, Connection t, Tenancy tenancy, Mapping mapping,
+            String[] after, String[] upTo) throws Exception {
+        try (java.sql.Statement st = t.createStatement()) {
+            st.execute(mapping.stagingDdl());
+        }
+        org.postgresql.copy.CopyIn in = t.unwrap(org.postgresql.PGConnection.class).getCopyAPI()
+                .copyIn(mapping.stagingCopySql());
+        org.postgresql.copy.PGCopyOutputStream stream = new org.postgresql.copy.PGCopyOutputStream(in, 1 << 16);
+        long rows = WHOLE.copyChunk(c, tenancy.id(), mapping, after, upTo, stream);
+        assertThat(stream.endCopy()).isEqualTo(rows);
+        List<List<String>> staged = new ArrayList<>();
+        try (java.sql.Statement st = t.createStatement();
+                ResultSet rs = st.executeQuery("SELECT " + mapping.columns().stream()
+                        .map(col -> col.quoted() + "::text").collect(java.util.stream.Collectors.joining(", "))
+                        + " FROM " + mapping.stagingTable())) {
+            while (rs.next()) {
+                List<String> row = new ArrayList<>();
+                for (int k = 1; k <= mapping.columns().size(); k++) {
+                    row.add(rs.getString(k));
+                }
+                staged.add(row);
+            }
+        }
+        t.rollback();
+        return staged;
+    }
+
+    @Test
     void aMappingReadStraightFromItsSourceRowsReadsExactlyWhatTheJoinThroughItsFetchReads() throws Exception {
         Tenancy tenancy = tenancyOfEveryShape();
         fixtures.createUser(fixtures.createTenancy(), "Other tenancy", "other@example.com");
