@@ -63,6 +63,9 @@ public interface EngineConfig {
     /** Batching across the tenancies of one request that share an external database. */
     Batch batch();
 
+    /** Snapshot backfills (a target's first sync, a resync, a cursor below the retention floor). */
+    Backfill backfill();
+
     /** Where the engine may connect and what a tenant's target config may say (see target/ConnectionPolicy). */
     Targets targets();
 
@@ -150,6 +153,18 @@ public interface EngineConfig {
          */
         @WithDefault("2000")
         int fetchRows();
+    }
+
+    interface Backfill {
+        /**
+         * {@code ENGINE_BACKFILL_COPY_KEYS}: source keys per copied chunk of a snapshot backfill, one target
+         * transaction each. A chunk is streamed by COPY from the internal database into a temporary staging table
+         * of the target and upserted from there, never decoded by the engine, so its memory does not grow with it.
+         * A chunk the target rejects goes on page by page ({@code engine.page-size}), where a bad row is found and
+         * dead-lettered. 0 backfills page by page only (for a target without COPY or temporary tables).
+         */
+        @WithDefault("20000")
+        int copyKeys();
     }
 
     interface Pools {

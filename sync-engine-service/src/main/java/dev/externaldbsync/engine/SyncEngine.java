@@ -143,7 +143,8 @@ public class SyncEngine {
         RunContext context = new RunContext(pools, schema, new ChangeReader(readTimeout, config.pageMaxBytes().asLongValue()), metrics, config.pageSize(),
                 config.batch().fetchRows(), shuttingDown::get, sink, watchdog,
                 new ProgressStore.Backoff(config.targetBackoff().base(), config.targetBackoff().max()),
-                new LivePageReader(readTimeout, config.pageMaxBytes().asLongValue()), ChangeRetention::prunedThroughByMapping,
+                new LivePageReader(readTimeout, config.pageMaxBytes().asLongValue(), config.backfill().copyKeys()),
+                ChangeRetention::prunedThroughByMapping,
                 new ChangedMappings(readTimeout), readAhead);
         runs = new Runs(context, internal, config.parallelism(), config.batch().maxTenancies());
         resync = new Resync(internal, pools, schema);

@@ -85,7 +85,10 @@ class SnapshotBackfillTest {
         fixtures = new StackAuthFixtures(internal);
     }
 
-    /** The engine's runs with a page of {@link #PAGE} rows, a clock, a hook after every applied page and a floor. */
+    /**
+     * The engine's runs with a page of {@link #PAGE} rows, a clock, a hook after every applied page (or copied
+     * chunk) and a floor.
+     */
     private final class Harness implements AutoCloseable {
         final AtomicLong clock = new AtomicLong();
         final AtomicInteger pages = new AtomicInteger();
@@ -96,6 +99,11 @@ class SnapshotBackfillTest {
         final Runs runs;
 
         Harness() {
+            this(0);
+        }
+
+        /** With backfills copied in chunks of {@code copyKeys} source keys (0: page by page only). */
+        Harness(int copyKeys) {
             RunContext.Sink sink = new RunContext.Sink() {
                 @Override
                 public void rowsApplied(long rows) {
@@ -110,7 +118,8 @@ class SnapshotBackfillTest {
             };
             RunContext context = new RunContext(pools, schema, new ChangeReader(30), metrics, PAGE, 4 * PAGE,
                     () -> false, sink, watchdog, new ProgressStore.Backoff(Duration.ofMillis(1), Duration.ofMillis(1)),
-                    new LivePageReader(30), (ic, tenancies) -> floor.prunedThroughByMapping(ic, tenancies));
+                    new LivePageReader(30, 1 << 22, copyKeys),
+                    (ic, tenancies) -> floor.prunedThroughByMapping(ic, tenancies));
             runs = new Runs(context, internalSource, 1, 10);
         }
 
@@ -562,6 +571,95 @@ class SnapshotBackfillTest {
                 SELECT "rowKey" ->> 'id' FROM "SyncEnginePoisonRow" WHERE "tenancyId" = ?""", small.id()))
                 .containsExactly(few.get(1).toString());
         assertThat(cursor(target, small, "users")).isEqualTo(highestStamp(small, Mappings.USERS));
+    }
+
+    @Test
+    void aBackfillCopiedInChunksBringsEveryRowInOneTransactionPerChunkAndEndsAtH() {
+        TestDatabase target = TestPostgres.createDatabase("bf_copy");
+        Tenancy tenancy = tenancyIn(target);
+        List<UUID> users = orderedUsers(tenancy, 1, 25);
+        fixtures.deleteUser(tenancy, users.get(24));
+        stamp(internal);
+
+        try (Harness h = new Harness(7)) {
+            TargetResult result = h.run(tenancy).get(tenancy.id());
+            assertThat(result.outcome()).isEqualTo(Outcome.SYNCED);
+            assertThat(result.appliedRows()).containsEntry("users", 24L).containsEntry("contact_channels", 24L);
+            assertThat(h.pages.get()).as("chunks of 7 keys (7, 7, 7, 3 per mapping), not pages of " + PAGE)
+                    .isEqualTo(8);
+        }
+        assertThat(EngineTestSupport.rows(target, "SELECT display_name, primary_email FROM users ORDER BY id"))
+                .hasSize(24).first().isEqualTo("user 1|user1@example.com");
+        assertThat(target.queryLong("SELECT count(*) FROM users WHERE id = ?", users.get(24))).isZero();
+        assertThat(target.queryLong("SELECT count(*) FROM contact_channels WHERE is_primary")).isEqualTo(24);
+        assertThat(cursor(target, tenancy, "users")).isEqualTo(highestStamp(tenancy, Mappings.USERS));
+        assertThat(cursor(target, tenancy, "contact_channels"))
+                .isEqualTo(highestStamp(tenancy, Mappings.CONTACT_CHANNELS));
+        assertThat(positions(target, tenancy)).isEmpty();
+        assertMirrors(internal, tenancy.id(), target);
+
+        // Then the log: a change after the backfill arrives as usual.
+        fixtures.renameUser(tenancy, users.get(0), "renamed");
+        stamp(internal);
+        try (Harness h = new Harness(7)) {
+            assertThat(h.run(tenancy).get(tenancy.id()).appliedRows()).containsEntry("users", 1L);
+        }
+        assertThat(target.queryLong("SELECT count(*) FROM users WHERE display_name = 'renamed'")).isEqualTo(1);
+    }
+
+    @Test
+    void aCopiedBackfillStoppedByTheRunDeadlineResumesFromTheLastChunkItCommitted() {
+        TestDatabase target = TestPostgres.createDatabase("bf_copy_deadline");
+        Tenancy tenancy = tenancyIn(target);
+        orderedUsers(tenancy, 1, 15);
+        stamp(internal);
+        long high = highestStamp(tenancy, Mappings.USERS);
+
+        try (Harness h = new Harness(5)) {
+            h.deadlineAtPage(2);
+            TargetResult stopped = h.run(tenancy).get(tenancy.id());
+            assertThat(stopped.outcome()).isEqualTo(Outcome.UNFINISHED);
+            assertThat(target.queryLong("SELECT count(*) FROM users")).isEqualTo(10);
+            assertThat(cursor(target, tenancy, "users")).isEqualTo(-1);
+            assertThat(positions(target, tenancy)).containsExactly(
+                    "users|" + high + "|{" + orderedId(tenancy, 10) + "}");
+
+            h.afterPage = n -> {
+            };
+            TargetResult resumed = h.run(tenancy).get(tenancy.id());
+            assertThat(resumed.outcome()).isEqualTo(Outcome.SYNCED);
+            assertThat(resumed.appliedRows().get("users")).isEqualTo(5);
+        }
+        assertThat(target.queryLong("SELECT count(*) FROM users")).isEqualTo(15);
+        assertThat(cursor(target, tenancy, "users")).isEqualTo(high);
+        assertThat(positions(target, tenancy)).isEmpty();
+        assertMirrors(internal, tenancy.id(), target);
+    }
+
+    @Test
+    void aChunkTheTargetRejectsGoesOnPageByPageAndOnlyItsBadRowIsDeadLettered() {
+        TestDatabase target = TestPostgres.createDatabase("bf_copy_poison");
+        Tenancy seed = tenancyIn(target);
+        fixtures.createUser(seed, "seed", null);
+        stamp(internal);
+        sync(seed.id()); // bootstraps the schema
+        target.execute("ALTER TABLE users ADD CONSTRAINT no_evil CHECK (display_name IS DISTINCT FROM 'EVIL')");
+        Tenancy tenancy = tenancyIn(target);
+        List<UUID> users = orderedUsers(tenancy, 1, 15);
+        fixtures.renameUser(tenancy, users.get(7), "EVIL"); // in the second chunk of five
+        stamp(internal);
+
+        try (Harness h = new Harness(5)) {
+            TargetResult result = h.run(tenancy).get(tenancy.id());
+            assertThat(result.outcome()).isEqualTo(Outcome.SYNCED);
+            assertThat(result.appliedRows()).containsEntry("users", 14L).containsEntry("contact_channels", 15L);
+        }
+        assertThat(EngineTestSupport.rows(internal, """
+                SELECT "mappingName", "rowKey" ->> 'id' FROM "SyncEnginePoisonRow" WHERE "tenancyId" = ?""",
+                tenancy.id())).containsExactly("users|" + users.get(7));
+        assertThat(target.queryLong("SELECT count(*) FROM users WHERE display_name LIKE 'user %'")).isEqualTo(14);
+        assertThat(cursor(target, tenancy, "users")).isEqualTo(highestStamp(tenancy, Mappings.USERS));
+        assertThat(positions(target, tenancy)).isEmpty();
     }
 
     @Test

@@ -18,6 +18,7 @@ import dev.externaldbsync.contract.TargetResult;
 import dev.externaldbsync.engine.apply.Bisector;
 import dev.externaldbsync.engine.apply.PageApplier;
 import dev.externaldbsync.engine.apply.Slice;
+import dev.externaldbsync.engine.apply.StagedUpsert;
 import dev.externaldbsync.engine.errors.RunAbort;
 import dev.externaldbsync.engine.errors.SqlFailure;
 import dev.externaldbsync.engine.read.ChangeReader;
@@ -514,6 +515,12 @@ final class UnitRunner {
         long run() throws SQLException {
             long total = 0;
             run.checkRunning(deadline);
+            if (!hasPoison && run.live().copyKeys() > 0) {
+                total += copyChunks();
+                if (finished) {
+                    return total;
+                }
+            }
             LivePageReader.Page page = run.live().readPage(ic, tenancyId, mapping, after, pageSize);
             while (true) {
                 boolean last = page.keysRead() < pageSize && !page.more();
@@ -555,6 +562,81 @@ final class UnitRunner {
             LOG.debugf("Backfilled %s of tenancy %s on target %s up to stamp %d", mapping.name(), tenancyId,
                     targetId, high);
             return total;
+        }
+
+        /**
+         * The fast path: chunks of {@code engine.backfill.copy-keys} source keys, each streamed by COPY from the
+         * internal database into the target's staging table without being decoded here, upserted from there, and
+         * its position saved (the last: the position dropped and the cursor moved to H) in the same target
+         * transaction, guarded by the cursor as a page is. A chunk that fails for any reason but a lost connection
+         * or a moved cursor is rolled back, and the backfill goes on page by page from the same position, where a
+         * bad row is found by bisection and dead-lettered. Returns the rows written; {@code finished} when done.
+         */
+        private long copyChunks() throws SQLException {
+            long total = 0;
+            int keys = run.live().copyKeys();
+            while (true) {
+                String[] end = run.live().chunkEnd(ic, tenancyId, mapping, after, keys);
+                long started = System.nanoTime();
+                long written;
+                try {
+                    written = copyChunk(end);
+                } catch (RunAbort.Conflict conflict) {
+                    throw new SQLException(mapping.name() + ": the cursor moved during a backfill ("
+                            + conflict.getMessage() + "); the next run starts over", "55000");
+                } catch (SQLException e) {
+                    if (SqlFailure.isConnection(e)) {
+                        throw e;
+                    }
+                    LOG.infof("Copied backfill of %s for tenancy %s on target %s goes on page by page: %s",
+                            mapping.name(), tenancyId, targetId, SqlFailure.describe(e));
+                    return total;
+                }
+                finished = end == null;
+                total += written;
+                run.metrics().rowsApplied(mapping.name(), written);
+                run.metrics().pageApplied(mapping.name(), Duration.ofNanos(System.nanoTime() - started));
+                run.sink().rowsApplied(written);
+                progress.add(tenancyId, targetId, mapping.name(), finished ? high : -1, written);
+                if (finished) {
+                    LOG.debugf("Backfilled %s of tenancy %s on target %s up to stamp %d by copy", mapping.name(),
+                            tenancyId, targetId, high);
+                    return total;
+                }
+                after = end;
+                progress.flush(ic);
+                run.checkRunning(deadline);
+            }
+        }
+
+        /** One copied chunk's target transaction: above {@code after}, up to {@code end} (null: the rest, last). */
+        private long copyChunk(String[] end) throws SQLException {
+            String[] from = after;
+            try {
+                tc.setAutoCommit(false);
+                boolean guarded = end == null ? TargetCursors.dropPosition(tc, tenancyId, mapping.name(), cursor)
+                        : TargetCursors.savePosition(tc, tenancyId, mapping.name(), cursor,
+                                new TargetCursors.Position(high, end));
+                if (!guarded) {
+                    throw new RunAbort.Conflict("cursor no longer " + cursor);
+                }
+            } catch (SQLException | RuntimeException e) {
+                TargetSession.rollbackQuietly(tc);
+                throw e;
+            }
+            long written = StagedUpsert.apply(tc, mapping,
+                    sink -> run.live().copyChunk(ic, tenancyId, mapping, from, end, sink));
+            try {
+                if (end == null && TargetCursors.advance(tc,
+                        List.of(new TargetCursors.Move(tenancyId, mapping.name(), cursor, high))) != 1) {
+                    throw new RunAbort.Conflict("cursor no longer " + cursor);
+                }
+                tc.commit();
+            } catch (SQLException | RuntimeException e) {
+                TargetSession.rollbackQuietly(tc);
+                throw e;
+            }
+            return written;
         }
 
         /** Upserts the page (bisecting a rejected one) and saves the position after it, or finishes on the last. */
