@@ -233,6 +233,15 @@ public record Mapping(String name, String sourceTable, String tombstoneTable, Li
     }
 
     /**
+     * The binary COPY straight into the target table, the target's columns in order: for rows whose keys the table
+     * does not hold (a key it holds fails the whole COPY with a unique violation).
+     */
+    public String insertCopySql() {
+        return "COPY " + quotedTable() + " (" + columns.stream().map(TargetColumn::quoted)
+                .collect(Collectors.joining(", ")) + ") FROM STDIN (FORMAT binary)";
+    }
+
+    /**
      * {@link #upsertSql} from {@link #stagingTable} instead of arrays: the same conflict rule, so a staged row
      * identical to the target's is not rewritten and the update count is the rows really changed.
      */

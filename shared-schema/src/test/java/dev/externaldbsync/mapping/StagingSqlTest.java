@@ -21,9 +21,11 @@ class StagingSqlTest {
     }
 
     @Test
-    void theCopyNamesEveryTargetColumnInOrderAndReadsBinary() {
+    void bothCopiesNameEveryTargetColumnInOrderAndReadBinary() {
         String names = String.join(", ", TEAMS.columns().stream().map(TargetColumn::quoted).toList());
         assertThat(TEAMS.stagingCopySql()).isEqualTo("COPY pg_temp.\"_external_db_sync_teams\" (" + names
+                + ") FROM STDIN (FORMAT binary)");
+        assertThat(TEAMS.insertCopySql()).isEqualTo("COPY " + TEAMS.quotedTable() + " (" + names
                 + ") FROM STDIN (FORMAT binary)");
     }
 

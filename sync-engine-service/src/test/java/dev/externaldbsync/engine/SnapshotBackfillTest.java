@@ -637,6 +637,41 @@ class SnapshotBackfillTest {
     }
 
     @Test
+    void aCopiedBackfillOverRowsTheTargetHoldsUpsertsThemAndRewritesOnlyThoseThatChanged() {
+        TestDatabase target = TestPostgres.createDatabase("bf_copy_held");
+        Tenancy tenancy = tenancyIn(target);
+        List<UUID> users = orderedUsers(tenancy, 1, 12);
+        stamp(internal);
+        List<UUID> late;
+        try (Harness h = new Harness(5)) {
+            assertThat(h.run(tenancy).get(tenancy.id()).appliedRows()).containsEntry("users", 12L);
+
+            // Changes this target never read, their entries then pruned past its cursor: the next run backfills
+            // again over rows the target holds, so the first chunk's plain insert meets a held key.
+            fixtures.renameUser(tenancy, users.get(1), "renamed early");
+            fixtures.renameUser(tenancy, users.get(10), "renamed late");
+            late = orderedUsers(tenancy, 20, 3);
+            stamp(internal);
+            long floor = internal.queryLong("SELECT max(\"sequenceId\") FROM \"SyncChange\" WHERE \"tenancyId\" = ?",
+                    tenancy.id());
+            pruneLog(tenancy);
+            h.floor = (ic, tenancies) -> Map.of(tenancy.id(), Mappings.ALL.stream()
+                    .collect(Collectors.toMap(Mapping::name, m -> floor)));
+
+            TargetResult result = h.run(tenancy).get(tenancy.id());
+            assertThat(result.outcome()).isEqualTo(Outcome.SYNCED);
+            assertThat(result.appliedRows()).as("two renamed, three new; the other ten identical, not rewritten")
+                    .containsEntry("users", 5L).containsEntry("contact_channels", 3L);
+        }
+        assertThat(target.queryLong("SELECT count(*) FROM users")).isEqualTo(15);
+        assertThat(EngineTestSupport.rows(target, "SELECT display_name FROM users WHERE id IN (?, ?, ?) ORDER BY id",
+                users.get(1), users.get(10), late.get(2)))
+                .containsExactly("renamed early", "renamed late", "user 22");
+        assertThat(positions(target, tenancy)).isEmpty();
+        assertMirrors(internal, tenancy.id(), target);
+    }
+
+    @Test
     void aChunkTheTargetRejectsGoesOnPageByPageAndOnlyItsBadRowIsDeadLettered() {
         TestDatabase target = TestPostgres.createDatabase("bf_copy_poison");
         Tenancy seed = tenancyIn(target);

@@ -45,23 +45,7 @@ public final class StagedUpsert {
             try (Statement st = tc.createStatement()) {
                 st.execute(mapping.stagingDdl());
             }
-            CopyIn in = tc.unwrap(PGConnection.class).getCopyAPI().copyIn(mapping.stagingCopySql());
-            long read;
-            long staged;
-            try {
-                PGCopyOutputStream stream = new PGCopyOutputStream(in, MESSAGE_BYTES);
-                read = rows.copyTo(stream);
-                staged = stream.endCopy();
-            } catch (IOException e) {
-                throw asSql(e);
-            } finally {
-                if (in.isActive()) {
-                    in.cancelCopy();
-                }
-            }
-            if (read != staged) {
-                throw new SQLException(mapping.name() + ": " + read + " rows read but " + staged + " staged", "XX000");
-            }
+            copy(tc, mapping, mapping.stagingCopySql(), rows);
             try (Statement st = tc.createStatement()) {
                 return st.executeLargeUpdate(mapping.upsertFromStagingSql());
             }
@@ -69,6 +53,48 @@ public final class StagedUpsert {
             TargetSession.rollbackQuietly(tc);
             throw e;
         }
+    }
+
+    /**
+     * Copies {@code rows} straight into the target table, without staging: for a chunk whose keys the target does
+     * not hold yet (a first sync, a resync), where it saves the staging table's write and the second pass over the
+     * rows. A key the target already holds fails it with a unique violation ({@link #HELD_KEY}), rolled back; the
+     * caller then applies the chunk with {@link #apply}.
+     *
+     * @return the rows inserted
+     */
+    public static long insertAbsent(Connection tc, Mapping mapping, Rows rows) throws SQLException {
+        try {
+            tc.setAutoCommit(false);
+            return copy(tc, mapping, mapping.insertCopySql(), rows);
+        } catch (SQLException | RuntimeException e) {
+            TargetSession.rollbackQuietly(tc);
+            throw e;
+        }
+    }
+
+    /** What {@link #insertAbsent} fails with when the target holds one of the chunk's keys: unique_violation. */
+    public static final String HELD_KEY = "23505";
+
+    private static long copy(Connection tc, Mapping mapping, String copySql, Rows rows) throws SQLException {
+        CopyIn in = tc.unwrap(PGConnection.class).getCopyAPI().copyIn(copySql);
+        long read;
+        long written;
+        try {
+            PGCopyOutputStream stream = new PGCopyOutputStream(in, MESSAGE_BYTES);
+            read = rows.copyTo(stream);
+            written = stream.endCopy();
+        } catch (IOException e) {
+            throw asSql(e);
+        } finally {
+            if (in.isActive()) {
+                in.cancelCopy();
+            }
+        }
+        if (read != written) {
+            throw new SQLException(mapping.name() + ": " + read + " rows read but " + written + " copied", "XX000");
+        }
+        return written;
     }
 
     /**

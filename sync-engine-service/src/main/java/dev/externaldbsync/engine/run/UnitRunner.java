@@ -609,6 +609,12 @@ final class UnitRunner {
             }
         }
 
+        /**
+         * Whether a chunk copied straight into the target table met a key the target holds; until then chunks are
+         * inserted without staging ({@link StagedUpsert#insertAbsent}).
+         */
+        private boolean targetHoldsKeys;
+
         /** One copied chunk's target transaction: above {@code after}, up to {@code end} (null: the rest, last). */
         private long copyChunk(String[] end) throws SQLException {
             String[] from = after;
@@ -624,8 +630,23 @@ final class UnitRunner {
                 TargetSession.rollbackQuietly(tc);
                 throw e;
             }
-            long written = StagedUpsert.apply(tc, mapping,
-                    sink -> run.live().copyChunk(ic, tenancyId, mapping, from, end, sink));
+            StagedUpsert.Rows rows = sink -> run.live().copyChunk(ic, tenancyId, mapping, from, end, sink);
+            long written;
+            if (targetHoldsKeys) {
+                written = StagedUpsert.apply(tc, mapping, rows);
+            } else {
+                try {
+                    written = StagedUpsert.insertAbsent(tc, mapping, rows);
+                } catch (SQLException e) {
+                    if (!StagedUpsert.HELD_KEY.equals(e.getSQLState())) {
+                        throw e;
+                    }
+                    // The target holds rows of this backfill (a cursor below the retention floor, rows left by an
+                    // earlier sync): from here on, chunks are upserted through the staging table.
+                    targetHoldsKeys = true;
+                    return copyChunk(end);
+                }
+            }
             try {
                 if (end == null && TargetCursors.advance(tc,
                         List.of(new TargetCursors.Move(tenancyId, mapping.name(), cursor, high))) != 1) {
