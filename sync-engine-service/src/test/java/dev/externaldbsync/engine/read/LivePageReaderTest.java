@@ -188,21 +188,27 @@ class LivePageReaderTest {
             t.setAutoCommit(false);
             for (Mapping mapping : Mappings.ALL) {
                 LivePageReader.Page page = WHOLE.readPage(c, tenancy.id(), mapping, null, 1000);
-                List<List<String>> expected = page.rows().stream().map(r -> java.util.Arrays.asList(r.values())).toList();
+                List<List<String>> expected = rows(page);
                 assertThat(expected).as(mapping.name() + ": the fixture has rows").hasSizeGreaterThan(2);
                 assertThat(copied(c, t, tenancy, mapping, null, null)).as(mapping.name())
                         .containsExactlyInAnyOrderElementsOf(expected);
 
+                // A chunk counts source keys, as a page does, deleted ones too (they are read, not copied).
+                LivePageReader.Page first = WHOLE.readPage(c, tenancy.id(), mapping, null, 2);
                 String[] end = WHOLE.chunkEnd(c, tenancy.id(), mapping, null, 2);
-                assertThat(end).as(mapping.name() + ": the second key").isEqualTo(page.keys().get(1));
+                assertThat(end).as(mapping.name() + ": the second key").isEqualTo(first.lastKey());
                 assertThat(copied(c, t, tenancy, mapping, null, end)).as(mapping.name() + ": the first chunk")
-                        .containsExactlyInAnyOrderElementsOf(expected.subList(0, 2));
+                        .containsExactlyInAnyOrderElementsOf(rows(first));
                 assertThat(copied(c, t, tenancy, mapping, end, null)).as(mapping.name() + ": the rest")
-                        .containsExactlyInAnyOrderElementsOf(expected.subList(2, expected.size()));
-                assertThat(WHOLE.chunkEnd(c, tenancy.id(), mapping, end, expected.size()))
+                        .containsExactlyInAnyOrderElementsOf(rows(WHOLE.readPage(c, tenancy.id(), mapping, end, 1000)));
+                assertThat(WHOLE.chunkEnd(c, tenancy.id(), mapping, end, page.keysRead()))
                         .as(mapping.name() + ": fewer keys remain than a chunk").isNull();
             }
         }
+    }
+
+    private static List<List<String>> rows(LivePageReader.Page page) {
+        return page.rows().stream().map(r -> java.util.Arrays.asList(r.values())).toList();
     }
 
     /** One chunk copied into the mapping's staging table on {@code t}, read back as text, then rolled back. */
