@@ -177,13 +177,7 @@ public final class LivePageReader {
                 + "\n    OFFSET " + (Math.max(1, keys) - 1));
         try (PreparedStatement ps = ic.prepareStatement(sql)) {
             ps.setQueryTimeout(timeoutSeconds);
-            int i = 1;
-            ps.setObject(i++, tenancy);
-            if (after != null) {
-                for (String value : after) {
-                    ps.setString(i++, value);
-                }
-            }
+            bindKeyset(ps, tenancy, after);
             try (ResultSet rs = ps.executeQuery()) {
                 if (!rs.next()) {
                     return null;
@@ -351,14 +345,7 @@ public final class LivePageReader {
         long available = 0;
         try (PreparedStatement ps = ic.prepareStatement(sql(mapping, after != null, limit))) {
             ps.setQueryTimeout(timeoutSeconds);
-            int i = 1;
-            ps.setObject(i++, tenancy);
-            if (after != null) {
-                for (String value : after) {
-                    ps.setString(i++, value);
-                }
-            }
-            ps.setLong(i, pageMaxBytes);
+            ps.setLong(bindKeyset(ps, tenancy, after), pageMaxBytes);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     read++;
@@ -380,6 +367,18 @@ public final class LivePageReader {
             }
         }
         return new Page(rows, keys, last, read, read < available);
+    }
+
+    /** Binds a walk's parameters: the tenancy, then the key it starts above (if any); returns the next index. */
+    private static int bindKeyset(PreparedStatement ps, UUID tenancy, String[] after) throws SQLException {
+        int i = 1;
+        ps.setObject(i++, tenancy);
+        if (after != null) {
+            for (String value : after) {
+                ps.setString(i++, value);
+            }
+        }
+        return i;
     }
 
     static Source source(Mapping mapping) {

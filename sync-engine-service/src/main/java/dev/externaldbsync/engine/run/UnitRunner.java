@@ -618,18 +618,8 @@ final class UnitRunner {
         /** One copied chunk's target transaction: above {@code after}, up to {@code end} (null: the rest, last). */
         private long copyChunk(String[] end) throws SQLException {
             String[] from = after;
-            try {
-                tc.setAutoCommit(false);
-                boolean guarded = end == null ? TargetCursors.dropPosition(tc, tenancyId, mapping.name(), cursor)
-                        : TargetCursors.savePosition(tc, tenancyId, mapping.name(), cursor,
-                                new TargetCursors.Position(high, end));
-                if (!guarded) {
-                    throw new RunAbort.Conflict("cursor no longer " + cursor);
-                }
-            } catch (SQLException | RuntimeException e) {
-                TargetSession.rollbackQuietly(tc);
-                throw e;
-            }
+            tc.setAutoCommit(false);
+            guardPosition(end, end == null);
             StagedUpsert.Rows rows = sink -> run.live().copyChunk(ic, tenancyId, mapping, from, end, sink);
             long written;
             if (targetHoldsKeys) {
@@ -685,12 +675,11 @@ final class UnitRunner {
         }
 
         /**
-         * One target transaction: upserts {@code rows} and saves the position after them (the page's last key read
-         * when they are the whole page: it may be past the last row), or ({@code finishing}: the rest of the last
-         * page) drops the position and moves the cursor to H.
+         * The first statement of a page's or chunk's target transaction, guarded by the cursor the backfill runs
+         * from: saves the position after it ({@code position}; null: none to save), or ({@code finishing}) drops the
+         * position, the cursor then moving to H in the same transaction. Rolled back when it fails.
          */
-        private long apply(List<Keyed> rows, String[] position, boolean finishing) throws SQLException {
-            long started = System.nanoTime();
+        private void guardPosition(String[] position, boolean finishing) throws SQLException {
             try {
                 boolean guarded = finishing ? TargetCursors.dropPosition(tc, tenancyId, mapping.name(), cursor)
                         : position == null || TargetCursors.savePosition(tc, tenancyId, mapping.name(), cursor,
@@ -702,6 +691,16 @@ final class UnitRunner {
                 TargetSession.rollbackQuietly(tc);
                 throw e;
             }
+        }
+
+        /**
+         * One target transaction: upserts {@code rows} and saves the position after them (the page's last key read
+         * when they are the whole page: it may be past the last row), or ({@code finishing}: the rest of the last
+         * page) drops the position and moves the cursor to H.
+         */
+        private long apply(List<Keyed> rows, String[] position, boolean finishing) throws SQLException {
+            long started = System.nanoTime();
+            guardPosition(position, finishing);
             long written;
             if (rows.isEmpty() && !finishing) {
                 tc.commit();
