@@ -672,6 +672,32 @@ class SnapshotBackfillTest {
     }
 
     @Test
+    void aPositionTheTenantRewroteToAnotherShapeRestartsTheCopiedBackfillFromTheFirstKey() {
+        TestDatabase target = TestPostgres.createDatabase("bf_copy_misfit");
+        Tenancy tenancy = tenancyIn(target);
+        orderedUsers(tenancy, 1, 15);
+        stamp(internal);
+        long high = highestStamp(tenancy, Mappings.USERS);
+        try (Harness h = new Harness(5)) {
+            h.deadlineAtPage(1);
+            assertThat(h.run(tenancy).get(tenancy.id()).outcome()).isEqualTo(Outcome.UNFINISHED);
+            assertThat(target.queryLong("SELECT count(*) FROM users")).isEqualTo(5);
+            target.execute("UPDATE _stack_sync_metadata SET backfill_after = ARRAY['a', 'b', 'c'] "
+                    + "WHERE mapping_name = 'users'");
+
+            h.afterPage = n -> {
+            };
+            TargetResult result = h.run(tenancy).get(tenancy.id());
+            assertThat(result.outcome()).isEqualTo(Outcome.SYNCED);
+            assertThat(result.appliedRows()).as("from the first key again; the five it holds are identical")
+                    .containsEntry("users", 10L);
+        }
+        assertThat(target.queryLong("SELECT count(*) FROM users")).isEqualTo(15);
+        assertThat(cursor(target, tenancy, "users")).isEqualTo(high);
+        assertThat(positions(target, tenancy)).isEmpty();
+    }
+
+    @Test
     void aChunkTheTargetRejectsGoesOnPageByPageAndOnlyItsBadRowIsDeadLettered() {
         TestDatabase target = TestPostgres.createDatabase("bf_copy_poison");
         Tenancy seed = tenancyIn(target);

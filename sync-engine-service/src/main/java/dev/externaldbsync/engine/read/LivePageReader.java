@@ -163,6 +163,14 @@ public final class LivePageReader {
     }
 
     /**
+     * {@code after}, or null (from the start) when it does not fit the mapping's key. A position comes back from the
+     * tenant's own database: one that does not fit restarts the backfill instead of failing on every run.
+     */
+    public static String[] usablePosition(Mapping mapping, String[] after) {
+        return after != null && after.length != source(mapping).order().size() ? null : after;
+    }
+
+    /**
      * The last key of the next chunk: the {@code keys}-th live source key of the tenancy above {@code after} (null:
      * from the start) in the page order, or null when fewer remain, so that the chunk is the whole rest. An index
      * walk on the internal database; the chunk's rows are not read.
@@ -222,7 +230,7 @@ public final class LivePageReader {
                     values.add(upTo[k]);
                 }
             }
-            try (PreparedStatement ps = ic.prepareStatement("SELECT count(set_config(n, v, true)) FROM unnest(?::text[], ?::text[]) AS p(n, v)")) {
+            try (PreparedStatement ps = ic.prepareStatement(SET_PARAMETERS)) {
                 ps.setArray(1, ic.createArrayOf("text", names.toArray()));
                 ps.setArray(2, ic.createArrayOf("text", values.toArray()));
                 ps.execute();
@@ -242,6 +250,10 @@ public final class LivePageReader {
             ic.setAutoCommit(autoCommit);
         }
     }
+
+    /** Sets transaction settings, names and values as two arrays. */
+    private static final String SET_PARAMETERS = """
+            SELECT count(set_config(n, v, true)) FROM unnest(?::text[], ?::text[]) AS p(n, v)""";
 
     /** The transaction settings {@link #copyChunk}'s statement reads its parameters from. */
     static final String TENANCY_SETTING = "external_db_sync.chunk_tenancy";
@@ -333,11 +345,7 @@ public final class LivePageReader {
         Source source = source(mapping);
         int columns = mapping.columns().size();
         int order = source.order().size();
-        if (after != null && after.length != order) {
-            // The position comes back from the tenant's own database: one that does not fit this mapping's key
-            // restarts the backfill instead of failing the statement on every run.
-            after = null;
-        }
+        after = usablePosition(mapping, after);
         List<Row> rows = new ArrayList<>();
         List<String[]> keys = new ArrayList<>();
         String[] last = null;

@@ -575,6 +575,7 @@ final class UnitRunner {
         private long copyChunks() throws SQLException {
             long total = 0;
             int keys = run.live().copyKeys();
+            after = LivePageReader.usablePosition(mapping, after);
             while (true) {
                 String[] end = run.live().chunkEnd(ic, tenancyId, mapping, after, keys);
                 long started = System.nanoTime();
