@@ -566,7 +566,8 @@ final class UnitRunner {
 
         /**
          * The fast path: chunks of {@code engine.backfill.copy-keys} source keys, each streamed by COPY from the
-         * internal database into the target's staging table without being decoded here, upserted from there, and
+         * internal database into the target without being decoded here ({@link StagedUpsert}: straight into the
+         * target table, or through a staging table once the target holds a key of the backfill), and
          * its position saved (the last: the position dropped and the cursor moved to H) in the same target
          * transaction, guarded by the cursor as a page is. A chunk that fails for any reason but a lost connection
          * or a moved cursor is rolled back, and the backfill goes on page by page from the same position, where a
