@@ -208,6 +208,19 @@ class SnapshotBackfillTest {
                 WHERE tenancy_id = ? AND backfill_high IS NOT NULL ORDER BY 1""", tenancy.id());
     }
 
+    /**
+     * Prunes the tenancy's whole log and gives {@code h} a retention floor at its newest stamp for every mapping, as
+     * if this target had been counted out; returns the floor.
+     */
+    private long pruneUpToTheNewestStamp(Harness h, Tenancy tenancy) {
+        long floor = internal.queryLong("SELECT max(\"sequenceId\") FROM \"SyncChange\" WHERE \"tenancyId\" = ?",
+                tenancy.id());
+        pruneLog(tenancy);
+        h.floor = (ic, tenancies) -> Map.of(tenancy.id(), Mappings.ALL.stream()
+                .collect(Collectors.toMap(Mapping::name, m -> floor)));
+        return floor;
+    }
+
     /** Deletes the tenancy's stamped log entries, as retention would once every target passed them. */
     private void pruneLog(Tenancy tenancy) {
         internal.update("DELETE FROM \"SyncChange\" WHERE \"tenancyId\" = ? AND \"sequenceId\" IS NOT NULL",
@@ -424,11 +437,7 @@ class SnapshotBackfillTest {
             // out, e.g. a target id renamed over the same database).
             List<UUID> late = orderedUsers(tenancy, 10, 4);
             stamp(internal);
-            long floor = internal.queryLong("SELECT max(\"sequenceId\") FROM \"SyncChange\" WHERE \"tenancyId\" = ?",
-                    tenancy.id());
-            pruneLog(tenancy);
-            h.floor = (ic, tenancies) -> Map.of(tenancy.id(), Mappings.ALL.stream()
-                    .collect(Collectors.toMap(Mapping::name, m -> floor)));
+            long floor = pruneUpToTheNewestStamp(h, tenancy);
 
             TargetResult result = h.run(tenancy).get(tenancy.id());
 
@@ -652,11 +661,7 @@ class SnapshotBackfillTest {
             fixtures.renameUser(tenancy, users.get(10), "renamed late");
             late = orderedUsers(tenancy, 20, 3);
             stamp(internal);
-            long floor = internal.queryLong("SELECT max(\"sequenceId\") FROM \"SyncChange\" WHERE \"tenancyId\" = ?",
-                    tenancy.id());
-            pruneLog(tenancy);
-            h.floor = (ic, tenancies) -> Map.of(tenancy.id(), Mappings.ALL.stream()
-                    .collect(Collectors.toMap(Mapping::name, m -> floor)));
+            long floor = pruneUpToTheNewestStamp(h, tenancy);
 
             TargetResult result = h.run(tenancy).get(tenancy.id());
             assertThat(result.outcome()).isEqualTo(Outcome.SYNCED);
