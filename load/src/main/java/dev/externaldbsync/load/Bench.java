@@ -68,8 +68,8 @@ public final class Bench implements Callable<Integer> {
     String internalUrl;
 
     @Option(names = "--target-url", paramLabel = "URL",
-            description = "A target database; the bench drops and re-creates <database>_copy, _backfill, _fanout, "
-                    + "_lag next to it (needs CREATEDB on its server). Required with --internal-url.")
+            description = "A target database; the bench drops and re-creates <database>_copy, _backfill, _newtarget, "
+                    + "_fanout, _lag next to it (needs CREATEDB on its server). Required with --internal-url.")
     String targetUrl;
 
     @Option(names = "--backfill-users", paramLabel = "N", description = "Users of the huge tenancy. Default: 1000000 (quick: 100000).")
@@ -333,7 +333,70 @@ public final class Bench implements Callable<Integer> {
             report.put("backfill", "backfill_end_to_end_s", (stampElapsed + elapsed) / 1e9,
                     "stamp + backfill: a tenancy loaded while the pipeline was off");
             report.put("backfill", "backfill_end_to_end_ratio", rows * 1e9 / (stampElapsed + elapsed) / copyRate,
-                    "rows / (stamp + backfill) s / copy ceiling (goal >= 0.5)");
+                    "rows / (stamp + backfill) s / copy ceiling: a tenancy loaded while the pipeline was off");
+            newTarget(internal, target, services, tenancy, users, copyRate);
+        }
+    }
+
+    /**
+     * The cold backfill a tenant sees when it connects a database to data that already exists: a second target added
+     * to the config of the tenancy the backfill phase synced, whose change-log entries are stamped by then (the stamp
+     * clock above is the other case, a backlog written while the pipeline was off). One clock, config UPDATE (which
+     * enqueues the tenancy) to nothing queued; the sequence is read before and after, to show what was stamped on it.
+     */
+    private void newTarget(PostgresUrl internal, PostgresUrl target, Services services, UUID tenancy, long users,
+            double copyRate) throws Exception {
+        PostgresUrl second = resetDatabase(target, "newtarget");
+        long rows = 2 * users;
+        long unstamped = unstampedEntries(internal, tenancy);
+        services.setPipelineEnabled(true);
+        long drawnBefore = stampsDrawn(internal);
+        out.println("phase new target: a second target added to the tenancy's config, pipeline on; clock = config "
+                + "UPDATE until no queued request for the tenancy; " + unstamped + " entries unstamped at the start");
+        long started = System.nanoTime();
+        try (Connection c = Db.connect(internal.reactiveUri()); PreparedStatement ps = c.prepareStatement(ADD_TARGET)) {
+            // The URL is bound, never inlined: it carries a password and statements may be logged by the server.
+            ps.setString(1, second.reactiveUri());
+            ps.setObject(2, tenancy);
+            if (ps.executeUpdate() != 1) {
+                throw new IllegalStateException("no config row for tenancy " + tenancy);
+            }
+        }
+        awaitQuiescent(internal, tenancy, services, Duration.ofMinutes(quick ? 10 : 30), started);
+        long elapsed = System.nanoTime() - started;
+        long stamped = stampsDrawn(internal) - drawnBefore;
+        services.setPipelineEnabled(false);
+        expectCounts(second, users, users);
+        double rate = rows * 1e9 / elapsed;
+        out.printf(Locale.ROOT, "phase new target: %d rows in %.1f s, %d stamps drawn meanwhile%n", rows,
+                elapsed / 1e9, stamped);
+        report.put("new_target", "new_target_s", elapsed / 1e9,
+                "config UPDATE -> every row of the tenancy applied to the added target (queue+fetch+apply)");
+        report.put("new_target", "new_target_rows_per_s", rate, null);
+        report.put("new_target", "new_target_ratio", rate / copyRate,
+                "cold backfill of a target added to existing data / copy ceiling (goal >= 0.5 end to end)");
+        report.put("new_target", "new_target_unstamped_entries", unstamped, "of the tenancy, when the clock started");
+        report.put("new_target", "new_target_stamps_drawn", stamped, "by the sequencer while the clock ran");
+    }
+
+    /** Adds the target {@code bench_new} to a tenancy's config. Parameters: its URL, the tenancy. */
+    private static final String ADD_TARGET = """
+            UPDATE "EnvironmentConfigOverride" AS e
+            SET "config" = jsonb_set(e."config", '{dbSync,externalDatabases,bench_new}',
+                                     jsonb_build_object('type', 'postgres', 'connectionString', ?::text)),
+                "updatedAt" = now()
+            FROM "Tenancy" AS t
+            WHERE t."id" = ? AND e."projectId" = t."projectId" AND e."branchId" = t."branchId\"""";
+
+    /** How many ids {@code global_seq_id} has handed out (0 before its first). */
+    private static long stampsDrawn(PostgresUrl internal) throws SQLException {
+        try (Connection c = Db.connect(internal.reactiveUri()); Statement st = c.createStatement();
+                ResultSet rs = st.executeQuery("""
+                        SELECT CASE WHEN s.is_called THEN (s.last_value - q.start_value) / q.increment_by + 1 ELSE 0 END
+                        FROM global_seq_id AS s, pg_sequences AS q
+                        WHERE q.schemaname = current_schema() AND q.sequencename = 'global_seq_id'""")) {
+            rs.next();
+            return rs.getLong(1);
         }
     }
 
