@@ -282,7 +282,10 @@ public final class Bench implements Callable<Integer> {
             try (Connection in = Db.connect(internal.reactiveUri());
                     Connection tg = Db.connect(copyTarget.reactiveUri())) {
                 out.println("phase copy: COPY projection -> staging -> INSERT ... ON CONFLICT DO UPDATE, users + contact_channels");
-                CopyCeiling.Result r = new CopyCeiling(in, tg).run(tenancy, List.of(Mappings.USERS, Mappings.CONTACT_CHANNELS));
+                CopyCeiling.Result[] ceiling = new CopyCeiling.Result[1];
+                Timed clock = timed(internal, () -> ceiling[0] = new CopyCeiling(in, tg).run(tenancy,
+                        List.of(Mappings.USERS, Mappings.CONTACT_CHANNELS)));
+                CopyCeiling.Result r = ceiling[0];
                 if (r.rows() != rows) {
                     throw new IllegalStateException("COPY moved " + r.rows() + " rows, expected " + rows);
                 }
@@ -291,6 +294,7 @@ public final class Bench implements Callable<Integer> {
                 report.put("copy", "copy_rows", r.rows(), "users + contact_channels of one tenancy");
                 report.put("copy", "copy_s", r.elapsedNanos() / 1e9, null);
                 report.put("copy", "copy_rows_per_s", copyRate, "the ceiling");
+                putVacuum("copy", clock);
             }
         }
         if (selected.contains("backfill")) {
@@ -301,10 +305,12 @@ public final class Bench implements Callable<Integer> {
             long entries = unstampedEntries(internal, tenancy);
             out.println("phase stamp: sequencer on, poller off; clock = fusebox PUT until no change-log entry of the "
                     + "tenancy is unstamped (polled every 100 ms); " + entries + " entries to stamp");
-            long stampStarted = System.nanoTime();
-            services.setFusebox(true, false);
-            awaitStamped(internal, tenancy, services, Duration.ofMinutes(quick ? 10 : 30), stampStarted);
-            long stampElapsed = System.nanoTime() - stampStarted;
+            Timed stamp = timed(internal, () -> {
+                long since = System.nanoTime();
+                services.setFusebox(true, false);
+                awaitStamped(internal, tenancy, services, Duration.ofMinutes(quick ? 10 : 30), since);
+            });
+            long stampElapsed = stamp.nanos();
             out.printf(Locale.ROOT, "phase stamp: %d change-log entries of %d users stamped in %.1f s%n",
                     entries, users, stampElapsed / 1e9);
             report.put("stamp", "stamp_s", stampElapsed / 1e9,
@@ -315,13 +321,16 @@ public final class Bench implements Callable<Integer> {
             report.put("stamp", "stamp_entries_per_s", entries * 1e9 / stampElapsed, null);
             report.put("stamp", "stamp_ratio", rows * 1e9 / stampElapsed / copyRate,
                     "synced rows (users + channels) stamped per s / copy ceiling (goal >= 0.5)");
+            putVacuum("stamp", stamp);
 
             out.println("phase backfill: poller on; clock = fusebox PUT until no queued request for the tenancy "
                     + "(delivery + fetch above cursor 0 + apply of every row)");
-            long started = System.nanoTime();
-            services.setFusebox(true, true);
-            awaitQuiescent(internal, tenancy, services, Duration.ofMinutes(quick ? 10 : 30), started);
-            long elapsed = System.nanoTime() - started;
+            Timed backfill = timed(internal, () -> {
+                long since = System.nanoTime();
+                services.setFusebox(true, true);
+                awaitQuiescent(internal, tenancy, services, Duration.ofMinutes(quick ? 10 : 30), since);
+            });
+            long elapsed = backfill.nanos();
             services.setPipelineEnabled(false);
             expectCounts(backfillTarget, users, users);
             double rate = rows * 1e9 / elapsed;
@@ -330,6 +339,7 @@ public final class Bench implements Callable<Integer> {
             report.put("backfill", "backfill_s", elapsed / 1e9, "poller on -> every row applied (queue+fetch+apply)");
             report.put("backfill", "backfill_rows_per_s", rate, null);
             report.put("backfill", "backfill_ratio", rate / copyRate, "backfill / copy ceiling (goal >= 0.8)");
+            putVacuum("backfill", backfill);
             report.put("backfill", "backfill_end_to_end_s", (stampElapsed + elapsed) / 1e9,
                     "stamp + backfill: a tenancy loaded while the pipeline was off");
             report.put("backfill", "backfill_end_to_end_ratio", rows * 1e9 / (stampElapsed + elapsed) / copyRate,
@@ -353,17 +363,20 @@ public final class Bench implements Callable<Integer> {
         long drawnBefore = stampsDrawn(internal);
         out.println("phase new target: a second target added to the tenancy's config, pipeline on; clock = config "
                 + "UPDATE until no queued request for the tenancy; " + unstamped + " entries unstamped at the start");
-        long started = System.nanoTime();
-        try (Connection c = Db.connect(internal.reactiveUri()); PreparedStatement ps = c.prepareStatement(ADD_TARGET)) {
-            // The URL is bound, never inlined: it carries a password and statements may be logged by the server.
-            ps.setString(1, second.reactiveUri());
-            ps.setObject(2, tenancy);
-            if (ps.executeUpdate() != 1) {
-                throw new IllegalStateException("no config row for tenancy " + tenancy);
+        Timed clock = timed(internal, () -> {
+            long since = System.nanoTime();
+            try (Connection c = Db.connect(internal.reactiveUri());
+                    PreparedStatement ps = c.prepareStatement(ADD_TARGET)) {
+                // The URL is bound, never inlined: it carries a password and statements may be logged by the server.
+                ps.setString(1, second.reactiveUri());
+                ps.setObject(2, tenancy);
+                if (ps.executeUpdate() != 1) {
+                    throw new IllegalStateException("no config row for tenancy " + tenancy);
+                }
             }
-        }
-        awaitQuiescent(internal, tenancy, services, Duration.ofMinutes(quick ? 10 : 30), started);
-        long elapsed = System.nanoTime() - started;
+            awaitQuiescent(internal, tenancy, services, Duration.ofMinutes(quick ? 10 : 30), since);
+        });
+        long elapsed = clock.nanos();
         long stamped = stampsDrawn(internal) - drawnBefore;
         services.setPipelineEnabled(false);
         expectCounts(second, users, users);
@@ -377,6 +390,37 @@ public final class Bench implements Callable<Integer> {
                 "cold backfill of a target added to existing data / copy ceiling (goal >= 0.5 end to end)");
         report.put("new_target", "new_target_unstamped_entries", unstamped, "of the tenancy, when the clock started");
         report.put("new_target", "new_target_stamps_drawn", stamped, "by the sequencer while the clock ran");
+        putVacuum("new_target", clock);
+    }
+
+    /** How long one clock's work took, and the vacuuming the server did meanwhile. */
+    private record Timed(long nanos, VacuumWatch.Result vacuum) {
+    }
+
+    /** Times {@code work} while a {@link VacuumWatch} on the internal database's server samples. */
+    private Timed timed(PostgresUrl internal, PipelineCpu.Work work) throws Exception {
+        long[] nanos = new long[1];
+        VacuumWatch.Result vacuum;
+        try (Connection c = Db.connect(internal.reactiveUri())) {
+            vacuum = new VacuumWatch(c).around(() -> {
+                long started = System.nanoTime();
+                work.run();
+                nanos[0] = System.nanoTime() - started;
+            }, failure -> out.println("  " + failure));
+        }
+        return new Timed(nanos[0], vacuum);
+    }
+
+    /** Reports {@code <phase>_vacuum_s}, and says so when a vacuum shared the clock. */
+    private void putVacuum(String phase, Timed clock) {
+        VacuumWatch.Result vacuum = clock.vacuum();
+        report.put(phase, phase + "_vacuum_s", vacuum.seconds(),
+                "seconds of the clock a VACUUM ran on the server (sampled every " + VacuumWatch.SAMPLE_MILLIS
+                        + " ms): " + vacuum.describe());
+        if (vacuum.seconds() > 0) {
+            out.printf(Locale.ROOT, "phase %s: a vacuum ran during %.1f s of the clock's %.1f s (%s)%n",
+                    phase.replace('_', ' '), vacuum.seconds(), clock.nanos() / 1e9, vacuum.describe());
+        }
     }
 
     /** Adds the target {@code bench_new} to a tenancy's config. Parameters: its URL, the tenancy. */

@@ -1,0 +1,102 @@
+package dev.externaldbsync.load;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+/**
+ * Whether the server vacuumed while a clock ran: {@code pg_stat_progress_vacuum}, every database of the server,
+ * sampled every {@link #SAMPLE_MILLIS} ms on the caller's connection from a thread of its own. Right after a bulk load
+ * (or the stamping of one) autovacuum takes a table of millions of rows, which on a 2-core machine is a core that the
+ * phase measured beside it does not have, and the figure moves with the vacuum's timing rather than the code. The
+ * bench reports what it saw, so that such a run is visible rather than read as the pipeline's speed.
+ * One instance per clock; {@link #around} is not reentrant.
+ */
+final class VacuumWatch {
+
+    static final long SAMPLE_MILLIS = 250;
+
+    /** How long a vacuum was seen running (whole sampling intervals), and which relations it was on. */
+    record Result(double seconds, Set<String> relations) {
+
+        /** "none", or the relations, for a report note. */
+        String describe() {
+            return relations.isEmpty() ? "none" : String.join(", ", relations);
+        }
+    }
+
+    /** Relations are named in the database the connection is in, by oid elsewhere. */
+    private static final String RUNNING = """
+            SELECT p.datname || '.' || CASE WHEN p.datname = current_database() THEN p.relid::regclass::text
+                                            ELSE p.relid::text END
+            FROM pg_stat_progress_vacuum AS p""";
+
+    private final Connection connection;
+    private final Set<String> relations = new TreeSet<>();
+    private long vacuumNanos;
+    private long lastSample;
+
+    VacuumWatch(Connection connection) {
+        this.connection = connection;
+    }
+
+    /** Runs {@code work} while sampling; returns what was seen, whether or not {@code work} threw. */
+    Result around(PipelineCpu.Work work, Consumer<String> sampleFailure) throws Exception {
+        ScheduledExecutorService every = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "bench-vacuum-watch");
+            t.setDaemon(true);
+            return t;
+        });
+        synchronized (this) {
+            lastSample = System.nanoTime();
+        }
+        try (PreparedStatement running = connection.prepareStatement(RUNNING)) {
+            ScheduledFuture<?> sampling = every.scheduleWithFixedDelay(() -> {
+                try {
+                    sample(running);
+                } catch (SQLException e) {
+                    sampleFailure.accept("vacuum sample failed: " + e.getMessage());
+                }
+            }, 0, SAMPLE_MILLIS, TimeUnit.MILLISECONDS);
+            try {
+                work.run();
+            } finally {
+                sampling.cancel(false);
+                every.shutdown();
+                every.awaitTermination(10, TimeUnit.SECONDS);
+            }
+        }
+        synchronized (this) {
+            return new Result(vacuumNanos / 1e9, Set.copyOf(relations));
+        }
+    }
+
+    /** The relations seen so far (for a caller that waits on the watch itself). */
+    synchronized Set<String> seenSoFar() {
+        return Set.copyOf(relations);
+    }
+
+    /** One sample: the interval since the previous one counts as vacuuming when a vacuum runs now. */
+    private synchronized void sample(PreparedStatement running) throws SQLException {
+        long now = System.nanoTime();
+        boolean any = false;
+        try (ResultSet rs = running.executeQuery()) {
+            while (rs.next()) {
+                any = true;
+                relations.add(rs.getString(1));
+            }
+        }
+        if (any) {
+            vacuumNanos += now - lastSample;
+        }
+        lastSample = now;
+    }
+}
