@@ -6,6 +6,7 @@ import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -57,10 +58,13 @@ final class BatchRunner {
     Map<Unit, TargetResult> run(List<Unit> units) {
         Map<Unit, TargetResult> results = new LinkedHashMap<>();
         try (RunWatchdog.Deadline deadline = run.watchdog().start(); Connection ic = internal.getConnection()) {
-            boolean[] locked = RunLocks.tryLock(ic, RunLocks.keys(units));
+            long[] keys = RunLocks.keys(units);
+            boolean[] locked = RunLocks.tryLock(ic, keys);
             List<Unit> mine = new ArrayList<>();
+            long[] mineKeys = new long[units.size()];
             for (int i = 0; i < units.size(); i++) {
                 if (locked[i]) {
+                    mineKeys[mine.size()] = keys[i];
                     mine.add(units.get(i));
                 } else {
                     run.metrics().failure("busy");
@@ -72,7 +76,7 @@ final class BatchRunner {
                 try {
                     results.putAll(new Batch(mine, ic, deadline).run());
                 } finally {
-                    RunLocks.unlock(ic, RunLocks.keys(mine));
+                    RunLocks.unlock(ic, Arrays.copyOf(mineKeys, mine.size()));
                 }
             }
         } catch (SQLException e) {
