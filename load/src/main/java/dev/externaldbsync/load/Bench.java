@@ -387,7 +387,7 @@ public final class Bench implements Callable<Integer> {
                 "config UPDATE -> every row of the tenancy applied to the added target (queue+fetch+apply)");
         report.put("new_target", "new_target_rows_per_s", rate, null);
         report.put("new_target", "new_target_ratio", rate / copyRate,
-                "cold backfill of a target added to existing data / copy ceiling (goal >= 0.5 end to end)");
+                "a target added to a sequenced tenancy, end to end (nothing to stamp) / copy ceiling");
         report.put("new_target", "new_target_unstamped_entries", unstamped, "of the tenancy, when the clock started");
         report.put("new_target", "new_target_stamps_drawn", stamped, "by the sequencer while the clock ran");
         putVacuum("new_target", clock);

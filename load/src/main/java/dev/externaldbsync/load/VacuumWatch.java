@@ -33,10 +33,14 @@ final class VacuumWatch {
         }
     }
 
-    /** Relations are named in the database the connection is in, by oid elsewhere. */
+    /**
+     * Relations are named in the database the connection is in, by oid elsewhere; a role without {@code
+     * pg_read_all_stats} sees another role's vacuum (autovacuum's) without its relation, still a vacuum.
+     */
     private static final String RUNNING = """
-            SELECT p.datname || '.' || CASE WHEN p.datname = current_database() THEN p.relid::regclass::text
-                                            ELSE p.relid::text END
+            SELECT coalesce(p.datname, '?') || '.'
+                   || coalesce(CASE WHEN p.datname = current_database() THEN p.relid::regclass::text
+                                    ELSE p.relid::text END, '(hidden from this role)')
             FROM pg_stat_progress_vacuum AS p""";
 
     private final Connection connection;
@@ -62,7 +66,8 @@ final class VacuumWatch {
             ScheduledFuture<?> sampling = every.scheduleWithFixedDelay(() -> {
                 try {
                     sample(running);
-                } catch (SQLException e) {
+                } catch (SQLException | RuntimeException e) {
+                    // A sample that threw would end the schedule without a word.
                     sampleFailure.accept("vacuum sample failed: " + e.getMessage());
                 }
             }, 0, SAMPLE_MILLIS, TimeUnit.MILLISECONDS);
