@@ -85,6 +85,9 @@ public class SyncEngine {
     EngineConfig config;
 
     @Inject
+    dev.externaldbsync.service.InternalDatabaseConfig internalConfig;
+
+    @Inject
     TargetPools pools;
 
     @Inject
@@ -143,11 +146,21 @@ public class SyncEngine {
         RunContext context = new RunContext(pools, schema, new ChangeReader(readTimeout, config.pageMaxBytes().asLongValue()), metrics, config.pageSize(),
                 config.batch().fetchRows(), shuttingDown::get, sink, watchdog,
                 new ProgressStore.Backoff(config.targetBackoff().base(), config.targetBackoff().max()),
-                new LivePageReader(readTimeout, config.pageMaxBytes().asLongValue(), config.backfill().copyKeys()),
+                new LivePageReader(readTimeout, config.pageMaxBytes().asLongValue(), config.backfill().copyKeys(),
+                        rowMaxBytes(internalConfig.maxResultBuffer())),
                 ChangeRetention::prunedThroughByMapping,
                 new ChangedMappings(readTimeout), readAhead);
         runs = new Runs(context, internal, config.parallelism(), config.batch().maxTenancies());
         resync = new Resync(internal, pools, schema);
+    }
+
+    /** {@code internal.database.max-result-buffer} in bytes, as the driver reads it (a share of the heap included). */
+    static long rowMaxBytes(String maxResultBuffer) {
+        try {
+            return org.postgresql.util.PGPropertyMaxResultBufferParser.parseProperty(maxResultBuffer);
+        } catch (org.postgresql.util.PSQLException e) {
+            throw new IllegalArgumentException("INTERNAL_DATABASE_MAX_RESULT_BUFFER: " + e.getMessage(), e);
+        }
     }
 
     /**

@@ -104,6 +104,11 @@ class SnapshotBackfillTest {
 
         /** With backfills copied in chunks of {@code copyKeys} source keys (0: page by page only). */
         Harness(int copyKeys) {
+            this(copyKeys, Long.MAX_VALUE);
+        }
+
+        /** The same, a copied row at most {@code rowMaxBytes} wide. */
+        Harness(int copyKeys, long rowMaxBytes) {
             RunContext.Sink sink = new RunContext.Sink() {
                 @Override
                 public void rowsApplied(long rows) {
@@ -118,7 +123,7 @@ class SnapshotBackfillTest {
             };
             RunContext context = new RunContext(pools, schema, new ChangeReader(30), metrics, PAGE, 4 * PAGE,
                     () -> false, sink, watchdog, new ProgressStore.Backoff(Duration.ofMillis(1), Duration.ofMillis(1)),
-                    new LivePageReader(30, 1 << 22, copyKeys),
+                    new LivePageReader(30, 1 << 22, copyKeys, rowMaxBytes),
                     (ic, tenancies) -> floor.prunedThroughByMapping(ic, tenancies));
             runs = new Runs(context, internalSource, 1, 10);
         }
@@ -724,6 +729,28 @@ class SnapshotBackfillTest {
                 SELECT "mappingName", "rowKey" ->> 'id' FROM "SyncEnginePoisonRow" WHERE "tenancyId" = ?""",
                 tenancy.id())).containsExactly("users|" + users.get(7));
         assertThat(target.queryLong("SELECT count(*) FROM users WHERE display_name LIKE 'user %'")).isEqualTo(14);
+        assertThat(cursor(target, tenancy, "users")).isEqualTo(highestStamp(tenancy, Mappings.USERS));
+        assertThat(positions(target, tenancy)).isEmpty();
+    }
+
+    @Test
+    void aChunkHoldingARowWiderThanTheRowLimitIsNotCopiedAndThePagesAfterItBringEveryRow() {
+        TestDatabase target = TestPostgres.createDatabase("bf_copy_wide");
+        Tenancy tenancy = tenancyIn(target);
+        List<UUID> users = orderedUsers(tenancy, 1, 15);
+        internal.update("""
+                UPDATE "ProjectUser" SET "clientMetadata" = jsonb_build_object('pad', repeat('x', 20000))
+                WHERE "tenancyId" = ? AND "projectUserId" = ?""", tenancy.id(), users.get(7)); // the second chunk
+        stamp(internal);
+
+        try (Harness h = new Harness(5, 10_000)) {
+            TargetResult result = h.run(tenancy).get(tenancy.id());
+            assertThat(result.outcome()).isEqualTo(Outcome.SYNCED);
+            assertThat(result.appliedRows()).containsEntry("users", 15L).containsEntry("contact_channels", 15L);
+        }
+        assertThat(target.queryLong("SELECT count(*) FROM users")).isEqualTo(15);
+        assertThat(target.queryLong("SELECT octet_length(client_metadata::text) FROM users WHERE id = ?",
+                users.get(7))).as("the wide row, brought by a page").isGreaterThan(20_000);
         assertThat(cursor(target, tenancy, "users")).isEqualTo(highestStamp(tenancy, Mappings.USERS));
         assertThat(positions(target, tenancy)).isEmpty();
     }

@@ -131,6 +131,7 @@ public final class LivePageReader {
     private final int timeoutSeconds;
     private final long pageMaxBytes;
     private final int copyKeys;
+    private final long rowMaxBytes;
 
     /** @param timeoutSeconds the bound on every read (see {@code engine.statement-timeout}) */
     public LivePageReader(int timeoutSeconds) {
@@ -152,9 +153,22 @@ public final class LivePageReader {
      *                       {@code engine.backfill.copy-keys})
      */
     public LivePageReader(int timeoutSeconds, long pageMaxBytes, int copyKeys) {
+        this(timeoutSeconds, pageMaxBytes, copyKeys, Long.MAX_VALUE);
+    }
+
+    /**
+     * @param timeoutSeconds the bound on every read (see {@code engine.statement-timeout})
+     * @param pageMaxBytes   the most text one {@link #readPage} page carries (see {@code engine.page-max-bytes})
+     * @param copyKeys       the source keys per {@link #copyChunk} chunk; 0: a backfill reads pages only (see
+     *                       {@code engine.backfill.copy-keys})
+     * @param rowMaxBytes    the widest row {@link #copyChunk} streams (see {@code internal.database.max-result-buffer},
+     *                       which bounds every other read)
+     */
+    public LivePageReader(int timeoutSeconds, long pageMaxBytes, int copyKeys, long rowMaxBytes) {
         this.timeoutSeconds = timeoutSeconds;
         this.pageMaxBytes = Math.max(1, pageMaxBytes);
         this.copyKeys = Math.max(0, copyKeys);
+        this.rowMaxBytes = Math.max(1, rowMaxBytes);
     }
 
     /** The source keys per copied chunk of a backfill; 0 when backfills read pages only. */
@@ -203,10 +217,11 @@ public final class LivePageReader {
      * Streams one chunk of the tenancy's live rows of {@code mapping} into {@code sink} as {@code COPY … (FORMAT
      * binary)}: the source keys above {@code after} (null: from the start) and at most {@code upTo} (null: to the
      * end), each row computed by the page's own expressions, typed as the target's columns, keys the mapping treats
-     * as deleted left out. The bytes pass through without being decoded, so memory is one copy message whatever the
-     * chunk's size. Its own transaction on {@code ic}, bounded by the read timeout; the statement's parameters are
-     * transaction settings, because COPY takes no bind parameters and a position (which comes back from the tenant's
-     * database) is never spliced into SQL. Returns the rows streamed.
+     * as deleted left out. The bytes pass through without being decoded, so memory is one copy message (one row, at
+     * most the row limit wide: a wider one fails the chunk with SQLState 22P02) whatever the chunk's size. Its own
+     * transaction on {@code ic}, bounded by the read timeout; the statement's parameters are transaction settings,
+     * because COPY takes no bind parameters and a position (which comes back from the tenant's database) is never
+     * spliced into SQL. Returns the rows streamed.
      */
     public long copyChunk(Connection ic, UUID tenancy, Mapping mapping, String[] after, String[] upTo,
             OutputStream sink) throws SQLException, IOException {
@@ -218,8 +233,10 @@ public final class LivePageReader {
         boolean autoCommit = ic.getAutoCommit();
         ic.setAutoCommit(false);
         try {
-            List<String> names = new ArrayList<>(List.of("statement_timeout", TENANCY_SETTING));
-            List<String> values = new ArrayList<>(List.of(Long.toString(timeoutSeconds * 1000L), tenancy.toString()));
+            List<String> names = new ArrayList<>(List.of("statement_timeout", TENANCY_SETTING, ROW_MAX_SETTING,
+                    TOO_WIDE_SETTING));
+            List<String> values = new ArrayList<>(List.of(Long.toString(timeoutSeconds * 1000L), tenancy.toString(),
+                    Long.toString(rowMaxBytes), TOO_WIDE + rowMaxBytes + " bytes"));
             for (int k = 0; k < order; k++) {
                 if (after != null) {
                     names.add(AFTER_SETTING + k);
@@ -259,10 +276,19 @@ public final class LivePageReader {
     static final String TENANCY_SETTING = "external_db_sync.chunk_tenancy";
     static final String AFTER_SETTING = "external_db_sync.chunk_after_";
     static final String UP_TO_SETTING = "external_db_sync.chunk_up_to_";
+    static final String ROW_MAX_SETTING = "external_db_sync.chunk_row_max_bytes";
+    static final String TOO_WIDE_SETTING = "external_db_sync.chunk_too_wide";
+
+    /**
+     * What a copied chunk fails with when one of its rows is wider than the row limit: the text of an integer cast
+     * that cannot succeed, which is how a plain SQL statement raises an error of its own choosing (SQLState 22P02).
+     */
+    static final String TOO_WIDE = "a source row of the chunk is wider than internal.database.max-result-buffer, ";
 
     /**
      * {@link #copyChunk}'s statement: the page's FROM clause ({@link #renderJoin} or {@link #renderScan}) without a
-     * limit, bounded by the chunk's keys on both sides, each target column cast to its type.
+     * limit, bounded by the chunk's keys on both sides, each target column cast to its type, a row wider than the row
+     * limit refused ({@link #widthGuard}).
      */
     static String copySql(Mapping mapping, boolean lower, boolean upper) {
         return STATEMENTS.computeIfAbsent("COPY " + mapping.name() + (lower ? ">" : "") + (upper ? "<=" : ""), n -> {
@@ -279,9 +305,29 @@ public final class LivePageReader {
                     : joinFrom(mapping, lower ? from : null, upper ? to : null, 0, tenancy);
             String columns = mapping.columns().stream().map(c -> "\"_live\"." + c.quoted() + "::" + c.type())
                     .collect(Collectors.joining(", "));
-            return "COPY (SELECT " + columns + "\nFROM " + rows + "\nWHERE NOT \"_live\".\"is_deleted\")"
-                    + " TO STDOUT (FORMAT binary)";
+            return "COPY (SELECT " + columns + "\nFROM " + rows + "\nWHERE NOT \"_live\".\"is_deleted\""
+                    + widthGuard(mapping) + ") TO STDOUT (FORMAT binary)";
         });
+    }
+
+    /**
+     * {@link #copySql}'s bound on a row's width. A copy message is one row, and the driver buffers a message whole
+     * before the engine sees a byte of it (its {@code maxResultBuffer} does not apply to COPY), so a row wider than the
+     * limit fails the chunk here, on the server; the backfill then reads pages, which the limit bounds. The width is
+     * the octet length of the text and jsonb columns (a jsonb goes out as its text); the other target types are a few
+     * bytes each. The cast runs only for a row over the limit: {@code current_setting} is not folded at plan time.
+     */
+    private static String widthGuard(Mapping mapping) {
+        List<String> widths = mapping.columns().stream()
+                .filter(c -> c.type().equals("text") || c.type().equals("jsonb"))
+                .map(c -> "coalesce(octet_length(\"_live\"." + c.quoted() + "::" + c.type()
+                        + (c.type().equals("jsonb") ? "::text" : "") + "), 0)")
+                .toList();
+        if (widths.isEmpty()) {
+            return "";
+        }
+        return "\n  AND (CASE WHEN " + String.join(" + ", widths) + " > current_setting('" + ROW_MAX_SETTING
+                + "')::bigint THEN current_setting('" + TOO_WIDE_SETTING + "')::int END) IS NULL";
     }
 
     /**

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
+import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
@@ -79,6 +80,26 @@ class LivePageReaderTest {
             }
             assertThat(pages).isGreaterThan(1);
             assertThat(ids(walked)).as("every row once, in key order").isEqualTo(ids(whole.rows()));
+        }
+    }
+
+    @Test
+    void aCopiedChunkWithARowWiderThanTheRowLimitFailsOnTheServerBeforeSendingItAndAWiderLimitCopiesEveryRow()
+            throws Exception {
+        Tenancy tenancy = tenancyWithWideUsers(3, 50_000);
+        LivePageReader bounded = new LivePageReader(30, 1 << 22, 100, 40_000);
+        LivePageReader roomy = new LivePageReader(30, 1 << 22, 100, 60_000);
+        try (Connection c = db.connect()) {
+            java.io.ByteArrayOutputStream refused = new java.io.ByteArrayOutputStream();
+            SQLException e = org.junit.jupiter.api.Assertions.assertThrows(SQLException.class,
+                    () -> bounded.copyChunk(c, tenancy.id(), Mappings.USERS, null, null, refused));
+            assertThat(e.getSQLState()).isEqualTo("22P02");
+            assertThat(e.getMessage()).contains("wider than internal.database.max-result-buffer, 40000 bytes");
+            assertThat(refused.size()).as("no wide row was sent").isLessThan(50_000);
+
+            java.io.ByteArrayOutputStream copied = new java.io.ByteArrayOutputStream();
+            assertThat(roomy.copyChunk(c, tenancy.id(), Mappings.USERS, null, null, copied)).isEqualTo(3);
+            assertThat(copied.size()).isGreaterThan(150_000);
         }
     }
 
