@@ -303,30 +303,51 @@ public final class LivePageReader {
             String rows = mapping.scan() != null
                     ? scanFrom(mapping, lower ? from : null, upper ? to : null, 0, tenancy)
                     : joinFrom(mapping, lower ? from : null, upper ? to : null, 0, tenancy);
-            String columns = mapping.columns().stream().map(c -> "\"_live\"." + c.quoted() + "::" + c.type())
-                    .collect(Collectors.joining(", "));
-            return "COPY (SELECT " + columns + "\nFROM " + rows + "\nWHERE NOT \"_live\".\"is_deleted\""
-                    + widthGuard(mapping) + ") TO STDOUT (FORMAT binary)";
+            // Each row once, typed as the target; a jsonb also as its text, which is both measured and sent.
+            List<String> typed = new ArrayList<>();
+            List<String> out = new ArrayList<>();
+            List<String> widths = new ArrayList<>();
+            for (int c = 0; c < mapping.columns().size(); c++) {
+                dev.externaldbsync.mapping.TargetColumn column = mapping.columns().get(c);
+                String value = "\"_live\"." + column.quoted() + "::" + column.type();
+                String name = "\"_c" + c + "\"";
+                if (column.type().equals("jsonb")) {
+                    typed.add(value + "::text AS " + name);
+                    out.add(JSONB_VERSION + " || convert_to(\"_w\"." + name + ", 'UTF8')");
+                    widths.add("coalesce(octet_length(\"_w\"." + name + "), 0)");
+                } else {
+                    typed.add(value + " AS " + name);
+                    out.add("\"_w\"." + name);
+                    if (column.type().equals("text")) {
+                        widths.add("coalesce(octet_length(\"_w\"." + name + "), 0)");
+                    }
+                }
+            }
+            return "COPY (SELECT " + String.join(", ", out) + "\nFROM (SELECT " + String.join(", ", typed)
+                    + "\nFROM " + rows + "\nWHERE NOT \"_live\".\"is_deleted\"\nOFFSET 0) AS \"_w\""
+                    + widthGuard(widths) + ") TO STDOUT (FORMAT binary)";
         });
     }
+
+    /**
+     * The first byte of a jsonb in binary COPY (its format version, 1, before the text; {@code jsonb_recv}). A jsonb
+     * column is sent as that and its text, as a bytea, so that its text is made once, for the width and the wire.
+     */
+    static final String JSONB_VERSION = "'\\x01'::bytea";
 
     /**
      * {@link #copySql}'s bound on a row's width. A copy message is one row, and the driver buffers a message whole
      * before the engine sees a byte of it (its {@code maxResultBuffer} does not apply to COPY), so a row wider than the
      * limit fails the chunk here, on the server; the backfill then reads pages, which the limit bounds. The width is
-     * the octet length of the text and jsonb columns (a jsonb goes out as its text); the other target types are a few
-     * bytes each. The cast runs only for a row over the limit: {@code current_setting} is not folded at plan time.
+     * the octet length of the text columns and of the jsonb columns' text (what goes out); the other target types are
+     * a few bytes each. No cheaper bound holds: a jsonb number's text can be thousands of times its stored size. The
+     * cast raises only for a row over the limit: {@code current_setting} is not folded at plan time.
      */
-    private static String widthGuard(Mapping mapping) {
-        List<String> widths = mapping.columns().stream()
-                .filter(c -> c.type().equals("text") || c.type().equals("jsonb"))
-                .map(c -> "coalesce(octet_length(\"_live\"." + c.quoted() + "::" + c.type()
-                        + (c.type().equals("jsonb") ? "::text" : "") + "), 0)")
-                .toList();
+    private static String widthGuard(List<String> widths) {
         if (widths.isEmpty()) {
             return "";
         }
-        return "\n  AND (CASE WHEN " + String.join(" + ", widths) + " > current_setting('" + ROW_MAX_SETTING
+        return "\nWHERE (CASE WHEN " + String.join(" + ", widths) + " > current_setting('" + ROW_MAX_SETTING
                 + "')::bigint THEN current_setting('" + TOO_WIDE_SETTING + "')::int END) IS NULL";
     }
 
