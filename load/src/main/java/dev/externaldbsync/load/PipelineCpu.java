@@ -5,6 +5,7 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
@@ -12,10 +13,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ScheduledFuture;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
 /**
@@ -116,24 +113,11 @@ final class PipelineCpu implements AutoCloseable {
      */
     Result around(Work work, Consumer<String> sampleFailure) throws Exception {
         start();
-        ScheduledExecutorService every = Executors.newSingleThreadScheduledExecutor(
-                r -> new Thread(r, "bench-cpu-sampler"));
-        ScheduledFuture<?> sampling = every.scheduleWithFixedDelay(() -> {
-            try {
-                synchronized (this) {
-                    sample();
-                }
-            } catch (SQLException e) {
-                sampleFailure.accept("cpu sample failed: " + e.getMessage());
+        Sampling.around("bench-cpu-sampler", Duration.ofSeconds(1), Duration.ofSeconds(1), () -> {
+            synchronized (this) {
+                sample();
             }
-        }, 1, 1, TimeUnit.SECONDS);
-        try {
-            work.run();
-        } finally {
-            sampling.cancel(false);
-            every.shutdown();
-            every.awaitTermination(10, TimeUnit.SECONDS);
-        }
+        }, sampleFailure, work);
         synchronized (this) {
             return stop();
         }

@@ -4,12 +4,9 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.time.Duration;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ScheduledFuture;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
 /**
@@ -54,30 +51,12 @@ final class VacuumWatch {
 
     /** Runs {@code work} while sampling; returns what was seen, whether or not {@code work} threw. */
     Result around(PipelineCpu.Work work, Consumer<String> sampleFailure) throws Exception {
-        ScheduledExecutorService every = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "bench-vacuum-watch");
-            t.setDaemon(true);
-            return t;
-        });
         synchronized (this) {
             lastSample = System.nanoTime();
         }
         try (PreparedStatement running = connection.prepareStatement(RUNNING)) {
-            ScheduledFuture<?> sampling = every.scheduleWithFixedDelay(() -> {
-                try {
-                    sample(running);
-                } catch (SQLException | RuntimeException e) {
-                    // A sample that threw would end the schedule without a word.
-                    sampleFailure.accept("vacuum sample failed: " + e.getMessage());
-                }
-            }, 0, SAMPLE_MILLIS, TimeUnit.MILLISECONDS);
-            try {
-                work.run();
-            } finally {
-                sampling.cancel(false);
-                every.shutdown();
-                every.awaitTermination(10, TimeUnit.SECONDS);
-            }
+            Sampling.around("bench-vacuum-watch", Duration.ZERO, Duration.ofMillis(SAMPLE_MILLIS),
+                    () -> sample(running), sampleFailure, work);
         }
         synchronized (this) {
             return new Result(vacuumNanos / 1e9, Set.copyOf(relations));
