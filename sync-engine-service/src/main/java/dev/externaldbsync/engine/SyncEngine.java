@@ -250,7 +250,7 @@ public class SyncEngine {
             tenancies = TenancyDirectory.byIds(c, distinct);
         } catch (SQLException e) {
             closeQuietly(c);
-            String error = "internal database: " + SqlFailure.describe(e);
+            String error = SqlFailure.describeInternal(e);
             noteError(error);
             metrics.failure("internal");
             return new SyncResponse(tenancyIds.stream()
@@ -366,7 +366,7 @@ public class SyncEngine {
             backoffs = ProgressStore.backoffs(c, targets);
         } catch (SQLException e) {
             // Without the backoff state, run everything: the deadline still bounds each run.
-            noteError("internal database: " + SqlFailure.describe(e));
+            noteError(SqlFailure.describeInternal(e));
             return unitsOf;
         }
         if (backoffs.isEmpty()) {
@@ -412,7 +412,7 @@ public class SyncEngine {
         try (Connection c = internal.getConnection()) {
             ProgressStore.clearBackoff(c, recovered);
         } catch (SQLException e) {
-            noteError("internal database: " + SqlFailure.describe(e));
+            noteError(SqlFailure.describeInternal(e));
         }
     }
 

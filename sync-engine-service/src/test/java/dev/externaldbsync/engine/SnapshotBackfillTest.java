@@ -109,6 +109,11 @@ class SnapshotBackfillTest {
 
         /** The same, a copied row at most {@code rowMaxBytes} wide. */
         Harness(int copyKeys, long rowMaxBytes) {
+            this(copyKeys, rowMaxBytes, internalSource);
+        }
+
+        /** The same, the runs' internal sessions from {@code runsInternal}. */
+        Harness(int copyKeys, long rowMaxBytes, javax.sql.DataSource runsInternal) {
             RunContext.Sink sink = new RunContext.Sink() {
                 @Override
                 public void rowsApplied(long rows) {
@@ -125,7 +130,7 @@ class SnapshotBackfillTest {
                     () -> false, sink, watchdog, new ProgressStore.Backoff(Duration.ofMillis(1), Duration.ofMillis(1)),
                     new LivePageReader(30, 1 << 22, copyKeys, rowMaxBytes),
                     (ic, tenancies) -> floor.prunedThroughByMapping(ic, tenancies));
-            runs = new Runs(context, internalSource, 1, 10);
+            runs = new Runs(context, runsInternal, 1, 10);
         }
 
         Map<UUID, TargetResult> run(Tenancy... tenancies) {
@@ -753,6 +758,38 @@ class SnapshotBackfillTest {
                 users.get(7))).as("the wide row, brought by a page").isGreaterThan(20_000);
         assertThat(cursor(target, tenancy, "users")).isEqualTo(highestStamp(tenancy, Mappings.USERS));
         assertThat(positions(target, tenancy)).isEmpty();
+    }
+
+    @Test
+    void aRowWiderThanTheInternalResultBoundFailsOnlyItsOwnTenancysRunAndTheErrorNamesTheBound() {
+        TestDatabase wideTarget = TestPostgres.createDatabase("bf_wide_bound");
+        TestDatabase narrowTarget = TestPostgres.createDatabase("bf_narrow_bound");
+        Tenancy wide = tenancyIn(wideTarget);
+        Tenancy narrow = tenancyIn(narrowTarget);
+        List<UUID> users = orderedUsers(wide, 1, 3);
+        orderedUsers(narrow, 1, 3);
+        internal.update("""
+                UPDATE "ProjectUser" SET "clientMetadata" = jsonb_build_object('pad', repeat('x', 200000))
+                WHERE "tenancyId" = ? AND "projectUserId" = ?""", wide.id(), users.get(1));
+        stamp(internal);
+        // The services' pools get internal.database.max-result-buffer; here a small one, on the runs' sessions only.
+        org.postgresql.ds.PGSimpleDataSource bounded = new org.postgresql.ds.PGSimpleDataSource();
+        bounded.setUrl(internal.jdbcUrl());
+        bounded.setUser(internal.user());
+        bounded.setPassword(internal.password());
+        bounded.setMaxResultBuffer("100000");
+
+        Map<UUID, TargetResult> results;
+        try (Harness h = new Harness(0, 100_000, bounded)) {
+            results = h.run(wide, narrow);
+        }
+        assertThat(results.get(wide.id()).outcome()).isEqualTo(Outcome.FAILED);
+        assertThat(results.get(wide.id()).retry()).isTrue();
+        assertThat(results.get(wide.id()).error()).as("the internal database's failure, not the target's")
+                .startsWith("internal database: ").contains("maxResultBuffer")
+                .contains("internal.database.max-result-buffer");
+        assertThat(results.get(narrow.id()).outcome()).isEqualTo(Outcome.SYNCED);
+        assertThat(narrowTarget.queryLong("SELECT count(*) FROM users")).isEqualTo(3);
     }
 
     @Test

@@ -53,6 +53,18 @@ public enum SqlFailure {
     }
 
     /**
+     * A failure of the internal database, {@link #describe}d, with the setting to look at when a result was larger
+     * than {@code internal.database.max-result-buffer} (pgjdbc names only its own property, and the class, 08, reads
+     * as a lost connection).
+     */
+    public static String describeInternal(SQLException e) {
+        String text = "internal database: " + describe(e);
+        return String.valueOf(e.getMessage()).contains("maxResultBuffer")
+                ? text + " (one of the tenancy's rows is wider than internal.database.max-result-buffer)"
+                : text;
+    }
+
+    /**
      * {@code text} redacted and cut to {@link ErrorText#MAX_CHARS}: cut generously first so the redaction never reads
      * megabytes, then redacted, then cut to size, so a credential straddling the first cut is still masked.
      */

@@ -80,7 +80,7 @@ final class BatchRunner {
                 }
             }
         } catch (SQLException e) {
-            String error = "internal database: " + SqlFailure.describe(e);
+            String error = SqlFailure.describeInternal(e);
             run.sink().error(error);
             run.metrics().failure("internal");
             units.forEach(u -> results.putIfAbsent(u, RunContext.failed(u, Map.of(), error)));
@@ -162,9 +162,10 @@ final class BatchRunner {
                 LOG.warnf("Invalid target config (%d tenancies): %s", units.size(), error);
                 units.forEach(u -> results.putIfAbsent(u, RunContext.invalidConfig(u, error)));
             } catch (SQLException e) {
-                failRemaining("target " + url.redacted() + ": " + (deadline.aborted()
-                        ? RunContext.ABORTED_BY_WATCHDOG.formatted(run.watchdog().deadline())
-                        : SqlFailure.describe(e)));
+                failRemaining(deadline.aborted() ? "target " + url.redacted() + ": "
+                        + RunContext.ABORTED_BY_WATCHDOG.formatted(run.watchdog().deadline())
+                        : RunContext.internalLost(ic) ? SqlFailure.describeInternal(e)
+                        : "target " + url.redacted() + ": " + SqlFailure.describe(e));
             }
             try {
                 progress.flush(ic);

@@ -96,6 +96,20 @@ public record RunContext(TargetPools pools, TargetSchema schema, ChangeReader re
     static final String ABORTED_BY_WATCHDOG = "run deadline of %s passed inside a statement: the watchdog aborted the "
             + "target connection; the target is backed off";
 
+    /**
+     * Whether a failed run lost its internal session rather than its target. A run's reads of the internal database
+     * fail with connection-class states too (a result over {@code internal.database.max-result-buffer} closes the
+     * session), and such a failure is neither the target's nor fixed by backing the target off. Asked only after a
+     * failure: it costs a round trip on a session that is still open.
+     */
+    static boolean internalLost(java.sql.Connection ic) {
+        try {
+            return !ic.isValid(2);
+        } catch (java.sql.SQLException e) {
+            return true;
+        }
+    }
+
     static TargetResult unfinished(Unit unit, Map<String, Long> applied, String why) {
         return new TargetResult(unit.targetId(), Outcome.UNFINISHED, true, applied, why);
     }

@@ -341,8 +341,16 @@ final class UnitRunner {
         }
     }
 
-    /** The target itself failed (lost or aborted connection): the rest of the run fails and the target backs off. */
+    /**
+     * The target itself failed (lost or aborted connection): the rest of the run fails and the target backs off. Or the
+     * run's internal session was lost: the run fails without blaming the target.
+     */
     private void failRemaining(TargetSession session, SQLException e) {
+        if (!deadline.aborted() && RunContext.internalLost(ic)) {
+            // Nothing can be recorded on a lost session, and the target is not to blame: the run fails as it is.
+            firstError = firstError == null ? SqlFailure.describeInternal(e) : firstError;
+            return;
+        }
         String error = "target " + session.url().redacted() + ": " + (deadline.aborted()
                 ? RunContext.ABORTED_BY_WATCHDOG.formatted(run.watchdog().deadline())
                 : SqlFailure.describe(e));
