@@ -49,7 +49,7 @@ final class VacuumWatch {
         this.connection = connection;
     }
 
-    /** Runs {@code work} while sampling; returns what was seen, whether or not {@code work} threw. */
+    /** Runs {@code work} while sampling and returns what was seen; sampling has stopped when this returns or throws. */
     Result around(PipelineCpu.Work work, Consumer<String> sampleFailure) throws Exception {
         synchronized (this) {
             lastSample = System.nanoTime();
