@@ -172,6 +172,13 @@ class SnapshotBackfillTest {
         return tenancy;
     }
 
+    /** Gives the user a {@code "clientMetadata"} of about {@code bytes} bytes. */
+    private void widen(Tenancy tenancy, UUID user, int bytes) {
+        internal.update("""
+                UPDATE "ProjectUser" SET "clientMetadata" = jsonb_build_object('pad', repeat('x', ?))
+                WHERE "tenancyId" = ? AND "projectUserId" = ?""", bytes, tenancy.id(), user);
+    }
+
     /** {@code n} users whose ids sort in creation order (id ...0001, ...0002, …), each with a primary email. */
     private List<UUID> orderedUsers(Tenancy tenancy, int from, int n) {
         List<UUID> ids = new ArrayList<>();
@@ -743,9 +750,7 @@ class SnapshotBackfillTest {
         TestDatabase target = TestPostgres.createDatabase("bf_copy_wide");
         Tenancy tenancy = tenancyIn(target);
         List<UUID> users = orderedUsers(tenancy, 1, 15);
-        internal.update("""
-                UPDATE "ProjectUser" SET "clientMetadata" = jsonb_build_object('pad', repeat('x', 20000))
-                WHERE "tenancyId" = ? AND "projectUserId" = ?""", tenancy.id(), users.get(7)); // the second chunk
+        widen(tenancy, users.get(7), 20_000); // the second chunk
         stamp(internal);
 
         try (Harness h = new Harness(5, 10_000)) {
@@ -768,9 +773,7 @@ class SnapshotBackfillTest {
         Tenancy narrow = tenancyIn(narrowTarget);
         List<UUID> users = orderedUsers(wide, 1, 3);
         orderedUsers(narrow, 1, 3);
-        internal.update("""
-                UPDATE "ProjectUser" SET "clientMetadata" = jsonb_build_object('pad', repeat('x', 200000))
-                WHERE "tenancyId" = ? AND "projectUserId" = ?""", wide.id(), users.get(1));
+        widen(wide, users.get(1), 200_000);
         stamp(internal);
         // The services' pools get internal.database.max-result-buffer; here a small one, on the runs' sessions only.
         org.postgresql.ds.PGSimpleDataSource bounded = new org.postgresql.ds.PGSimpleDataSource();
