@@ -179,6 +179,19 @@ class SnapshotBackfillTest {
                 WHERE "tenancyId" = ? AND "projectUserId" = ?""", bytes, tenancy.id(), user);
     }
 
+    /**
+     * The runs' internal sessions with a result bound of {@code bytes}: the services' pools get
+     * internal.database.max-result-buffer, here a small one, on the runs' sessions only.
+     */
+    private org.postgresql.ds.PGSimpleDataSource boundedInternal(int bytes) {
+        org.postgresql.ds.PGSimpleDataSource bounded = new org.postgresql.ds.PGSimpleDataSource();
+        bounded.setUrl(internal.jdbcUrl());
+        bounded.setUser(internal.user());
+        bounded.setPassword(internal.password());
+        bounded.setMaxResultBuffer(Integer.toString(bytes));
+        return bounded;
+    }
+
     /** {@code n} users whose ids sort in creation order (id ...0001, ...0002, …), each with a primary email. */
     private List<UUID> orderedUsers(Tenancy tenancy, int from, int n) {
         List<UUID> ids = new ArrayList<>();
@@ -775,15 +788,9 @@ class SnapshotBackfillTest {
         orderedUsers(narrow, 1, 3);
         widen(wide, users.get(1), 200_000);
         stamp(internal);
-        // The services' pools get internal.database.max-result-buffer; here a small one, on the runs' sessions only.
-        org.postgresql.ds.PGSimpleDataSource bounded = new org.postgresql.ds.PGSimpleDataSource();
-        bounded.setUrl(internal.jdbcUrl());
-        bounded.setUser(internal.user());
-        bounded.setPassword(internal.password());
-        bounded.setMaxResultBuffer("100000");
 
         Map<UUID, TargetResult> results;
-        try (Harness h = new Harness(0, 100_000, bounded)) {
+        try (Harness h = new Harness(0, 100_000, boundedInternal(100_000))) {
             results = h.run(wide, narrow);
         }
         assertThat(results.get(wide.id()).outcome()).isEqualTo(Outcome.FAILED);
@@ -793,6 +800,66 @@ class SnapshotBackfillTest {
                 .contains("internal.database.max-result-buffer");
         assertThat(results.get(narrow.id()).outcome()).isEqualTo(Outcome.SYNCED);
         assertThat(narrowTarget.queryLong("SELECT count(*) FROM users")).isEqualTo(3);
+    }
+
+    @Test
+    void aRowWiderThanTheInternalResultBoundInABatchedReadFailsOnlyItsTenancyAndTheOthersOfTheTargetSync() {
+        TestDatabase shared = TestPostgres.createDatabase("bf_wide_batch");
+        List<Tenancy> tenancies = List.of(tenancyIn(shared), tenancyIn(shared), tenancyIn(shared));
+        tenancies.forEach(t -> orderedUsers(t, 1, 2));
+        stamp(internal);
+        try (Harness h = new Harness()) {
+            assertThat(h.run(tenancies.toArray(Tenancy[]::new)).values()).extracting(TargetResult::outcome)
+                    .containsOnly(Outcome.SYNCED);
+        }
+        Tenancy wide = tenancies.get(1);
+        tenancies.forEach(t -> orderedUsers(t, 3, 2));
+        widen(wide, orderedId(wide, 4), 200_000);
+        stamp(internal);
+
+        Map<UUID, TargetResult> results;
+        try (Harness h = new Harness(0, 100_000, boundedInternal(100_000))) {
+            results = h.run(tenancies.toArray(Tenancy[]::new));
+        }
+
+        assertThat(results.get(wide.id()).outcome()).isEqualTo(Outcome.FAILED);
+        assertThat(results.get(wide.id()).retry()).isTrue();
+        assertThat(results.get(wide.id()).error()).contains("internal.database.max-result-buffer");
+        for (Tenancy t : List.of(tenancies.get(0), tenancies.get(2))) {
+            assertThat(results.get(t.id()).outcome()).as("a tenancy beside the wide one").isEqualTo(Outcome.SYNCED);
+            assertThat(results.get(t.id()).appliedRows().get("users")).isEqualTo(2);
+            assertThat(cursor(shared, t, "users")).isEqualTo(highestStamp(t, Mappings.USERS));
+        }
+        assertThat(cursor(shared, wide, "users")).as("the wide tenancy's users wait").isLessThan(
+                highestStamp(wide, Mappings.USERS));
+        assertThat(internal.queryLong("""
+                SELECT "cursor" FROM "SyncEngineProgress" WHERE "tenancyId" = ? AND "mappingName" = 'users'""",
+                tenancies.get(2).id())).as("the mirror of a member run after the session was lost")
+                .isEqualTo(highestStamp(tenancies.get(2), Mappings.USERS));
+    }
+
+    @Test
+    void aRowWiderThanTheInternalResultBoundInABatchedFirstBackfillFailsOnlyItsTenancy() {
+        TestDatabase shared = TestPostgres.createDatabase("bf_wide_first");
+        List<Tenancy> tenancies = List.of(tenancyIn(shared), tenancyIn(shared), tenancyIn(shared));
+        tenancies.forEach(t -> orderedUsers(t, 1, 3));
+        Tenancy wide = tenancies.get(0);
+        widen(wide, orderedId(wide, 2), 200_000);
+        stamp(internal);
+
+        Map<UUID, TargetResult> results;
+        try (Harness h = new Harness(0, 100_000, boundedInternal(100_000))) {
+            results = h.run(tenancies.toArray(Tenancy[]::new));
+        }
+
+        assertThat(results.get(wide.id()).outcome()).isEqualTo(Outcome.FAILED);
+        assertThat(results.get(wide.id()).error()).startsWith("internal database: ")
+                .contains("internal.database.max-result-buffer");
+        for (Tenancy t : tenancies.subList(1, 3)) {
+            assertThat(results.get(t.id()).outcome()).as("a tenancy beside the wide one").isEqualTo(Outcome.SYNCED);
+            assertThat(results.get(t.id()).appliedRows().get("users")).isEqualTo(3);
+            assertThat(cursor(shared, t, "users")).isEqualTo(highestStamp(t, Mappings.USERS));
+        }
     }
 
     @Test

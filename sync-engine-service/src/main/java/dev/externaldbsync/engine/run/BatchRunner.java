@@ -41,8 +41,11 @@ import dev.externaldbsync.mapping.Mappings;
  * every mapping's first page of every member in one query, applies all of it in ONE target transaction with every
  * cursor move, continues the members that filled their share alone, and mirrors the progress in one statement. A
  * batch the target rejects for any reason but a lost connection is re-run one member at a time, where a bad row is
- * bisected and dead-lettered within its own tenancy; a lost connection fails only this batch. A member that needs
- * a snapshot backfill runs alone after the batch ({@link UnitRunner}).
+ * bisected and dead-lettered within its own tenancy; a lost connection fails only this batch. A batched read of the
+ * internal database that fails is re-run one member at a time as well, and when one member's read closed the internal
+ * session (a result over {@code internal.database.max-result-buffer}), the members not yet run get a fresh session
+ * each: one tenant's rows fail only that tenant. A member that needs a snapshot backfill runs alone after the batch
+ * ({@link UnitRunner}).
  */
 final class BatchRunner {
 
@@ -54,10 +57,34 @@ final class BatchRunner {
         this.internal = internal;
     }
 
-    /** Locks, runs the locked members together, releases; one result per member. */
+    /**
+     * Locks, runs the locked members together, releases; one result per member. Members a batch left unrun because
+     * another member's read lost the internal session are then run one at a time, each on a fresh session; if the
+     * internal database cannot be reached at all, the rest fail with that error at once.
+     */
     Map<Unit, TargetResult> run(List<Unit> units) {
         Map<Unit, TargetResult> results = new LinkedHashMap<>();
-        try (RunWatchdog.Deadline deadline = run.watchdog().start(); Connection ic = internal.getConnection()) {
+        List<Unit> orphans = List.of();
+        try (Connection ic = internal.getConnection()) {
+            orphans = runLocked(ic, units, results);
+        } catch (SQLException e) {
+            failInternal(units, results, e);
+        }
+        for (int i = 0; i < orphans.size(); i++) {
+            try (Connection ic = internal.getConnection()) {
+                runLocked(ic, List.of(orphans.get(i)), results);
+            } catch (SQLException e) {
+                failInternal(orphans.subList(i, orphans.size()), results, e);
+                break; // without an internal session nothing runs: the rest fail with the same error
+            }
+        }
+        return results;
+    }
+
+    /** One batch on the internal session {@code ic}; returns the members it left for a session of their own. */
+    private List<Unit> runLocked(Connection ic, List<Unit> units, Map<Unit, TargetResult> results)
+            throws SQLException {
+        try (RunWatchdog.Deadline deadline = run.watchdog().start()) {
             long[] keys = RunLocks.keys(units);
             boolean[] locked = RunLocks.tryLock(ic, keys);
             List<Unit> mine = new ArrayList<>();
@@ -72,20 +99,27 @@ final class BatchRunner {
                             Map.of(), "another run holds this tenancy and target"));
                 }
             }
-            if (!mine.isEmpty()) {
-                try {
-                    results.putAll(new Batch(mine, ic, deadline).run());
-                } finally {
+            if (mine.isEmpty()) {
+                return List.of();
+            }
+            Batch batch = new Batch(mine, ic, deadline);
+            try {
+                results.putAll(batch.run());
+            } finally {
+                if (!batch.lost) { // a lost session took its locks with it
                     RunLocks.unlock(ic, Arrays.copyOf(mineKeys, mine.size()));
                 }
             }
-        } catch (SQLException e) {
-            String error = SqlFailure.describeInternal(e);
-            run.sink().error(error);
-            run.metrics().failure("internal");
-            units.forEach(u -> results.putIfAbsent(u, RunContext.failed(u, Map.of(), error)));
+            return batch.orphans;
         }
-        return results;
+    }
+
+    /** Every unit of {@code units} not yet answered failed on the internal database (retry). */
+    private void failInternal(List<Unit> units, Map<Unit, TargetResult> results, SQLException e) {
+        String error = SqlFailure.describeInternal(e);
+        run.sink().error(error);
+        run.metrics().failure("internal");
+        units.forEach(u -> results.putIfAbsent(u, RunContext.failed(u, Map.of(), error)));
     }
 
     /** One locked (tenancy, target) of a batch and its state, per mapping in registry order. */
@@ -135,6 +169,15 @@ final class BatchRunner {
         Map<UUID, Map<String, Long>> floors = Map.of();
         /** The backfill positions read with the cursors ({@link #readCursors}). */
         Map<UUID, Map<String, TargetCursors.Position>> positions = Map.of();
+        /**
+         * The internal session {@link #ic} is gone, with its locks: a result over
+         * {@code internal.database.max-result-buffer} closes it, and one tenant's row is enough for that.
+         */
+        boolean lost;
+        /** What the member whose read lost the session fails with, when it is alone here. */
+        String lostError;
+        /** Members not run because another member lost the session: each runs again on a fresh one. */
+        final List<Unit> orphans = new ArrayList<>();
 
         Batch(List<Unit> units, Connection ic, RunWatchdog.Deadline deadline) {
             this.units = units;
@@ -162,17 +205,64 @@ final class BatchRunner {
                 LOG.warnf("Invalid target config (%d tenancies): %s", units.size(), error);
                 units.forEach(u -> results.putIfAbsent(u, RunContext.invalidConfig(u, error)));
             } catch (SQLException e) {
-                failRemaining(deadline.aborted() ? "target " + url.redacted() + ": "
-                        + RunContext.ABORTED_BY_WATCHDOG.formatted(run.watchdog().deadline())
-                        : RunContext.internalLost(ic) ? SqlFailure.describeInternal(e)
-                        : "target " + url.redacted() + ": " + SqlFailure.describe(e));
+                if (!deadline.aborted() && (lost || RunContext.internalLost(ic))) {
+                    loseSession(e);
+                    units.stream().filter(u -> !results.containsKey(u)).forEach(this::leave);
+                } else {
+                    failRemaining("target " + url.redacted() + ": " + (deadline.aborted()
+                            ? RunContext.ABORTED_BY_WATCHDOG.formatted(run.watchdog().deadline())
+                            : SqlFailure.describe(e)));
+                }
             }
-            try {
-                progress.flush(ic);
+            // What the batch moved is true in the target whatever happened to the session that would mirror it.
+            try (Connection fresh = lost ? internal.getConnection() : null) {
+                progress.flush(lost ? fresh : ic);
             } catch (SQLException e) {
                 LOG.warnf("Cannot record progress in the internal database: %s", SqlFailure.describe(e));
             }
             return results;
+        }
+
+        private void loseSession(SQLException e) {
+            if (!lost) {
+                lost = true;
+                lostError = SqlFailure.describeInternal(e);
+            }
+        }
+
+        /**
+         * A member not run because the internal session is gone: in a batch of several it is left for a fresh session
+         * (another member's row may be what closed this one); alone, its own read closed it and it fails, without
+         * blaming the target.
+         */
+        private void leave(Unit unit) {
+            if (units.size() > 1) {
+                orphans.add(unit);
+                return;
+            }
+            run.sink().error(lostError);
+            run.metrics().failure("failed");
+            RunContext.inMdc(unit, () -> {
+                LOG.warnf("Sync of tenancy %s target %s failed: %s", unit.tenancyId(), unit.targetId(), lostError);
+                return null;
+            });
+            results.put(unit, RunContext.failed(unit, Map.of(), lostError));
+        }
+
+        /**
+         * Runs {@code body} for each of {@code each} in turn, on this batch's sessions. Once a member's run lost the
+         * internal session (its failure is its own result), the members after it are {@linkplain #leave left}.
+         */
+        private void eachOnItsOwn(List<Unit> each, java.util.function.Function<Unit, TargetResult> body) {
+            for (Unit unit : each) {
+                if (lost) {
+                    leave(unit);
+                    continue;
+                }
+                TargetResult result = RunContext.inMdc(unit, () -> body.apply(unit));
+                results.put(unit, result);
+                lost = result.outcome() == Outcome.FAILED && RunContext.internalLost(ic);
+            }
         }
 
         /**
@@ -203,11 +293,8 @@ final class BatchRunner {
             if (!members.isEmpty()) {
                 runBatched(session);
             }
-            for (Member member : alone) {
-                Unit unit = member.unit;
-                results.put(unit, RunContext.inMdc(unit,
-                        () -> new UnitRunner(run, unit, ic, progress, deadline).runAlone(session)));
-            }
+            eachOnItsOwn(alone.stream().map(m -> m.unit).toList(),
+                    unit -> new UnitRunner(run, unit, ic, progress, deadline).runAlone(session));
         }
 
         /**
@@ -361,8 +448,22 @@ final class BatchRunner {
         private void runBatched(TargetSession session) throws SQLException {
             Connection tc = session.connection();
             share = BatchPlanner.share(members.size(), run.pageSize(), run.fetchRows());
-            List<ChangeReader.Pages> read = run.reader().readBatch(ic,
-                    members.stream().map(Member::request).toList(), share);
+            List<ChangeReader.Pages> read;
+            try {
+                read = run.reader().readBatch(ic, members.stream().map(Member::request).toList(), share);
+            } catch (SQLException e) {
+                // One member's rows (too wide, too slow to read, …) must fail only that member: each reads alone.
+                if (RunContext.internalLost(ic)) {
+                    loseSession(e);
+                }
+                if (members.size() > 1) {
+                    LOG.infof("A batched read of %d tenancies failed, reading them one by one: %s", members.size(),
+                            SqlFailure.describeInternal(e));
+                }
+                eachOnItsOwn(members.stream().map(m -> m.unit).toList(),
+                        unit -> new UnitRunner(run, unit, ic, progress, deadline).runAlone(session));
+                return;
+            }
             long rows = 0;
             for (int u = 0; u < members.size(); u++) {
                 members.get(u).read = read.get(u);
@@ -383,10 +484,8 @@ final class BatchRunner {
                         LOG.infof("A batch of %d tenancies failed in %s, re-running them one by one: %s",
                                 members.size(), url.redacted(), why);
                     }
-                    for (Unit unit : members.stream().map(m -> m.unit).toList()) {
-                        results.put(unit, RunContext.inMdc(unit,
-                                () -> new UnitRunner(run, unit, ic, progress, deadline).runAlone(session)));
-                    }
+                    eachOnItsOwn(members.stream().map(m -> m.unit).toList(),
+                            unit -> new UnitRunner(run, unit, ic, progress, deadline).runAlone(session));
                     return;
                 }
             }
@@ -500,8 +599,8 @@ final class BatchRunner {
                     results.put(unit, new TargetResult(unit.targetId(), Outcome.SYNCED, false, counts, null));
                 } else {
                     Set<String> poison = member.read.mappingsWithPoison();
-                    results.put(unit, RunContext.inMdc(unit, () -> new UnitRunner(run, unit, ic, progress, deadline)
-                            .continueMappings(session, full, after, poison, counts)));
+                    eachOnItsOwn(List.of(unit), u -> new UnitRunner(run, u, ic, progress, deadline)
+                            .continueMappings(session, full, after, poison, counts));
                 }
             }
         }
