@@ -55,7 +55,10 @@ public final class TenancyDirectory {
 
     /**
      * {@code "Tenancy" t} joined to its config {@code e} and pause {@code p}, for a caller that needs its own filter or
-     * order (e.g. by recency): append {@code WHERE …}/{@code ORDER BY …} over {@code t}, {@code e} and {@code p}.
+     * order (e.g. by recency): append {@code WHERE …}/{@code ORDER BY …} over {@code t}, {@code e} and {@code p}. The
+     * {@code OFFSET 0} keeps {@code d} a subquery: pulled up, its expression was copied into each of the three
+     * columns that read {@code "dbSync"}, and each config was unpacked three times (the engine reads the configs of
+     * every request).
      */
     public static final String FROM_TENANCIES = """
             FROM "Tenancy" t
@@ -65,6 +68,7 @@ public final class TenancyDirectory {
                 SELECT (SELECT jsonb_object_agg(k, v)
                         FROM jsonb_each(CASE WHEN jsonb_typeof(e."config") = 'object' THEN e."config" END) AS c(k, v)
                         WHERE k = 'dbSync' OR k LIKE 'dbSync.%')::text AS "dbSync"
+                OFFSET 0
             ) d ON true
             """;
 

@@ -61,6 +61,31 @@ class TenancyDirectoryTest {
     }
 
     @Test
+    void eachTenancysConfigIsUnpackedOnceHoweverManyColumnsReadIt() throws Exception {
+        List<UUID> ids = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            Tenancy t = fixtures.createTenancy();
+            fixtures.configureTargets(t, Map.of("main", "postgresql://u:p@db" + i + ".example:5432/x"));
+            ids.add(t.id());
+        }
+        String plan;
+        try (Connection c = db.connect(); java.sql.PreparedStatement ps = c.prepareStatement(
+                "EXPLAIN (ANALYZE, FORMAT JSON) " + TenancyDirectory.ENTRY_COLUMNS + TenancyDirectory.FROM_TENANCIES
+                        + "WHERE t.\"id\" = ANY(?::uuid[])")) {
+            ps.setArray(1, c.createArrayOf("uuid", ids.toArray()));
+            try (java.sql.ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                plan = rs.getString(1);
+            }
+        }
+        List<com.fasterxml.jackson.databind.JsonNode> unpacks = new ArrayList<>();
+        new com.fasterxml.jackson.databind.ObjectMapper().readTree(plan).findParents("Function Name").stream()
+                .filter(n -> n.get("Function Name").asText().equals("jsonb_each")).forEach(unpacks::add);
+        assertThat(unpacks.stream().mapToLong(n -> n.get("Actual Loops").asLong()).sum())
+                .as("jsonb_each calls in %s", plan).isEqualTo(ids.size());
+    }
+
+    @Test
     void pagesThroughEveryTenancyByIdWithAnOffsetOnlyOnTheFirstPage() throws Exception {
         for (int i = 0; i < 5; i++) {
             fixtures.createTenancy();
