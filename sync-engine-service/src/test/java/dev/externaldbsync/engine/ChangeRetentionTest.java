@@ -130,6 +130,12 @@ class ChangeRetentionTest {
         }
     }
 
+    private ChangeRetention.Plan plan(Tenancy t) throws SQLException {
+        try (Connection c = internal.connect()) {
+            return ChangeRetention.plan(c, List.of(t.id())).get(0);
+        }
+    }
+
     private ChangeRetention.Pruned prune(Tenancy t, int batch) throws SQLException {
         try (Connection c = internal.connect()) {
             ChangeRetention.Plan plan = ChangeRetention.plan(c, List.of(t.id())).get(0);
@@ -275,6 +281,24 @@ class ChangeRetentionTest {
     }
 
     @Test
+    void onlyAPlanWhoseSnapshotHoldsMirrorRowsOfAnUnconfiguredTargetHasAnyToRemove() throws Exception {
+        Tenancy t = tenancyWith("a", "b");
+        users(t, 2, "u");
+        stamp(internal);
+        cursors(t, "a", Map.of());
+        cursors(t, "b", Map.of());
+        assertThat(plan(t).staleMirror()).as("both targets configured").isFalse();
+
+        fixtures.configureTargets(t, Map.of("a", A));
+        internal.update("UPDATE \"SyncEngineProgress\" SET \"updatedAt\" = \"updatedAt\" - interval '1 minute'"
+                + " WHERE \"tenancyId\" = ?", t.id());
+        assertThat(plan(t).staleMirror()).as("b's rows, b removed").isTrue();
+        assertThat(prune(t, 1000).mirrorRowsRemoved()).isEqualTo(Mappings.ALL.size());
+
+        assertThat(plan(t).staleMirror()).as("b's rows gone").isFalse();
+    }
+
+    @Test
     void aTargetConfiguredAfterThePlansSnapshotKeepsTheMirrorRowsItsRunWrote() throws Exception {
         Tenancy t = tenancyWith("a");
         users(t, 3, "u");
@@ -382,7 +406,7 @@ class ChangeRetentionTest {
         assertThat(floor).isPositive();
         try (Connection c = internal.connect()) {
             ChangeRetention.prune(c, new ChangeRetention.Plan(t.id(), Set.of(),
-                    List.of(new ChangeRetention.Prune("ProjectUser", floor - 100)), 0, 0, "2000-01-01 00:00:00"),
+                    List.of(new ChangeRetention.Prune("ProjectUser", floor - 100)), 0, 0, "2000-01-01 00:00:00", false),
                     1000, () -> false);
         }
         assertThat(floor(t, "users")).isEqualTo(floor);

@@ -186,9 +186,12 @@ public final class ChangeRetention {
      * @param blocked      tables with entries to prune that a cursor of −1, or a target yet to run, holds back
      * @param lag          the largest distance, in sequence ids, between a table's newest stamp and its horizon
      * @param snapshotTime the plan's transaction time (text), which spares mirror rows written since
+     * @param staleMirror  the snapshot holds mirror rows of a target not configured: only then is there anything to
+     *                     remove (rows written since are spared anyway), so the sweep of idle tenancies costs no
+     *                     statement per tenancy
      */
     public record Plan(UUID tenancyId, Set<String> configured, List<Prune> prunes, int blocked, long lag,
-            String snapshotTime) {
+            String snapshotTime, boolean staleMirror) {
 
         public boolean idle() {
             return configured == null || prunes.isEmpty();
@@ -291,7 +294,7 @@ public final class ChangeRetention {
             TargetConfigs targets = entry.targets();
             for (TargetConfigError error : targets.errors()) {
                 if (error.targetId().equals("*")) {
-                    return new Plan(tenancy, null, List.of(), 0, 0, now);
+                    return new Plan(tenancy, null, List.of(), 0, 0, now, false);
                 }
                 configured.add(error.targetId());
             }
@@ -335,7 +338,8 @@ public final class ChangeRetention {
                 prunes.add(new Prune(table, through));
             }
         }
-        return new Plan(tenancy, configured, prunes, blocked, lag, now);
+        boolean stale = mirror.keySet().stream().anyMatch(target -> !configured.contains(target));
+        return new Plan(tenancy, configured, prunes, blocked, lag, now, stale);
     }
 
     // ---- pruning ----------------------------------------------------------------------------------------------
@@ -370,8 +374,8 @@ public final class ChangeRetention {
         if (plan.configured() == null) {
             return new Pruned(0, 0, true);
         }
-        int removed = ProgressStore.removeUnconfiguredTargets(c, plan.tenancyId(), plan.configured(),
-                plan.snapshotTime());
+        int removed = plan.staleMirror() ? ProgressStore.removeUnconfiguredTargets(c, plan.tenancyId(),
+                plan.configured(), plan.snapshotTime()) : 0;
         if (plan.prunes().isEmpty()) {
             return new Pruned(0, removed, true);
         }
