@@ -114,6 +114,11 @@ class SnapshotBackfillTest {
 
         /** The same, the runs' internal sessions from {@code runsInternal}. */
         Harness(int copyKeys, long rowMaxBytes, javax.sql.DataSource runsInternal) {
+            this(copyKeys, rowMaxBytes, runsInternal, Long.MAX_VALUE);
+        }
+
+        /** The same, a changed row read whole only up to {@code readRowMaxBytes} (else as its key, to dead-letter). */
+        Harness(int copyKeys, long rowMaxBytes, javax.sql.DataSource runsInternal, long readRowMaxBytes) {
             RunContext.Sink sink = new RunContext.Sink() {
                 @Override
                 public void rowsApplied(long rows) {
@@ -126,7 +131,8 @@ class SnapshotBackfillTest {
                 public void error(String error) {
                 }
             };
-            RunContext context = new RunContext(pools, schema, new ChangeReader(30), metrics, PAGE, 4 * PAGE,
+            RunContext context = new RunContext(pools, schema,
+                    new ChangeReader(30, ChangeReader.DEFAULT_PAGE_MAX_BYTES, readRowMaxBytes), metrics, PAGE, 4 * PAGE,
                     () -> false, sink, watchdog, new ProgressStore.Backoff(Duration.ofMillis(1), Duration.ofMillis(1)),
                     new LivePageReader(30, 1 << 22, copyKeys, rowMaxBytes),
                     (ic, tenancies) -> floor.prunedThroughByMapping(ic, tenancies));
@@ -860,6 +866,51 @@ class SnapshotBackfillTest {
             assertThat(results.get(t.id()).appliedRows().get("users")).isEqualTo(3);
             assertThat(cursor(shared, t, "users")).isEqualTo(highestStamp(t, Mappings.USERS));
         }
+    }
+
+    @Test
+    void aChangedRowTooWideToReadIsDeadLetteredTheOtherChangesSyncAndItArrivesOnceNarrowed() {
+        TestDatabase shared = TestPostgres.createDatabase("bf_wide_dead_letter");
+        Tenancy wide = tenancyIn(shared);
+        Tenancy beside = tenancyIn(shared);
+        orderedUsers(wide, 1, 2);
+        orderedUsers(beside, 1, 2);
+        stamp(internal);
+        try (Harness h = new Harness()) {
+            assertThat(h.run(wide, beside).values()).extracting(TargetResult::outcome).containsOnly(Outcome.SYNCED);
+        }
+        orderedUsers(wide, 3, 3);
+        orderedUsers(beside, 3, 3);
+        UUID tooWide = orderedId(wide, 4);
+        widen(wide, tooWide, 200_000);
+        stamp(internal);
+
+        Map<UUID, TargetResult> results;
+        try (Harness h = new Harness(0, Long.MAX_VALUE, boundedInternal(300_000), 100_000)) {
+            results = h.run(wide, beside);
+        }
+
+        assertThat(results.values()).extracting(TargetResult::outcome).containsOnly(Outcome.SYNCED);
+        assertThat(results.get(beside.id()).appliedRows().get("users")).isEqualTo(3);
+        assertThat(results.get(wide.id()).appliedRows().get("users")).as("users 3 and 5").isEqualTo(2);
+        assertThat(EngineTestSupport.rows(shared, "SELECT id::text FROM users ORDER BY id"))
+                .doesNotContain(tooWide.toString()).hasSize(9);
+        assertThat(cursor(shared, wide, "users")).isEqualTo(highestStamp(wide, Mappings.USERS));
+        assertThat(EngineTestSupport.rows(internal, """
+                SELECT "rowKey" ->> 'id', "error" FROM "SyncEnginePoisonRow" WHERE "tenancyId" = ?""", wide.id()))
+                .singleElement().asString().startsWith(tooWide + "|")
+                .contains("internal.database.max-result-buffer").doesNotContain("xxxxxxxx");
+
+        internal.update("""
+                UPDATE "ProjectUser" SET "clientMetadata" = '{"pad": "narrow"}'
+                WHERE "tenancyId" = ? AND "projectUserId" = ?""", wide.id(), tooWide);
+        stamp(internal);
+        try (Harness h = new Harness(0, Long.MAX_VALUE, boundedInternal(300_000), 100_000)) {
+            assertThat(h.run(wide).get(wide.id()).outcome()).isEqualTo(Outcome.SYNCED);
+        }
+        assertThat(shared.queryLong("SELECT count(*) FROM users WHERE id = ?", tooWide)).isEqualTo(1);
+        assertThat(internal.queryLong("SELECT count(*) FROM \"SyncEnginePoisonRow\" WHERE \"tenancyId\" = ?",
+                wide.id())).as("cleared once it applied").isZero();
     }
 
     @Test

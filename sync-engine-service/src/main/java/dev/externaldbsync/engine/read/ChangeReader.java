@@ -41,14 +41,15 @@ public final class ChangeReader {
     /** The {@code "m"} of a batched-read row that is not a row but "this tenancy has dead-lettered rows there". */
     static final int POISON_MARK = -1;
 
-    private static final Map<Integer, String> BATCH_BY_LIMIT = new ConcurrentHashMap<>();
-    private static final Map<Mapping, String> PAGE_BY_MAPPING = new ConcurrentHashMap<>();
+    private final Map<Integer, String> batchByLimit = new ConcurrentHashMap<>();
+    private final Map<Mapping, String> pageByMapping = new ConcurrentHashMap<>();
 
     /** The default of {@code engine.page-max-bytes}. */
     public static final long DEFAULT_PAGE_MAX_BYTES = 4L * 1024 * 1024;
 
     private final int timeoutSeconds;
     private final long pageMaxBytes;
+    private final long rowMaxBytes;
 
     /** @param timeoutSeconds the bound on every read (see {@code engine.statement-timeout}) */
     public ChangeReader(int timeoutSeconds) {
@@ -60,8 +61,18 @@ public final class ChangeReader {
      * @param pageMaxBytes   the most text one {@link #readPage} page carries (see {@code engine.page-max-bytes})
      */
     public ChangeReader(int timeoutSeconds, long pageMaxBytes) {
+        this(timeoutSeconds, pageMaxBytes, Long.MAX_VALUE);
+    }
+
+    /**
+     * @param rowMaxBytes the widest row (its text) a read returns whole: a wider one comes back as its key alone,
+     *                    {@linkplain Row#tooWide() marked}, so that it can be dead-lettered instead of failing the read
+     *                    ({@code internal.database.max-result-buffer}, which closes the session on a result over it)
+     */
+    public ChangeReader(int timeoutSeconds, long pageMaxBytes, long rowMaxBytes) {
         this.timeoutSeconds = timeoutSeconds;
         this.pageMaxBytes = Math.max(1, pageMaxBytes);
+        this.rowMaxBytes = Math.max(1, rowMaxBytes);
     }
 
     /**
@@ -142,7 +153,8 @@ public final class ChangeReader {
                     for (int c = 0; c < columns; c++) {
                         values[c] = rs.getString(c + 5);
                     }
-                    of.page(k).add(new Row(values, rs.getLong(3), rs.getBoolean(4)));
+                    of.page(k).add(new Row(values, rs.getLong(3), rs.getBoolean(4),
+                            wideOrZero(rs.getLong(7 + MAX_COLUMNS))));
                     entries[(int) rs.getLong(2) - 1][k] += rs.getLong(5 + MAX_COLUMNS);
                     available[(int) rs.getLong(2) - 1][k] = rs.getLong(6 + MAX_COLUMNS);
                 }
@@ -212,7 +224,8 @@ public final class ChangeReader {
                     for (int c = 0; c < columns; c++) {
                         values[c] = rs.getString(c + 1);
                     }
-                    rows.add(new Row(values, rs.getLong(columns + 1), rs.getBoolean(columns + 2)));
+                    rows.add(new Row(values, rs.getLong(columns + 1), rs.getBoolean(columns + 2),
+                            wideOrZero(rs.getLong(columns + 5))));
                     entries += rs.getLong(columns + 3);
                     available = rs.getLong(columns + 4);
                 }
@@ -303,30 +316,72 @@ public final class ChangeReader {
      * limit: a row is returned while the text of the rows before it and its own stays within it, and the first row
      * always (a row wider than the limit is a page of its own).
      */
-    static String pageSql(Mapping mapping) {
-        return PAGE_BY_MAPPING.computeIfAbsent(mapping, m -> "SELECT " + textNames(m.columns().size(), "\"_c\"")
-                + ", \"_c\".\"sequence_id\", \"_c\".\"is_deleted\", \"_c\".\"entries\", \"_c\".\"_all\" FROM (\n"
-                + byteCut(m, m.fetchSql(), "?") + ") AS \"_c\"\nORDER BY \"_c\".\"_n\"");
+    String pageSql(Mapping mapping) {
+        return pageByMapping.computeIfAbsent(mapping, m -> pageSql(m, rowMaxBytes));
+    }
+
+    /** {@link #pageSql(Mapping)} with rows wider than {@code rowMaxBytes} returned as their key alone. */
+    static String pageSql(Mapping m, long rowMaxBytes) {
+        return "SELECT " + textNames(m.columns().size(), "\"_c\"")
+                + ", \"_c\".\"sequence_id\", \"_c\".\"is_deleted\", \"_c\".\"entries\", \"_c\".\"_all\", "
+                + "\"_c\".\"_own\" FROM (\n" + byteCut(m, m.fetchSql(), "?", rowMaxBytes) + ") AS \"_c\"\n"
+                + "ORDER BY \"_c\".\"_n\"";
+    }
+
+    /**
+     * What a row {@linkplain Row#tooWide() too wide to read} fails its apply with, before anything reaches the
+     * target: a data error, so that the page is narrowed down to it and it is dead-lettered (retried when it changes).
+     * Its values are not in the message.
+     */
+    public static SQLException tooWide(Mapping mapping, Row row) {
+        return new SQLException("a row of " + mapping.name() + " is " + row.tooWideBytes() + " bytes of text, more "
+                + "than internal.database.max-result-buffer lets a read return", "22000");
+    }
+
+    /** The first row of {@code rows} too wide to apply, as its {@link #tooWide} error; null when there is none. */
+    public static SQLException firstTooWide(Mapping mapping, List<Row> rows) {
+        for (Row row : rows) {
+            if (row.tooWide()) {
+                return tooWide(mapping, row);
+            }
+        }
+        return null;
+    }
+
+    /** A row's own width as the reads return it ({@code "_own"}), kept only when it is over the bound. */
+    private long wideOrZero(long own) {
+        return own > rowMaxBytes ? own : 0;
     }
 
     /**
      * {@code page} (a fetch of {@code mapping}: its columns, sequence_id, is_deleted, entries) with its columns as
      * text ({@code "_v0"}…), cut at {@code maxBytes} by a running sum of that text in sequence order (the first row
-     * always), with each row's position ({@code "_n"}) and how many rows the page had before the cut
-     * ({@code "_all"}). The text is cast once, for the sum and the result.
+     * always), with each row's position ({@code "_n"}), how many rows the page had before the cut ({@code "_all"})
+     * and the row's own width ({@code "_own"}). A row wider than {@code rowMaxBytes} (unless that is
+     * {@link Long#MAX_VALUE}: no bound) keeps only its key columns (the others are NULL): a tenant writes the rows, and one that the driver would refuse to buffer must cost a dead
+     * letter, not the read. The text is cast once, for the sums, the guard and the result.
      */
-    private static String byteCut(Mapping mapping, String page, String maxBytes) {
+    private static String byteCut(Mapping mapping, String page, String maxBytes, long rowMaxBytes) {
         int columns = mapping.columns().size();
         List<String> aliased = new ArrayList<>();
         List<String> bytes = new ArrayList<>();
+        List<String> guarded = new ArrayList<>();
+        java.util.Set<Integer> keys = java.util.Arrays.stream(mapping.keyIndexes()).boxed()
+                .collect(Collectors.toSet());
         for (int c = 0; c < columns; c++) {
             aliased.add("\"_page\"." + mapping.columns().get(c).quoted() + "::text AS \"_v" + c + "\"");
             bytes.add("coalesce(octet_length(\"_t\".\"_v" + c + "\"), 0)");
+            guarded.add(keys.contains(c) || rowMaxBytes == Long.MAX_VALUE ? "\"_w\".\"_v" + c + "\""
+                    : "CASE WHEN \"_w\".\"_own\" > " + rowMaxBytes + " THEN NULL ELSE \"_w\".\"_v" + c + "\" END AS \"_v"
+                            + c + "\"");
         }
-        return "SELECT \"_w\".* FROM (\nSELECT \"_t\".*, row_number() OVER \"_o\" AS \"_n\", sum("
-                + String.join(" + ", bytes) + ") OVER \"_o\" AS \"_bytes\", count(*) OVER () AS \"_all\"\nFROM (SELECT "
-                + String.join(", ", aliased) + ", \"_page\".\"sequence_id\", \"_page\".\"is_deleted\", "
-                + "\"_page\".\"entries\" FROM (" + page + ") AS \"_page\") AS \"_t\"\n"
+        String width = String.join(" + ", bytes);
+        return "SELECT " + String.join(", ", guarded) + ", \"_w\".\"sequence_id\", \"_w\".\"is_deleted\", "
+                + "\"_w\".\"entries\", \"_w\".\"_n\", \"_w\".\"_all\", \"_w\".\"_own\" FROM (\nSELECT \"_t\".*, "
+                + "row_number() OVER \"_o\" AS \"_n\", sum(" + width + ") OVER \"_o\" AS \"_bytes\", count(*) OVER () "
+                + "AS \"_all\", " + width + " AS \"_own\"\nFROM (SELECT " + String.join(", ", aliased)
+                + ", \"_page\".\"sequence_id\", \"_page\".\"is_deleted\", \"_page\".\"entries\" FROM (" + page
+                + ") AS \"_page\") AS \"_t\"\n"
                 + "WINDOW \"_o\" AS (ORDER BY \"_t\".\"sequence_id\" ROWS UNBOUNDED PRECEDING)) AS \"_w\"\n"
                 + "WHERE \"_w\".\"_n\" = 1 OR \"_w\".\"_bytes\" <= " + maxBytes;
     }
@@ -347,11 +402,11 @@ public final class ChangeReader {
      * nothing returned (nothing joined) for a mapping with nothing above the cursor. The limit is a literal (see {@link FetchSql#lateral}); callers use a
      * few distinct limits (powers of two), so few statements are prepared per connection.
      */
-    static String batchSql(int limit) {
-        return BATCH_BY_LIMIT.computeIfAbsent(limit, ChangeReader::renderBatch);
+    String batchSql(int limit) {
+        return batchByLimit.computeIfAbsent(limit, l -> renderBatch(l, rowMaxBytes));
     }
 
-    private static String renderBatch(int limit) {
+    static String renderBatch(int limit, long rowMaxBytes) {
         List<Mapping> all = Mappings.ALL;
         String cursorArrays = all.stream().map(m -> "?::bigint[]").collect(Collectors.joining(", "));
         String cursorNames = IntStream.range(0, all.size()).mapToObj(k -> "\"c" + k + "\"")
@@ -361,7 +416,7 @@ public final class ChangeReader {
                 .append(cursorArrays).append(") WITH ORDINALITY AS u(\"t\", \"g\", ").append(cursorNames)
                 .append(", \"i\") CROSS JOIN (SELECT ?::bigint AS \"b\") AS \"_b\")\n");
         sql.append("SELECT ").append(POISON_MARK).append(", q.\"i\", 0::bigint, false, q.\"mappingName\"")
-                .append(padding(1)).append(", 0::bigint, 0::bigint\nFROM (").append(DeadLetters.MARKED_MAPPINGS_OF_X)
+                .append(padding(1)).append(", 0::bigint, 0::bigint, 0::bigint\nFROM (").append(DeadLetters.MARKED_MAPPINGS_OF_X)
                 .append(") q");
         for (int k = 0; k < all.size(); k++) {
             Mapping mapping = all.get(k);
@@ -369,8 +424,8 @@ public final class ChangeReader {
             String lateral = FetchSql.lateral(mapping, outer, limit);
             sql.append("\nUNION ALL\nSELECT ").append(k).append(", x.\"i\", p.\"sequence_id\", p.\"is_deleted\", ")
                     .append(textNames(mapping.columns().size(), "p")).append(padding(mapping.columns().size()))
-                    .append(", p.\"entries\", p.\"_all\"\nFROM x CROSS JOIN LATERAL (\n")
-                    .append(byteCut(mapping, lateral, "x.\"b\"")).append("\n) AS p");
+                    .append(", p.\"entries\", p.\"_all\", p.\"_own\"\nFROM x CROSS JOIN LATERAL (\n")
+                    .append(byteCut(mapping, lateral, "x.\"b\"", rowMaxBytes)).append("\n) AS p");
         }
         return sql.toString();
     }

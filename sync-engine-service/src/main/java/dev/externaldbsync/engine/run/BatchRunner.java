@@ -524,6 +524,10 @@ final class BatchRunner {
             for (Member member : members) {
                 for (int k = 0; k < Mappings.ALL.size(); k++) {
                     List<Row> page = member.read.page(k);
+                    SQLException tooWide = ChangeReader.firstTooWide(Mappings.ALL.get(k), page);
+                    if (tooWide != null) {
+                        throw tooWide; // dead-lettered by the member's own run, after the batch is split
+                    }
                     if (!page.isEmpty()) {
                         slices.add(Slice.of(member.unit.tenancyId(), Mappings.ALL.get(k), member.cursors[k],
                                 member.missing[k], page));

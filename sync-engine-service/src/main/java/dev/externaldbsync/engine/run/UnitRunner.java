@@ -455,6 +455,10 @@ final class UnitRunner {
         }
 
         private long applyRows(List<Row> rows) throws SQLException {
+            SQLException tooWide = ChangeReader.firstTooWide(mapping, rows);
+            if (tooWide != null) {
+                throw tooWide;
+            }
             long started = System.nanoTime();
             Slice slice = Slice.of(tenancyId, mapping, cursor, false, rows);
             long written = PageApplier.apply(tc, List.of(slice))[0];

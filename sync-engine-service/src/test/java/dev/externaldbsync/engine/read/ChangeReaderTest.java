@@ -101,6 +101,36 @@ class ChangeReaderTest {
     }
 
     @Test
+    void aRowWiderThanTheRowBoundIsReadAsItsKeyAloneMarkedTooWideByBothReads() throws Exception {
+        Tenancy tenancy = fixtures.createTenancy();
+        UUID narrow = fixtures.createUser(tenancy, "Narrow", "narrow@example.com");
+        UUID wide = fixtures.createUser(tenancy, "Wide", "wide@example.com");
+        db.update("UPDATE \"ProjectUser\" SET \"clientMetadata\" = jsonb_build_object('pad', repeat('x', 20000))"
+                + " WHERE \"tenancyId\" = ? AND \"projectUserId\" = ?", tenancy.id(), wide);
+        stampAll();
+        ChangeReader bounded = new ChangeReader(30, ChangeReader.DEFAULT_PAGE_MAX_BYTES, 10_000);
+        try (Connection c = db.connect()) {
+            List<Row> single = bounded.readPage(c, tenancy.id(), Mappings.USERS, -1, 64).rows();
+            ChangeReader.Request request = request(tenancy.id(), "main", Long.MAX_VALUE);
+            request.cursors()[0] = -1;
+            List<Row> batched = bounded.readBatch(c, List.of(request), 64).get(0).page(0);
+            for (List<Row> rows : List.of(single, batched)) {
+                assertThat(rows).extracting(r -> r.values()[0]).containsExactly(narrow.toString(), wide.toString());
+                assertThat(rows.get(0).tooWide()).isFalse();
+                assertThat(rows.get(0).values()[1]).isEqualTo("Narrow");
+                Row tooWide = rows.get(1);
+                assertThat(tooWide.tooWideBytes()).isGreaterThan(20_000);
+                assertThat(java.util.Arrays.asList(tooWide.values()).subList(1, tooWide.values().length))
+                        .as("nothing but the key").containsOnlyNulls();
+                assertThat(ChangeReader.tooWide(Mappings.USERS, tooWide).getMessage())
+                        .contains("internal.database.max-result-buffer").doesNotContain("xxxx");
+            }
+            assertThat(READER.readPage(c, tenancy.id(), Mappings.USERS, -1, 64).rows())
+                    .as("unbounded, it is read whole").allSatisfy(r -> assertThat(r.tooWide()).isFalse());
+        }
+    }
+
+    @Test
     void anEntryWhoseKeyHasALiveRowIsReadAsTheLiveRowsValues() throws Exception {
         Tenancy tenancy = fixtures.createTenancy();
         UUID user = fixtures.createUser(tenancy, "Ada", "ada@example.com");
@@ -191,7 +221,7 @@ class ChangeReaderTest {
 
     @Test
     void theSingleReadOfUsersWalksTheStampedEntryIndex() throws Exception {
-        String sql = ChangeReader.pageSql(Mappings.USERS);
+        String sql = READER.pageSql(Mappings.USERS);
         Tenancy tenancy = TENANCIES.get(0);
         try (Connection c = db.connect(); var st = c.createStatement()) {
             st.execute("SET plan_cache_mode = force_generic_plan");
@@ -214,8 +244,8 @@ class ChangeReaderTest {
 
     @Test
     void theBatchedReadIsRenderedOnceWithOneCursorArrayPerMappingAndNoSingleFormRanges() {
-        String sql = ChangeReader.batchSql(64);
-        assertThat(sql).isSameAs(ChangeReader.batchSql(64));
+        String sql = READER.batchSql(64);
+        assertThat(sql).isSameAs(READER.batchSql(64));
         assertThat(sql).doesNotContain(FetchRange.MAX_SEQUENCE).contains("LIMIT 64");
         assertThat(sql.chars().filter(c -> c == '?').count()).as("tenancies, targets, cursors, byte limit")
                 .isEqualTo(2 + Mappings.ALL.size() + 1);
