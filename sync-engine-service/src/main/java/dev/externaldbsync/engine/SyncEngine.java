@@ -143,9 +143,8 @@ public class SyncEngine {
         // tenancy bulk-loaded a moment ago) can run for minutes; cancelled (SQLState 57014), the run fails, the
         // poller retries it later and the retry is planned afresh.
         int readTimeout = (int) Math.max(1, config.statementTimeout().toSeconds());
-        // Half the bound: it is on a whole result, which the rest of the row's page shares.
         ChangeReader reader = new ChangeReader(readTimeout, config.pageMaxBytes().asLongValue(),
-                rowMaxBytes(internalConfig.maxResultBuffer()) / 2);
+                rowMaxBytes(internalConfig.maxResultBuffer()));
         RunContext context = new RunContext(pools, schema, reader, metrics, config.pageSize(),
                 config.batch().fetchRows(), shuttingDown::get, sink, watchdog,
                 new ProgressStore.Backoff(config.targetBackoff().base(), config.targetBackoff().max()),

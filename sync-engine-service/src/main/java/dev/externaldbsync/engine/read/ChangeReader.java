@@ -65,14 +65,21 @@ public final class ChangeReader {
     }
 
     /**
-     * @param rowMaxBytes the widest row (its text) a read returns whole: a wider one comes back as its key alone,
-     *                    {@linkplain Row#tooWide() marked}, so that it can be dead-lettered instead of failing the read
-     *                    ({@code internal.database.max-result-buffer}, which closes the session on a result over it)
+     * @param resultMaxBytes the most one result read from the internal database may carry
+     *                       ({@code internal.database.max-result-buffer}: the driver closes the session on a result
+     *                       over it). A row (its text) wider than half of it is read as its key alone,
+     *                       {@linkplain Row#tooWide() marked}, to be dead-lettered: the rest of its page shares the
+     *                       bound. {@link Long#MAX_VALUE}: no bound.
      */
-    public ChangeReader(int timeoutSeconds, long pageMaxBytes, long rowMaxBytes) {
+    public ChangeReader(int timeoutSeconds, long pageMaxBytes, long resultMaxBytes) {
         this.timeoutSeconds = timeoutSeconds;
         this.pageMaxBytes = Math.max(1, pageMaxBytes);
-        this.rowMaxBytes = Math.max(1, rowMaxBytes);
+        this.rowMaxBytes = rowBound(resultMaxBytes);
+    }
+
+    /** The widest row a read returns whole under a result bound of {@code resultMaxBytes} (see the constructor). */
+    public static long rowBound(long resultMaxBytes) {
+        return resultMaxBytes == Long.MAX_VALUE ? Long.MAX_VALUE : Math.max(1, resultMaxBytes / 2);
     }
 
     /**

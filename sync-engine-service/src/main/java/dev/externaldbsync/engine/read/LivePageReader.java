@@ -161,8 +161,10 @@ public final class LivePageReader {
      * @param pageMaxBytes   the most text one {@link #readPage} page carries (see {@code engine.page-max-bytes})
      * @param copyKeys       the source keys per {@link #copyChunk} chunk; 0: a backfill reads pages only (see
      *                       {@code engine.backfill.copy-keys})
-     * @param rowMaxBytes    the widest row {@link #copyChunk} streams (see {@code internal.database.max-result-buffer},
-     *                       which bounds every other read)
+     * @param rowMaxBytes    {@code internal.database.max-result-buffer}, which bounds every result but a COPY's:
+     *                       a page returns a row whole only up to half of it ({@link ChangeReader#rowBound}), a wider
+     *                       one as its key, marked {@linkplain Row#tooWide() too wide} to be dead-lettered, and
+     *                       {@link #copyChunk} refuses a chunk holding one (the pages then dead-letter it)
      */
     public LivePageReader(int timeoutSeconds, long pageMaxBytes, int copyKeys, long rowMaxBytes) {
         this.timeoutSeconds = timeoutSeconds;
@@ -236,7 +238,8 @@ public final class LivePageReader {
             List<String> names = new ArrayList<>(List.of("statement_timeout", TENANCY_SETTING, ROW_MAX_SETTING,
                     TOO_WIDE_SETTING));
             List<String> values = new ArrayList<>(List.of(Long.toString(timeoutSeconds * 1000L), tenancy.toString(),
-                    Long.toString(rowMaxBytes), TOO_WIDE + rowMaxBytes + " bytes"));
+                    Long.toString(ChangeReader.rowBound(rowMaxBytes)),
+                    TOO_WIDE + ChangeReader.rowBound(rowMaxBytes) + " bytes"));
             for (int k = 0; k < order; k++) {
                 if (after != null) {
                     names.add(AFTER_SETTING + k);
@@ -283,7 +286,7 @@ public final class LivePageReader {
      * What a copied chunk fails with when one of its rows is wider than the row limit: the text of an integer cast
      * that cannot succeed, which is how a plain SQL statement raises an error of its own choosing (SQLState 22P02).
      */
-    static final String TOO_WIDE = "a source row of the chunk is wider than internal.database.max-result-buffer, ";
+    static final String TOO_WIDE = "a source row of the chunk is wider than half of internal.database.max-result-buffer, ";
 
     /**
      * {@link #copyChunk}'s statement: the page's FROM clause ({@link #renderJoin} or {@link #renderScan}) without a
@@ -418,7 +421,8 @@ public final class LivePageReader {
         String[] last = null;
         int read = 0;
         long available = 0;
-        try (PreparedStatement ps = ic.prepareStatement(sql(mapping, after != null, limit))) {
+        try (PreparedStatement ps = ic.prepareStatement(sql(mapping, after != null, limit,
+                ChangeReader.rowBound(rowMaxBytes)))) {
             ps.setQueryTimeout(timeoutSeconds);
             ps.setLong(bindKeyset(ps, tenancy, after), pageMaxBytes);
             try (ResultSet rs = ps.executeQuery()) {
@@ -436,7 +440,8 @@ public final class LivePageReader {
                     for (int c = 0; c < columns; c++) {
                         values[c] = rs.getString(c + 1);
                     }
-                    rows.add(new Row(values, 0, false));
+                    long own = rs.getLong(columns + 3 + order);
+                    rows.add(new Row(values, 0, false, own > ChangeReader.rowBound(rowMaxBytes) ? own : 0));
                     keys.add(last);
                 }
             }
@@ -468,32 +473,43 @@ public final class LivePageReader {
      * The page statement: the first page ({@code keyset} false) or one above a key, {@code limit} keys, cut by bytes
      * ({@link #byteCut}).
      */
-    static String sql(Mapping mapping, boolean keyset, int limit) {
-        return STATEMENTS.computeIfAbsent(mapping.name() + (keyset ? ">" : "") + limit,
-                n -> byteCut(mapping, render(mapping, keyset, limit, "?::uuid"), "?"));
+    static String sql(Mapping mapping, boolean keyset, int limit, long rowBound) {
+        return STATEMENTS.computeIfAbsent(mapping.name() + (keyset ? ">" : "") + limit + "/" + rowBound,
+                n -> byteCut(mapping, render(mapping, keyset, limit, "?::uuid"), "?", rowBound));
     }
 
     /**
      * {@code page} ({@link #render}) cut by bytes on the server: a key is returned while the text of the keys
      * before it and its own stays within {@code maxBytes}, and the first key always (a row wider than the limit
-     * is a page of its own). Rows: {@code page}'s, then how many keys the key limit alone would have returned.
+     * is a page of its own). A row wider than {@code rowBound} (unless that is {@link Long#MAX_VALUE}) keeps only its
+     * key and order columns, as the log read does ({@link ChangeReader}). Rows: {@code page}'s, then how many keys the
+     * key limit alone would have returned, then the row's own width.
      */
-    private static String byteCut(Mapping mapping, String page, String maxBytes) {
+    private static String byteCut(Mapping mapping, String page, String maxBytes, long rowBound) {
         int columns = mapping.columns().size();
         int order = source(mapping).order().size();
+        java.util.Set<Integer> keys = java.util.Arrays.stream(mapping.keyIndexes()).boxed()
+                .collect(Collectors.toSet());
         List<String> names = new ArrayList<>();
+        List<String> outer = new ArrayList<>();
         List<String> bytes = new ArrayList<>();
         for (int c = 0; c < columns; c++) {
-            names.add("\"_p\"." + mapping.columns().get(c).quoted());
-            bytes.add("coalesce(octet_length(\"_p\"." + mapping.columns().get(c).quoted() + "), 0)");
+            String name = mapping.columns().get(c).quoted();
+            names.add("\"_p\"." + name);
+            outer.add(keys.contains(c) || rowBound == Long.MAX_VALUE ? name
+                    : "CASE WHEN \"_own\" > " + rowBound + " THEN NULL ELSE " + name + " END AS " + name);
+            bytes.add("coalesce(octet_length(\"_p\"." + name + "), 0)");
         }
         names.add("\"_p\".\"is_deleted\"");
+        outer.add("\"is_deleted\"");
         String orderNames = java.util.stream.IntStream.range(0, order).mapToObj(k -> "\"_p\".\"_o" + k + "\"")
                 .collect(Collectors.joining(", "));
-        return "SELECT " + String.join(", ", names).replace("\"_p\".", "") + ", " + orderNames.replace("\"_p\".", "")
-                + ", \"_all\" FROM (\nSELECT " + String.join(", ", names) + ", " + orderNames
-                + ", row_number() OVER \"_w\" AS \"_n\", sum(" + String.join(" + ", bytes) + ") OVER \"_w\" AS \"_bytes\","
-                + " count(*) OVER () AS \"_all\"\nFROM (" + page + ") AS \"_p\"\nWINDOW \"_w\" AS (ORDER BY \"_p\".\"_r\" ROWS UNBOUNDED PRECEDING)"
+        String width = String.join(" + ", bytes);
+        return "SELECT " + String.join(", ", outer) + ", " + orderNames.replace("\"_p\".", "")
+                + ", \"_all\", \"_own\" FROM (\nSELECT " + String.join(", ", names) + ", " + orderNames
+                + ", row_number() OVER \"_w\" AS \"_n\", sum(" + width + ") OVER \"_w\" AS \"_bytes\","
+                + " count(*) OVER () AS \"_all\", " + width + " AS \"_own\"\nFROM (" + page + ") AS \"_p\"\n"
+                + "WINDOW \"_w\" AS (ORDER BY \"_p\".\"_r\" ROWS UNBOUNDED PRECEDING)"
                 + ") AS \"_c\"\nWHERE \"_n\" = 1 OR \"_bytes\" <= " + maxBytes + "\nORDER BY \"_n\"";
     }
 
@@ -501,7 +517,7 @@ public final class LivePageReader {
     private static final int MAX_COLUMNS = Mappings.ALL.stream().mapToInt(m -> m.columns().size()).max()
             .orElseThrow();
 
-    private static final Map<Integer, String> BATCHES = new ConcurrentHashMap<>();
+    private static final Map<String, String> BATCHES = new ConcurrentHashMap<>();
 
     /**
      * The first page, at most {@code limit} keys, of every mapping of every tenancy in {@code tenancies}, in ONE
@@ -522,7 +538,9 @@ public final class LivePageReader {
             }
             rows.add(perMapping);
         }
-        try (PreparedStatement ps = ic.prepareStatement(BATCHES.computeIfAbsent(limit, LivePageReader::renderBatch))) {
+        long rowBound = ChangeReader.rowBound(rowMaxBytes);
+        try (PreparedStatement ps = ic.prepareStatement(BATCHES.computeIfAbsent(limit + "/" + rowBound,
+                n -> renderBatch(limit, rowBound)))) {
             // Planning the union of every mapping is costly: server-prepared from the first use, planned once per
             // connection (as the batched log read, see ChangeReader).
             ps.unwrap(org.postgresql.PGStatement.class).setPrepareThreshold(1);
@@ -543,7 +561,8 @@ public final class LivePageReader {
                     for (int c = 0; c < columns; c++) {
                         values[c] = rs.getString(c + 4);
                     }
-                    rows.get(u).get(k).add(new Row(values, 0, false));
+                    long own = rs.getLong(5 + MAX_COLUMNS);
+                    rows.get(u).get(k).add(new Row(values, 0, false, own > rowBound ? own : 0));
                 }
             }
         }
@@ -562,9 +581,9 @@ public final class LivePageReader {
     /**
      * Parameters: the tenancies (uuid[]), the byte limit of each page ({@link #byteCut}). Rows: mapping index, the
      * tenancy's 1-based position, is_deleted, then {@link #MAX_COLUMNS} text values, then how many keys the page had
-     * before the byte limit.
+     * before the byte limit, then the row's own width.
      */
-    private static String renderBatch(int limit) {
+    private static String renderBatch(int limit, long rowBound) {
         StringBuilder sql = new StringBuilder(
                 "WITH x AS MATERIALIZED (SELECT u.*, \"_b\".\"b\" FROM unnest(?::uuid[]) WITH ORDINALITY AS u(\"t\", \"i\")"
                         + " CROSS JOIN (SELECT ?::bigint AS \"b\") AS \"_b\")\n");
@@ -576,8 +595,8 @@ public final class LivePageReader {
             sql.append("SELECT ").append(k).append(", x.\"i\", p.\"is_deleted\", ")
                     .append(FetchSql.textColumns(mapping, "p"))
                     .append(", NULL::text".repeat(MAX_COLUMNS - mapping.columns().size())).append(", p.\"_all\"")
-                    .append("\nFROM x CROSS JOIN LATERAL (\n")
-                    .append(byteCut(mapping, render(mapping, false, limit, "x.\"t\""), "x.\"b\""))
+                    .append(", p.\"_own\"\nFROM x CROSS JOIN LATERAL (\n")
+                    .append(byteCut(mapping, render(mapping, false, limit, "x.\"t\""), "x.\"b\"", rowBound))
                     .append("\n) AS p");
         }
         return sql.toString();

@@ -409,6 +409,9 @@ final class BatchRunner {
             if (slices.isEmpty()) {
                 return small;
             }
+            if (slices.stream().anyMatch(sl -> ChangeReader.firstTooWide(sl.mapping(), sl.rows()) != null)) {
+                return List.of(); // alone, its pages dead-letter it
+            }
             long started = System.nanoTime();
             long[] written;
             try {

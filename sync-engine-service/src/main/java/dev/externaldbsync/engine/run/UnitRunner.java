@@ -271,6 +271,9 @@ final class UnitRunner {
         if (slices.isEmpty()) {
             return rest;
         }
+        if (slices.stream().anyMatch(sl -> ChangeReader.firstTooWide(sl.mapping(), sl.rows()) != null)) {
+            return rest; // the pages dead-letter it
+        }
         long started = System.nanoTime();
         long[] written;
         try {
@@ -713,6 +716,10 @@ final class UnitRunner {
          * page) drops the position and moves the cursor to H.
          */
         private long apply(List<Keyed> rows, String[] position, boolean finishing) throws SQLException {
+            SQLException tooWide = ChangeReader.firstTooWide(mapping, rows.stream().map(Keyed::row).toList());
+            if (tooWide != null) {
+                throw tooWide;
+            }
             long started = System.nanoTime();
             guardPosition(position, finishing);
             long written;

@@ -87,14 +87,14 @@ class LivePageReaderTest {
     void aCopiedChunkWithARowWiderThanTheRowLimitFailsOnTheServerBeforeSendingItAndAWiderLimitCopiesEveryRow()
             throws Exception {
         Tenancy tenancy = tenancyWithWideUsers(3, 50_000);
-        LivePageReader bounded = new LivePageReader(30, 1 << 22, 100, 40_000);
-        LivePageReader roomy = new LivePageReader(30, 1 << 22, 100, 60_000);
+        LivePageReader bounded = new LivePageReader(30, 1 << 22, 100, 80_000);
+        LivePageReader roomy = new LivePageReader(30, 1 << 22, 100, 120_000);
         try (Connection c = db.connect()) {
             java.io.ByteArrayOutputStream refused = new java.io.ByteArrayOutputStream();
             SQLException e = org.junit.jupiter.api.Assertions.assertThrows(SQLException.class,
                     () -> bounded.copyChunk(c, tenancy.id(), Mappings.USERS, null, null, refused));
             assertThat(e.getSQLState()).isEqualTo("22P02");
-            assertThat(e.getMessage()).contains("wider than internal.database.max-result-buffer, 40000 bytes");
+            assertThat(e.getMessage()).contains("wider than half of internal.database.max-result-buffer, 40000 bytes");
             assertThat(refused.size()).as("no wide row was sent").isLessThan(50_000);
 
             java.io.ByteArrayOutputStream copied = new java.io.ByteArrayOutputStream();
