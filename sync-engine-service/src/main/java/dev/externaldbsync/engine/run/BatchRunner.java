@@ -261,7 +261,10 @@ final class BatchRunner {
                 }
                 TargetResult result = RunContext.inMdc(unit, () -> body.apply(unit));
                 results.put(unit, result);
-                lost = result.outcome() == Outcome.FAILED && RunContext.internalLost(ic);
+                if (result.outcome() == Outcome.FAILED && RunContext.internalLost(ic)) {
+                    lost = true;
+                    lostError = lostError == null ? result.error() : lostError;
+                }
             }
         }
 
