@@ -77,6 +77,15 @@ public final class ChangeReader {
         this.rowMaxBytes = rowBound(resultMaxBytes);
     }
 
+    /**
+     * The text one mapping's pages of a batched read carry together: {@code engine.page-max-bytes}, or less when every
+     * mapping at that size would not fit the row bound (half the result bound) between them. A result over the bound
+     * would close the session and fail the whole batch; what is cut here is read on by the member alone.
+     */
+    private long batchBytesPerMapping() {
+        return Math.max(1, Math.min(pageMaxBytes, rowMaxBytes / Mappings.ALL.size()));
+    }
+
     /** The widest row a read returns whole under a result bound of {@code resultMaxBytes} (see the constructor). */
     public static long rowBound(long resultMaxBytes) {
         return resultMaxBytes == Long.MAX_VALUE ? Long.MAX_VALUE : Math.max(1, resultMaxBytes / 2);
@@ -120,7 +129,8 @@ public final class ChangeReader {
      * {@link Pages} per request, in request order. A page has fewer than {@code limit} rows only when nothing more
      * is above the cursor or it was cut by bytes ({@link Pages#more}): the rare page made short by a key's several
      * entries is topped up by single reads. Each (tenancy, mapping) page carries at most {@code engine.page-max-bytes}
-     * divided among the batch's tenancies (at least one row), so a batch holds at most that limit per mapping.
+     * ({@link #batchBytesPerMapping}) divided among the batch's tenancies (at least one row), so a batch holds at
+     * most that limit per mapping.
      */
     public List<Pages> readBatch(Connection ic, List<Request> requests, int limit) throws SQLException {
         int mappings = Mappings.ALL.size();
@@ -146,7 +156,7 @@ public final class ChangeReader {
                 ps.setArray(3 + k, ic.createArrayOf("bigint",
                         requests.stream().map(r -> r.cursors()[mapping]).toArray()));
             }
-            ps.setLong(3 + mappings, Math.max(1, pageMaxBytes / Math.max(1, requests.size())));
+            ps.setLong(3 + mappings, Math.max(1, batchBytesPerMapping() / Math.max(1, requests.size())));
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     int k = rs.getInt(1);

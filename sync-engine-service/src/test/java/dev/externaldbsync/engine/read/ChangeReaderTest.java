@@ -111,14 +111,16 @@ class ChangeReaderTest {
         ChangeReader bounded = new ChangeReader(30, ChangeReader.DEFAULT_PAGE_MAX_BYTES, 10_000);
         try (Connection c = db.connect()) {
             List<Row> single = bounded.readPage(c, tenancy.id(), Mappings.USERS, -1, 64).rows();
+            assertThat(single).extracting(r -> r.values()[0]).containsExactly(narrow.toString(), wide.toString());
+            assertThat(single.get(0).tooWide()).isFalse();
+            assertThat(single.get(0).values()[1]).isEqualTo("Narrow");
+            // The batched read's pages are smaller (every mapping's share of the bound): the wide row comes next.
             ChangeReader.Request request = request(tenancy.id(), "main", Long.MAX_VALUE);
-            request.cursors()[0] = -1;
+            request.cursors()[0] = single.get(0).sequenceId();
             List<Row> batched = bounded.readBatch(c, List.of(request), 64).get(0).page(0);
-            for (List<Row> rows : List.of(single, batched)) {
-                assertThat(rows).extracting(r -> r.values()[0]).containsExactly(narrow.toString(), wide.toString());
-                assertThat(rows.get(0).tooWide()).isFalse();
-                assertThat(rows.get(0).values()[1]).isEqualTo("Narrow");
-                Row tooWide = rows.get(1);
+            for (List<Row> rows : List.of(single.subList(1, 2), batched)) {
+                assertThat(rows).extracting(r -> r.values()[0]).containsExactly(wide.toString());
+                Row tooWide = rows.get(0);
                 assertThat(tooWide.tooWideBytes()).isGreaterThan(20_000);
                 assertThat(java.util.Arrays.asList(tooWide.values()).subList(1, tooWide.values().length))
                         .as("nothing but the key").containsOnlyNulls();
@@ -127,6 +129,28 @@ class ChangeReaderTest {
             }
             assertThat(READER.readPage(c, tenancy.id(), Mappings.USERS, -1, 64).rows())
                     .as("unbounded, it is read whole").allSatisfy(r -> assertThat(r.tooWide()).isFalse());
+        }
+    }
+
+    @Test
+    void theBatchedReadKeepsEveryMappingsPagesTogetherWithinTheRowBound() throws Exception {
+        Tenancy tenancy = fixtures.createTenancy();
+        for (int i = 0; i < 3; i++) {
+            UUID user = fixtures.createUser(tenancy, "User " + i, "bound-" + i + "@example.com");
+            db.update("UPDATE \"ProjectUser\" SET \"clientMetadata\" = jsonb_build_object('pad', repeat('x', 600))"
+                    + " WHERE \"tenancyId\" = ? AND \"projectUserId\" = ?", tenancy.id(), user);
+        }
+        stampAll();
+        ChangeReader.Request request = request(tenancy.id(), "main", Long.MAX_VALUE);
+        request.cursors()[0] = -1;
+        // A row bound of 11,000 bytes leaves 1,000 to each of the 11 mappings: one 600-byte user per batched page.
+        ChangeReader bounded = new ChangeReader(30, ChangeReader.DEFAULT_PAGE_MAX_BYTES, 22_000);
+        try (Connection c = db.connect()) {
+            ChangeReader.Pages cut = bounded.readBatch(c, List.of(request), 64).get(0);
+            assertThat(cut.page(0)).hasSize(1);
+            assertThat(cut.more(0)).as("cut by bytes: the member reads on alone").isTrue();
+            assertThat(READER.readBatch(c, List.of(request), 64).get(0).page(0)).as("without a result bound")
+                    .hasSize(3);
         }
     }
 
