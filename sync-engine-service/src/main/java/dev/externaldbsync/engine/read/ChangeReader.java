@@ -375,8 +375,9 @@ public final class ChangeReader {
      * text ({@code "_v0"}…), cut at {@code maxBytes} by a running sum of that text in sequence order (the first row
      * always), with each row's position ({@code "_n"}), how many rows the page had before the cut ({@code "_all"})
      * and the row's own width ({@code "_own"}). A row wider than {@code rowMaxBytes} (unless that is
-     * {@link Long#MAX_VALUE}: no bound) keeps only its key columns (the others are NULL): a tenant writes the rows, and one that the driver would refuse to buffer must cost a dead
-     * letter, not the read. The text is cast once, for the sums, the guard and the result.
+     * {@link Long#MAX_VALUE}: no bound) keeps only its key columns (the others are NULL): a tenant writes the rows,
+     * and one that the driver would refuse to buffer must cost a dead letter, not the read. The text is cast once, for
+     * the sums, the guard and the result.
      */
     private static String byteCut(Mapping mapping, String page, String maxBytes, long rowMaxBytes) {
         int columns = mapping.columns().size();
@@ -389,8 +390,8 @@ public final class ChangeReader {
             aliased.add("\"_page\"." + mapping.columns().get(c).quoted() + "::text AS \"_v" + c + "\"");
             bytes.add("coalesce(octet_length(\"_t\".\"_v" + c + "\"), 0)");
             guarded.add(keys.contains(c) || rowMaxBytes == Long.MAX_VALUE ? "\"_w\".\"_v" + c + "\""
-                    : "CASE WHEN \"_w\".\"_own\" > " + rowMaxBytes + " THEN NULL ELSE \"_w\".\"_v" + c + "\" END AS \"_v"
-                            + c + "\"");
+                    : "CASE WHEN \"_w\".\"_own\" > " + rowMaxBytes + " THEN NULL ELSE \"_w\".\"_v" + c
+                            + "\" END AS \"_v" + c + "\"");
         }
         String width = String.join(" + ", bytes);
         return "SELECT " + String.join(", ", guarded) + ", \"_w\".\"sequence_id\", \"_w\".\"is_deleted\", "
@@ -433,7 +434,8 @@ public final class ChangeReader {
                 .append(cursorArrays).append(") WITH ORDINALITY AS u(\"t\", \"g\", ").append(cursorNames)
                 .append(", \"i\") CROSS JOIN (SELECT ?::bigint AS \"b\") AS \"_b\")\n");
         sql.append("SELECT ").append(POISON_MARK).append(", q.\"i\", 0::bigint, false, q.\"mappingName\"")
-                .append(padding(1)).append(", 0::bigint, 0::bigint, 0::bigint\nFROM (").append(DeadLetters.MARKED_MAPPINGS_OF_X)
+                .append(padding(1)).append(", 0::bigint, 0::bigint, 0::bigint\nFROM (")
+                .append(DeadLetters.MARKED_MAPPINGS_OF_X)
                 .append(") q");
         for (int k = 0; k < all.size(); k++) {
             Mapping mapping = all.get(k);

@@ -286,7 +286,8 @@ public final class LivePageReader {
      * What a copied chunk fails with when one of its rows is wider than the row limit: the text of an integer cast
      * that cannot succeed, which is how a plain SQL statement raises an error of its own choosing (SQLState 22P02).
      */
-    static final String TOO_WIDE = "a source row of the chunk is wider than half of internal.database.max-result-buffer, ";
+    static final String TOO_WIDE =
+            "a source row of the chunk is wider than half of internal.database.max-result-buffer, ";
 
     /**
      * {@link #copyChunk}'s statement: the page's FROM clause ({@link #renderJoin} or {@link #renderScan}) without a
