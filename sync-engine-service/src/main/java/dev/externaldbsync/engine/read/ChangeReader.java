@@ -144,39 +144,41 @@ public final class ChangeReader {
         }
         long[][] entries = new long[requests.size()][mappings];
         long[][] available = new long[requests.size()][mappings];
-        try (PreparedStatement ps = ic.prepareStatement(batchSql(limit))) {
-            // Server-prepared from the first use: planning it is costly, so it must happen once per connection
-            // (with the session's force_generic_plan, see application.properties), not on every call.
-            ps.unwrap(org.postgresql.PGStatement.class).setPrepareThreshold(1);
-            ps.setQueryTimeout(timeoutSeconds);
-            ps.setArray(1, ic.createArrayOf("uuid", requests.stream().map(Request::tenancyId).toArray()));
-            ps.setArray(2, ic.createArrayOf("text", requests.stream().map(Request::targetId).toArray()));
-            for (int k = 0; k < mappings; k++) {
-                int mapping = k;
-                ps.setArray(3 + k, ic.createArrayOf("bigint",
-                        requests.stream().map(r -> r.cursors()[mapping]).toArray()));
-            }
-            ps.setLong(3 + mappings, Math.max(1, batchBytesPerMapping() / Math.max(1, requests.size())));
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    int k = rs.getInt(1);
-                    Pages of = pages.get((int) rs.getLong(2) - 1);
-                    if (k == POISON_MARK) {
-                        of.mappingsWithPoison().add(rs.getString(5));
-                        continue;
+        joinedByIndex(ic, () -> {
+            try (PreparedStatement ps = ic.prepareStatement(batchSql(limit))) {
+                // Server-prepared from the first use: planning it is costly, so it must happen once per connection
+                // (with the session's force_generic_plan, see application.properties), not on every call.
+                ps.unwrap(org.postgresql.PGStatement.class).setPrepareThreshold(1);
+                ps.setQueryTimeout(timeoutSeconds);
+                ps.setArray(1, ic.createArrayOf("uuid", requests.stream().map(Request::tenancyId).toArray()));
+                ps.setArray(2, ic.createArrayOf("text", requests.stream().map(Request::targetId).toArray()));
+                for (int k = 0; k < mappings; k++) {
+                    int mapping = k;
+                    ps.setArray(3 + k, ic.createArrayOf("bigint",
+                            requests.stream().map(r -> r.cursors()[mapping]).toArray()));
+                }
+                ps.setLong(3 + mappings, Math.max(1, batchBytesPerMapping() / Math.max(1, requests.size())));
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        int k = rs.getInt(1);
+                        Pages of = pages.get((int) rs.getLong(2) - 1);
+                        if (k == POISON_MARK) {
+                            of.mappingsWithPoison().add(rs.getString(5));
+                            continue;
+                        }
+                        int columns = Mappings.ALL.get(k).columns().size();
+                        String[] values = new String[columns];
+                        for (int c = 0; c < columns; c++) {
+                            values[c] = rs.getString(c + 5);
+                        }
+                        of.page(k).add(new Row(values, rs.getLong(3), rs.getBoolean(4),
+                                wideOrZero(rs.getLong(7 + MAX_COLUMNS))));
+                        entries[(int) rs.getLong(2) - 1][k] += rs.getLong(5 + MAX_COLUMNS);
+                        available[(int) rs.getLong(2) - 1][k] = rs.getLong(6 + MAX_COLUMNS);
                     }
-                    int columns = Mappings.ALL.get(k).columns().size();
-                    String[] values = new String[columns];
-                    for (int c = 0; c < columns; c++) {
-                        values[c] = rs.getString(c + 5);
-                    }
-                    of.page(k).add(new Row(values, rs.getLong(3), rs.getBoolean(4),
-                            wideOrZero(rs.getLong(7 + MAX_COLUMNS))));
-                    entries[(int) rs.getLong(2) - 1][k] += rs.getLong(5 + MAX_COLUMNS);
-                    available[(int) rs.getLong(2) - 1][k] = rs.getLong(6 + MAX_COLUMNS);
                 }
             }
-        }
+        });
         for (int u = 0; u < pages.size(); u++) {
             List<List<Row>> byMapping = pages.get(u).byMapping();
             for (int k = 0; k < mappings; k++) {
@@ -211,6 +213,49 @@ public final class ChangeReader {
                 : new Page(rows, false);
     }
 
+    /** A read's statements, run by {@link #joinedByIndex}. */
+    private interface Reads {
+        void run() throws SQLException;
+    }
+
+    /**
+     * The planner settings of every read, for its transaction only. Each read joins a few dozen entries to their live
+     * rows by key, and its generic plan is made once per connection: costed for a table of a few thousand rows, a hash
+     * join over a sequential scan of the whole source table looked cheaper than an index probe per entry, and stayed
+     * the plan as the table grew (figures in the engine README). Without hash and merge joins, every join is a nested
+     * loop over the entries.
+     */
+    static final String READ_SETTINGS = "SELECT set_config('enable_hashjoin', 'off', true), "
+            + "set_config('enable_mergejoin', 'off', true)";
+
+    /**
+     * Runs {@code reads} in a transaction of their own with {@link #READ_SETTINGS}; on a connection already inside a
+     * transaction, as they are (the settings would outlive the reads).
+     */
+    private static void joinedByIndex(Connection ic, Reads reads) throws SQLException {
+        if (!ic.getAutoCommit()) {
+            reads.run();
+            return;
+        }
+        ic.setAutoCommit(false);
+        boolean done = false;
+        try {
+            try (PreparedStatement settings = ic.prepareStatement(READ_SETTINGS)) {
+                settings.execute();
+            }
+            reads.run();
+            ic.commit();
+            done = true;
+        } finally {
+            if (!done && !ic.isClosed()) {
+                ic.rollback();
+            }
+            if (!ic.isClosed()) {
+                ic.setAutoCommit(true);
+            }
+        }
+    }
+
     /** What one page query stood for: its change-log entries, and whether the byte limit left rows out. */
     private record Read(long entries, boolean cut) {
     }
@@ -222,33 +267,34 @@ public final class ChangeReader {
     private Read readOnce(Connection ic, UUID tenancy, Mapping mapping, long cursor, int pageSize, long maxBytes,
             List<Row> rows) throws SQLException {
         int columns = mapping.columns().size();
-        long entries = 0;
-        long available = 0;
-        try (PreparedStatement ps = ic.prepareStatement(pageSql(mapping))) {
-            ps.setQueryTimeout(timeoutSeconds);
-            int i = 1;
-            for (Mapping.FetchParameter p : mapping.fetchParameters()) {
-                switch (p) {
-                    case TENANCY_ID -> ps.setObject(i++, tenancy);
-                    case CURSOR -> ps.setLong(i++, cursor);
-                    case LIMIT -> ps.setInt(i++, pageSize);
-                }
-            }
-            ps.setLong(i, maxBytes);
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    String[] values = new String[columns];
-                    for (int c = 0; c < columns; c++) {
-                        values[c] = rs.getString(c + 1);
+        long[] counted = new long[2]; // entries, and how many rows the row limit alone would have returned
+        joinedByIndex(ic, () -> {
+            try (PreparedStatement ps = ic.prepareStatement(pageSql(mapping))) {
+                ps.setQueryTimeout(timeoutSeconds);
+                int i = 1;
+                for (Mapping.FetchParameter p : mapping.fetchParameters()) {
+                    switch (p) {
+                        case TENANCY_ID -> ps.setObject(i++, tenancy);
+                        case CURSOR -> ps.setLong(i++, cursor);
+                        case LIMIT -> ps.setInt(i++, pageSize);
                     }
-                    rows.add(new Row(values, rs.getLong(columns + 1), rs.getBoolean(columns + 2),
-                            wideOrZero(rs.getLong(columns + 5))));
-                    entries += rs.getLong(columns + 3);
-                    available = rs.getLong(columns + 4);
+                }
+                ps.setLong(i, maxBytes);
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        String[] values = new String[columns];
+                        for (int c = 0; c < columns; c++) {
+                            values[c] = rs.getString(c + 1);
+                        }
+                        rows.add(new Row(values, rs.getLong(columns + 1), rs.getBoolean(columns + 2),
+                                wideOrZero(rs.getLong(columns + 5))));
+                        counted[0] += rs.getLong(columns + 3);
+                        counted[1] = rs.getLong(columns + 4);
+                    }
                 }
             }
-        }
-        return new Read(entries, rows.size() < available);
+        });
+        return new Read(counted[0], rows.size() < counted[1]);
     }
 
     /**

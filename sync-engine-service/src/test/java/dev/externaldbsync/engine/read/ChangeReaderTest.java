@@ -267,6 +267,40 @@ class ChangeReaderTest {
     }
 
     @Test
+    void theBatchedReadJoinsEveryEntryToItsLiveRowByIndexInATableOfThousandsOfRows() throws Exception {
+        Tenancy tenancy = fixtures.createTenancy();
+        db.update("""
+                INSERT INTO "ProjectUser" ("tenancyId", "projectUserId", "mirroredProjectId", "mirroredBranchId",
+                                           "updatedAt", "displayName", "clientMetadata")
+                SELECT ?, gen_random_uuid(), ?, ?, now(), 'Bulk ' || n, '{}'::jsonb FROM generate_series(1, 5000) n""",
+                tenancy.id(), tenancy.projectId(), tenancy.branchId());
+        stampAll();
+        db.execute("ANALYZE \"ProjectUser\"");
+        db.execute("ANALYZE \"SyncChange\"");
+        String sql = READER.batchSql(64);
+        for (int n = 1; sql.contains("?"); n++) {
+            sql = sql.replaceFirst("\\?", "\\$" + n);
+        }
+        String types = "uuid[], text[], " + "bigint[], ".repeat(Mappings.ALL.size()) + "bigint";
+        String args = "'{" + tenancy.id() + "}', '{main}', " + "'{-1}', ".repeat(Mappings.ALL.size()) + "4194304";
+        StringBuilder plan = new StringBuilder();
+        try (Connection c = db.connect(); var st = c.createStatement()) {
+            c.setAutoCommit(false);
+            st.execute("SET LOCAL plan_cache_mode = force_generic_plan");
+            st.execute(ChangeReader.READ_SETTINGS);
+            st.execute("PREPARE batch(" + types + ") AS " + sql);
+            try (var rs = st.executeQuery("EXPLAIN EXECUTE batch(" + args + ")")) {
+                while (rs.next()) {
+                    plan.append(rs.getString(1)).append('\n');
+                }
+            }
+            c.rollback();
+        }
+        assertThat(plan.toString()).as(plan.toString()).doesNotContain("Hash Join").doesNotContain("Merge Join")
+                .doesNotContain("Seq Scan on \"ProjectUser\"").doesNotContain("Seq Scan on \"ContactChannel\"");
+    }
+
+    @Test
     void theBatchedReadIsRenderedOnceWithOneCursorArrayPerMappingAndNoSingleFormRanges() {
         String sql = READER.batchSql(64);
         assertThat(sql).isSameAs(READER.batchSql(64));
