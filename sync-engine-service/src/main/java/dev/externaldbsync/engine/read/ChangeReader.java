@@ -238,22 +238,23 @@ public final class ChangeReader {
             return;
         }
         ic.setAutoCommit(false);
-        boolean done = false;
         try {
             try (PreparedStatement settings = ic.prepareStatement(READ_SETTINGS)) {
                 settings.execute();
             }
             reads.run();
             ic.commit();
-            done = true;
-        } finally {
-            if (!done && !ic.isClosed()) {
+        } catch (SQLException | RuntimeException e) {
+            // The read's failure is the one to report (a session the driver closed fails these too).
+            try {
                 ic.rollback();
-            }
-            if (!ic.isClosed()) {
                 ic.setAutoCommit(true);
+            } catch (SQLException cleanup) {
+                e.addSuppressed(cleanup);
             }
+            throw e;
         }
+        ic.setAutoCommit(true);
     }
 
     /** What one page query stood for: its change-log entries, and whether the byte limit left rows out. */
