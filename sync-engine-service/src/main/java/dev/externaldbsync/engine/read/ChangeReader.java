@@ -27,7 +27,8 @@ import dev.externaldbsync.mapping.Mappings;
  * ({@link FetchSql}):
  * <ul>
  * <li>{@link #readBatch}: every mapping's first page for every tenancy of a batch, and which mappings have
- * dead-lettered rows, in ONE statement (one round trip, one snapshot, taken after the run's locks);
+ * dead-lettered rows, in ONE statement (one snapshot, taken after the run's locks; with its planner settings,
+ * {@link #READ_SETTINGS}, and its commit, three round trips);
  * <li>{@link #readPage}: the next page of one tenancy and mapping above its cursor.
  * </ul>
  * Every column travels as its PostgreSQL text form (an exact round trip through {@code text[]} into the target).
