@@ -68,6 +68,12 @@ class ChangeReaderTest {
         db.update("UPDATE \"SyncChange\" SET \"sequenceId\" = nextval('global_seq_id') WHERE \"sequenceId\" IS NULL");
     }
 
+    /** Gives the user a {@code "clientMetadata"} of about {@code bytes} bytes. */
+    private static void pad(Tenancy tenancy, UUID user, int bytes) {
+        db.update("UPDATE \"ProjectUser\" SET \"clientMetadata\" = jsonb_build_object('pad', repeat('x', ?))"
+                + " WHERE \"tenancyId\" = ? AND \"projectUserId\" = ?", bytes, tenancy.id(), user);
+    }
+
     /** Appends a stamped entry of {@code tableName} for {@code key} (JSON) and returns its sequence id. */
     private static long entry(Tenancy tenancy, String tableName, String key) {
         return db.queryLong("""
@@ -105,8 +111,7 @@ class ChangeReaderTest {
         Tenancy tenancy = fixtures.createTenancy();
         UUID narrow = fixtures.createUser(tenancy, "Narrow", "narrow@example.com");
         UUID wide = fixtures.createUser(tenancy, "Wide", "wide@example.com");
-        db.update("UPDATE \"ProjectUser\" SET \"clientMetadata\" = jsonb_build_object('pad', repeat('x', 20000))"
-                + " WHERE \"tenancyId\" = ? AND \"projectUserId\" = ?", tenancy.id(), wide);
+        pad(tenancy, wide, 20_000);
         stampAll();
         ChangeReader bounded = new ChangeReader(30, ChangeReader.DEFAULT_PAGE_MAX_BYTES, 10_000);
         try (Connection c = db.connect()) {
@@ -136,9 +141,7 @@ class ChangeReaderTest {
     void theBatchedReadKeepsEveryMappingsPagesTogetherWithinTheRowBound() throws Exception {
         Tenancy tenancy = fixtures.createTenancy();
         for (int i = 0; i < 3; i++) {
-            UUID user = fixtures.createUser(tenancy, "User " + i, "bound-" + i + "@example.com");
-            db.update("UPDATE \"ProjectUser\" SET \"clientMetadata\" = jsonb_build_object('pad', repeat('x', 600))"
-                    + " WHERE \"tenancyId\" = ? AND \"projectUserId\" = ?", tenancy.id(), user);
+            pad(tenancy, fixtures.createUser(tenancy, "User " + i, "bound-" + i + "@example.com"), 600);
         }
         stampAll();
         ChangeReader.Request request = request(tenancy.id(), "main", Long.MAX_VALUE);
@@ -380,9 +383,7 @@ class ChangeReaderTest {
     void aPageStopsAtTheByteLimitBeforeTheRowLimitAndSaysThereIsMore() throws Exception {
         Tenancy tenancy = fixtures.createTenancy();
         for (int u = 0; u < 6; u++) {
-            UUID user = fixtures.createUser(tenancy, "Wide " + u, "wide" + u + "@example.com");
-            db.update("UPDATE \"ProjectUser\" SET \"clientMetadata\" = jsonb_build_object('pad', repeat('x', 10000))"
-                    + " WHERE \"tenancyId\" = ? AND \"projectUserId\" = ?", tenancy.id(), user);
+            pad(tenancy, fixtures.createUser(tenancy, "Wide " + u, "wide" + u + "@example.com"), 10_000);
         }
         stampAll();
         ChangeReader narrow = new ChangeReader(30, 25_000);
