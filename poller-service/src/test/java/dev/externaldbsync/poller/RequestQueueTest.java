@@ -2,6 +2,11 @@ package dev.externaldbsync.poller;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -57,6 +62,68 @@ class RequestQueueTest {
         assertThat(queue.claim("c#1", 10, Duration.ofSeconds(10))).isEmpty();
         assertThat(h.db.queryValue("SELECT \"claimedBy\" FROM \"OutgoingRequest\" WHERE \"tenancyId\" = ?", first))
                 .isEqualTo("a#1");
+    }
+
+    @Test
+    void aClaimAfterABurstReadsTheQueueOnlyByIndexThoughItsPlansWereMadeWhenTheQueueWasTiny() throws Exception {
+        h.enqueue(UUID.randomUUID(), UUID.randomUUID(), UUID.randomUUID());
+        h.db.execute("ANALYZE \"OutgoingRequest\"");
+        try (Connection c = h.dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            for (int round = 0; round < 8; round++) { // past the point where the plans are cached as generic
+                assertThat(claimAndRollBack(c, 10)[0]).as("round %d", round).isEqualTo(3);
+            }
+            // The burst that autovacuum has not analyzed yet: 2,000 tenancies with a claim in flight and a pending
+            // request each (every one a candidate the claim must look up and skip), then 2,000 free ones.
+            h.db.execute("""
+                    INSERT INTO "OutgoingRequest" ("id", "createdAt", "deduplicationKey", "qstashOptions", "tenancyId",
+                                                   "startedFulfillingAt", "claimedBy", "leaseExpiresAt")
+                    SELECT gen_random_uuid(), now() - interval '2 hours', NULL, '{}'::jsonb, md5('busy' || n)::uuid,
+                           now() - interval '1 hour', 'other#1', now() + interval '1 hour'
+                    FROM generate_series(1, 2000) AS n
+                    UNION ALL
+                    SELECT gen_random_uuid(), now() - interval '30 minutes', 'sentinel-sync-key-' || n, '{}',
+                           md5('busy' || n)::uuid, NULL, NULL, NULL
+                    FROM generate_series(1, 2000) AS n
+                    UNION ALL
+                    SELECT gen_random_uuid(), now() - interval '10 minutes', 'sentinel-sync-key-free-' || n, '{}',
+                           md5('free' || n)::uuid, NULL, NULL, NULL
+                    FROM generate_series(1, 2000) AS n""");
+            long[] claimedAndSeqScans = claimAndRollBack(c, 50);
+            assertThat(claimedAndSeqScans[0]).isEqualTo(50);
+            assertThat(claimedAndSeqScans[1]).as("sequential scans of the queue in the claim").isZero();
+        }
+    }
+
+    /** One claim of up to {@code limit} on {@code c}, rolled back: how many it chose and how many seq scans it ran. */
+    private long[] claimAndRollBack(Connection c, int limit) throws SQLException {
+        try {
+            try (Statement st = c.createStatement()) {
+                st.execute(RequestQueue.CLAIM_SESSION_SETUP);
+            }
+            long seqScansBefore = queueSeqScans(c);
+            long chosen = 0;
+            try (PreparedStatement ps = c.prepareStatement(RequestQueue.CLAIM)) {
+                RequestQueue.bindClaim(ps, clock.instant(), "test#1", limit, Duration.ofSeconds(10));
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        chosen += rs.getObject(1) == null ? 0 : 1;
+                    }
+                }
+            }
+            return new long[] {chosen, queueSeqScans(c) - seqScansBefore};
+        } finally {
+            c.rollback();
+        }
+    }
+
+    /** The backend's sequential scans of the queue not yet flushed to the cumulative statistics (so: a delta). */
+    private static long queueSeqScans(Connection c) throws SQLException {
+        try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery("""
+                SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'OutgoingRequest'""")) {
+            rs.next();
+            return rs.getLong(1);
+        }
     }
 
     @Test
