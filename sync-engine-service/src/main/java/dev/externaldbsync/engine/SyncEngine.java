@@ -105,6 +105,7 @@ public class SyncEngine {
     private ExecutorService workers;
     private ExecutorService readAhead;
     private FairScheduler scheduler;
+    private FairScheduler.Batches<Unit, TargetResult> batches;
     private RunWatchdog watchdog;
     private Runs runs;
     private Resync resync;
@@ -127,6 +128,7 @@ public class SyncEngine {
         readAhead = ReadAhead.pool("sync-engine-read-ahead", config.parallelism());
         scheduler = new FairScheduler(workers, config.parallelism(), config.fairness().tenancyShare(),
                 config.fairness().targetShare());
+        batches = scheduler.batches(this::counted, Unit::tenancyId, config.batch().maxTenancies());
         watchdog = new RunWatchdog(config.runDeadline(), config.runAbortGrace());
         RunContext.Sink sink = new RunContext.Sink() {
             @Override
@@ -238,7 +240,8 @@ public class SyncEngine {
      * Syncs every tenancy of a request; one result per requested id, in request order (a repeated id gets the same
      * result). Configs are read in one query; every (tenancy, target) that shares one external database with others
      * of the request joins their batch (up to {@code engine.batch.max-tenancies}); batches run in parallel up to
-     * {@code engine.parallelism}, no tenancy or target database beyond its share ({@link FairScheduler}). A target
+     * {@code engine.parallelism}, no tenancy or target database beyond its share ({@link FairScheduler}), and
+     * batches of concurrent requests that wait for a worker run joined when they share a target login. A target
      * backed off after failures answers BACKED_OFF without running; whatever has not finished within
      * {@code engine.answer-budget} answers UNFINISHED, so one slow target never delays the answer for the others.
      */
@@ -293,15 +296,14 @@ public class SyncEngine {
         Set<ProgressStore.Target> recovering = new HashSet<>();
         Map<UUID, List<Unit>> runnable = skipBackedOff(c, unitsOf, results, recovering);
         closeQuietly(c);
-        List<List<Unit>> batches = runs.plan(runnable.values());
+        List<List<Unit>> planned = runs.plan(runnable.values());
         List<FairScheduler.Ticket<Map<Unit, TargetResult>>> tickets = new ArrayList<>();
-        for (List<Unit> batch : batches) {
-            Set<UUID> owners = new HashSet<>();
-            batch.forEach(u -> owners.add(u.tenancyId()));
-            tickets.add(scheduler.submit(owners, database(batch.get(0).target().url()), () -> counted(batch)));
+        for (List<Unit> batch : planned) {
+            PostgresUrl url = batch.get(0).target().url();
+            tickets.add(batches.submit(database(url), url, batch));
         }
-        for (int b = 0; b < batches.size(); b++) {
-            results.putAll(await(tickets.get(b), batches.get(b), answerBy));
+        for (int b = 0; b < planned.size(); b++) {
+            results.putAll(await(tickets.get(b), planned.get(b), answerBy));
         }
         clearRecovered(results, recovering);
 

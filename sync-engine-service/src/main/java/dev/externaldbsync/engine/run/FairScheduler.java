@@ -1,14 +1,20 @@
 package dev.externaldbsync.engine.run;
 
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.function.Function;
 import java.util.function.Supplier;
 
 /**
@@ -16,7 +22,14 @@ import java.util.function.Supplier;
  * them: a batch waits (in arrival order) while all workers are busy, or while starting it would give one of its
  * tenancies, or its target database, more running batches than its cap; a later batch that fits starts before it.
  * Engine-wide, across concurrent requests. A batch not yet started can be {@link Ticket#cancel cancelled} (the
- * request answered without it). Thread-safe (one lock around the counts; batches run outside it).
+ * request answered without it).
+ * <p>
+ * Batches of one {@link Batches kind} that wait for a worker are joined when one starts: the waiting batches with its
+ * merge key (one target database and login) and none of its tenancies join it, up to the kind's member limit, and run
+ * as ONE batch, each ticket answered with its own members' results. So a busy engine turns the many small batches of
+ * concurrent requests into few large ones, where a batch's fixed costs (its round trips, its target transaction, its
+ * progress write) are shared; an idle one still starts each at once. Thread-safe (one lock around the counts; batches
+ * run outside it).
  */
 public final class FairScheduler {
 
@@ -28,6 +41,7 @@ public final class FairScheduler {
     private final Map<UUID, Integer> perTenancy = new HashMap<>();
     private final Map<String, Integer> perTarget = new HashMap<>();
     private int running;
+    private long joined;
 
     /**
      * @param workers     runs the batches; it must have at least {@code parallelism} threads
@@ -58,13 +72,21 @@ public final class FairScheduler {
         private final Set<UUID> tenancies;
         private final String target;
         private final Supplier<T> body;
+        /** Its kind when it may be joined by (or join) others; null for a batch that always runs alone. */
+        private final Batches<?, ?> kind;
+        private final Object mergeKey;
+        private final List<?> members;
         private final CompletableFuture<T> result = new CompletableFuture<>();
         private boolean started;
 
-        private Ticket(Set<UUID> tenancies, String target, Supplier<T> body) {
+        private Ticket(Set<UUID> tenancies, String target, Supplier<T> body, Batches<?, ?> kind, Object mergeKey,
+                List<?> members) {
             this.tenancies = tenancies;
             this.target = target;
             this.body = body;
+            this.kind = kind;
+            this.mergeKey = mergeKey;
+            this.members = members;
         }
 
         public CompletableFuture<T> result() {
@@ -85,9 +107,60 @@ public final class FairScheduler {
         }
     }
 
+    /**
+     * A kind of batch whose waiting batches may run together (see the class comment): {@code body} runs the members
+     * of every joined batch at once and returns one result per member.
+     */
+    public final class Batches<M, V> {
+        private final Function<List<M>, Map<M, V>> body;
+        private final Function<M, UUID> tenancyOf;
+        private final int maxMembers;
+
+        private Batches(Function<List<M>, Map<M, V>> body, Function<M, UUID> tenancyOf, int maxMembers) {
+            this.body = body;
+            this.tenancyOf = tenancyOf;
+            this.maxMembers = Math.max(1, maxMembers);
+        }
+
+        /**
+         * Queues {@code members} (no tenancy twice) on {@code target} (a database identity); only batches with an
+         * equal {@code mergeKey} are joined. The ticket's result maps each of its own members to its result.
+         */
+        public Ticket<Map<M, V>> submit(String target, Object mergeKey, List<M> members) {
+            Set<UUID> tenancies = new HashSet<>();
+            members.forEach(m -> tenancies.add(tenancyOf.apply(m)));
+            List<M> own = List.copyOf(members);
+            Ticket<Map<M, V>> ticket = new Ticket<>(Set.copyOf(tenancies), target, () -> body.apply(own), this,
+                    Objects.requireNonNull(mergeKey), own);
+            return FairScheduler.this.submit(ticket);
+        }
+
+        /** Runs the joined batches as one and answers each ticket with its own members' results. */
+        @SuppressWarnings("unchecked")
+        private void runJoined(List<Ticket<?>> group) {
+            List<M> all = new ArrayList<>();
+            group.forEach(t -> all.addAll((List<M>) t.members));
+            Map<M, V> results = body.apply(all);
+            for (Ticket<?> t : group) {
+                Map<M, V> own = new LinkedHashMap<>();
+                ((List<M>) t.members).forEach(m -> own.put(m, results.get(m)));
+                ((Ticket<Map<M, V>>) t).result.complete(own);
+            }
+        }
+    }
+
+    /** A kind of joinable batch, at most {@code maxMembers} members once joined; see {@link Batches}. */
+    public <M, V> Batches<M, V> batches(Function<List<M>, Map<M, V>> body, Function<M, UUID> tenancyOf,
+            int maxMembers) {
+        return new Batches<>(body, tenancyOf, maxMembers);
+    }
+
     /** Queues a batch of {@code tenancies} on {@code target} (a database identity) and starts what fits. */
     public <T> Ticket<T> submit(Set<UUID> tenancies, String target, Supplier<T> body) {
-        Ticket<T> ticket = new Ticket<>(Set.copyOf(tenancies), target, body);
+        return submit(new Ticket<>(Set.copyOf(tenancies), target, body, null, null, List.of()));
+    }
+
+    private <T> Ticket<T> submit(Ticket<T> ticket) {
         synchronized (this) {
             pending.add(ticket);
         }
@@ -100,6 +173,11 @@ public final class FairScheduler {
         return pending.size();
     }
 
+    /** How many waiting batches have run joined to another one since the start. */
+    public synchronized long joined() {
+        return joined;
+    }
+
     /** Running batches holding {@code tenancy}. */
     public synchronized int runningFor(UUID tenancy) {
         return perTenancy.getOrDefault(tenancy, 0);
@@ -107,15 +185,15 @@ public final class FairScheduler {
 
     private void dispatch() {
         while (true) {
-            Ticket<?> next = null;
+            List<Ticket<?>> next = null;
             synchronized (this) {
                 for (Iterator<Ticket<?>> it = pending.iterator(); running < parallelism && it.hasNext();) {
                     Ticket<?> t = it.next();
                     if (fits(t)) {
                         it.remove();
-                        t.started = true;
-                        take(t, 1);
-                        next = t;
+                        next = join(t);
+                        next.forEach(joined -> joined.started = true);
+                        take(next, 1);
                         break;
                     }
                 }
@@ -127,26 +205,64 @@ public final class FairScheduler {
         }
     }
 
-    private <T> void start(Ticket<T> ticket) {
+    /**
+     * {@code first} and the waiting batches that run with it: of its kind, with its merge key, none of whose
+     * tenancies is in the group already or at its cap, while the group stays within the kind's member limit. Called
+     * under the lock, with {@code first} already out of the queue.
+     */
+    private List<Ticket<?>> join(Ticket<?> first) {
+        List<Ticket<?>> group = new ArrayList<>();
+        group.add(first);
+        if (first.kind == null) {
+            return group;
+        }
+        Set<UUID> tenancies = new HashSet<>(first.tenancies);
+        int members = first.members.size();
+        for (Iterator<Ticket<?>> it = pending.iterator(); it.hasNext();) {
+            Ticket<?> t = it.next();
+            if (t.kind != first.kind || !t.mergeKey.equals(first.mergeKey)
+                    || members + t.members.size() > first.kind.maxMembers
+                    || t.tenancies.stream().anyMatch(u -> tenancies.contains(u)
+                            || perTenancy.getOrDefault(u, 0) >= tenancyCap)) {
+                continue;
+            }
+            it.remove();
+            group.add(t);
+            tenancies.addAll(t.tenancies);
+            members += t.members.size();
+            joined++;
+        }
+        return group;
+    }
+
+    private void start(List<Ticket<?>> group) {
         try {
             workers.execute(() -> {
                 try {
-                    ticket.result.complete(ticket.body.get());
+                    if (group.size() == 1) {
+                        complete(group.get(0));
+                    } else {
+                        group.get(0).kind.runJoined(group);
+                    }
                 } catch (RuntimeException | Error e) {
-                    ticket.result.completeExceptionally(e);
+                    group.forEach(t -> t.result.completeExceptionally(e));
                 } finally {
-                    release(ticket);
+                    release(group);
                 }
             });
         } catch (RejectedExecutionException e) {
-            release(ticket);
-            ticket.result.completeExceptionally(e);
+            release(group);
+            group.forEach(t -> t.result.completeExceptionally(e));
         }
     }
 
-    private void release(Ticket<?> ticket) {
+    private static <T> void complete(Ticket<T> ticket) {
+        ticket.result.complete(ticket.body.get());
+    }
+
+    private void release(List<Ticket<?>> group) {
         synchronized (this) {
-            take(ticket, -1);
+            take(group, -1);
         }
         dispatch();
     }
@@ -163,11 +279,14 @@ public final class FairScheduler {
         return true;
     }
 
-    private void take(Ticket<?> t, int delta) {
+    /** A group is one running batch: one worker, one batch on its target database, one for each tenancy. */
+    private void take(List<Ticket<?>> group, int delta) {
         running += delta;
-        perTarget.merge(t.target, delta, (a, b) -> a + b == 0 ? null : a + b);
-        for (UUID tenancy : t.tenancies) {
-            perTenancy.merge(tenancy, delta, (a, b) -> a + b == 0 ? null : a + b);
+        perTarget.merge(group.get(0).target, delta, (a, b) -> a + b == 0 ? null : a + b);
+        for (Ticket<?> t : group) {
+            for (UUID tenancy : t.tenancies) {
+                perTenancy.merge(tenancy, delta, (a, b) -> a + b == 0 ? null : a + b);
+            }
         }
     }
 }
