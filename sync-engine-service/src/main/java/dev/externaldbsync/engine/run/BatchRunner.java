@@ -71,14 +71,40 @@ final class BatchRunner {
             failInternal(units, results, e);
         }
         for (int i = 0; i < orphans.size(); i++) {
-            try (Connection ic = internal.getConnection()) {
-                runLocked(ic, List.of(orphans.get(i)), results);
+            try {
+                results.putAll(runOrphan(orphans.get(i)));
             } catch (SQLException e) {
                 failInternal(orphans.subList(i, orphans.size()), results, e);
                 break; // without an internal session nothing runs: the rest fail with the same error
             }
         }
         return results;
+    }
+
+    /** How long an orphan waits for the lost session's locks to go with it (the server ends that session). */
+    static final Duration ORPHAN_LOCK_WAIT = Duration.ofSeconds(5);
+
+    /**
+     * One member left by a batch whose internal session was lost, on a fresh session. The lost session holds its
+     * locks until the server has noticed the client is gone, so BUSY is retried for {@link #ORPHAN_LOCK_WAIT}.
+     */
+    private Map<Unit, TargetResult> runOrphan(Unit orphan) throws SQLException {
+        long until = System.nanoTime() + ORPHAN_LOCK_WAIT.toNanos();
+        while (true) {
+            Map<Unit, TargetResult> result = new LinkedHashMap<>();
+            try (Connection ic = internal.getConnection()) {
+                runLocked(ic, List.of(orphan), result);
+            }
+            if (result.get(orphan).outcome() != Outcome.BUSY || System.nanoTime() > until) {
+                return result;
+            }
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return result;
+            }
+        }
     }
 
     /** One batch on the internal session {@code ic}; returns the members it left for a session of their own. */
