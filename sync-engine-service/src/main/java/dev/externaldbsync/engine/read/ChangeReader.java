@@ -5,6 +5,7 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -42,7 +43,8 @@ public final class ChangeReader {
     /** The {@code "m"} of a batched-read row that is not a row but "this tenancy has dead-lettered rows there". */
     static final int POISON_MARK = -1;
 
-    private final Map<Integer, String> batchByLimit = new ConcurrentHashMap<>();
+    /** Batched reads by limit and the set of mappings read (bit k: mapping k). */
+    private final Map<Long, String> batchByShape = new ConcurrentHashMap<>();
     private final Map<Mapping, String> pageByMapping = new ConcurrentHashMap<>();
 
     /** The default of {@code engine.page-max-bytes}. */
@@ -134,6 +136,17 @@ public final class ChangeReader {
      * most that limit per mapping.
      */
     public List<Pages> readBatch(Connection ic, List<Request> requests, int limit) throws SQLException {
+        return readBatch(ic, requests, limit, everyMapping());
+    }
+
+    /**
+     * {@link #readBatch} of the mappings set in {@code read} only (registry order); the others' pages come back
+     * empty. The statement holds a branch for each mapping read and none for the others: starting a statement costs
+     * about as much per branch as probing a batch's tenancies there, so a batch that knows where its changes are
+     * ({@link ChangedMappings}) reads only there.
+     */
+    public List<Pages> readBatch(Connection ic, List<Request> requests, int limit, boolean[] read)
+            throws SQLException {
         int mappings = Mappings.ALL.size();
         List<Pages> pages = new ArrayList<>();
         for (int u = 0; u < requests.size(); u++) {
@@ -143,22 +156,32 @@ public final class ChangeReader {
             }
             pages.add(new Pages(perMapping, new HashSet<>(), new boolean[mappings]));
         }
+        boolean none = true;
+        for (boolean r : read) {
+            none &= !r;
+        }
+        if (none) {
+            return pages; // nothing to read; dead-letter marks matter only beside rows
+        }
         long[][] entries = new long[requests.size()][mappings];
         long[][] available = new long[requests.size()][mappings];
         joinedByIndex(ic, () -> {
-            try (PreparedStatement ps = ic.prepareStatement(batchSql(limit))) {
+            try (PreparedStatement ps = ic.prepareStatement(batchSql(limit, read))) {
                 // Server-prepared from the first use: planning it is costly, so it must happen once per connection
                 // (with the session's force_generic_plan, see application.properties), not on every call.
                 ps.unwrap(org.postgresql.PGStatement.class).setPrepareThreshold(1);
                 ps.setQueryTimeout(timeoutSeconds);
                 ps.setArray(1, ic.createArrayOf("uuid", requests.stream().map(Request::tenancyId).toArray()));
                 ps.setArray(2, ic.createArrayOf("text", requests.stream().map(Request::targetId).toArray()));
+                int parameter = 3;
                 for (int k = 0; k < mappings; k++) {
                     int mapping = k;
-                    ps.setArray(3 + k, ic.createArrayOf("bigint",
-                            requests.stream().map(r -> r.cursors()[mapping]).toArray()));
+                    if (read[k]) {
+                        ps.setArray(parameter++, ic.createArrayOf("bigint",
+                                requests.stream().map(r -> r.cursors()[mapping]).toArray()));
+                    }
                 }
-                ps.setLong(3 + mappings, Math.max(1, batchBytesPerMapping() / Math.max(1, requests.size())));
+                ps.setLong(parameter, Math.max(1, batchBytesPerMapping() / Math.max(1, requests.size())));
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {
                         int k = rs.getInt(1);
@@ -469,23 +492,44 @@ public final class ChangeReader {
      * few distinct limits (powers of two), so few statements are prepared per connection.
      */
     String batchSql(int limit) {
-        return batchByLimit.computeIfAbsent(limit, l -> renderBatch(l, rowMaxBytes));
+        return batchSql(limit, everyMapping());
     }
 
-    static String renderBatch(int limit, long rowMaxBytes) {
+    /** Every mapping set, for a read of them all. */
+    public static boolean[] everyMapping() {
+        boolean[] every = new boolean[Mappings.ALL.size()];
+        Arrays.fill(every, true);
+        return every;
+    }
+
+    /** {@link #batchSql(int)} with a branch (and a cursor array) only for the mappings set in {@code read}. */
+    String batchSql(int limit, boolean[] read) {
+        long bits = 0;
+        for (int k = 0; k < read.length; k++) {
+            bits |= read[k] ? 1L << k : 0;
+        }
+        long shape = (long) limit << Mappings.ALL.size() | bits;
+        return batchByShape.computeIfAbsent(shape, l -> renderBatch(limit, rowMaxBytes, read.clone()));
+    }
+
+    static String renderBatch(int limit, long rowMaxBytes, boolean[] read) {
         List<Mapping> all = Mappings.ALL;
-        String cursorArrays = all.stream().map(m -> "?::bigint[]").collect(Collectors.joining(", "));
-        String cursorNames = IntStream.range(0, all.size()).mapToObj(k -> "\"c" + k + "\"")
-                .collect(Collectors.joining(", "));
+        String cursorArrays = IntStream.range(0, all.size()).filter(k -> read[k]).mapToObj(k -> ", ?::bigint[]")
+                .collect(Collectors.joining());
+        String cursorNames = IntStream.range(0, all.size()).filter(k -> read[k]).mapToObj(k -> ", \"c" + k + "\"")
+                .collect(Collectors.joining());
         StringBuilder sql = new StringBuilder();
-        sql.append("WITH x AS MATERIALIZED (\n    SELECT u.*, \"_b\".\"b\" FROM unnest(?::uuid[], ?::text[], ")
-                .append(cursorArrays).append(") WITH ORDINALITY AS u(\"t\", \"g\", ").append(cursorNames)
+        sql.append("WITH x AS MATERIALIZED (\n    SELECT u.*, \"_b\".\"b\" FROM unnest(?::uuid[], ?::text[]")
+                .append(cursorArrays).append(") WITH ORDINALITY AS u(\"t\", \"g\"").append(cursorNames)
                 .append(", \"i\") CROSS JOIN (SELECT ?::bigint AS \"b\") AS \"_b\")\n");
         sql.append("SELECT ").append(POISON_MARK).append(", q.\"i\", 0::bigint, false, q.\"mappingName\"")
                 .append(padding(1)).append(", 0::bigint, 0::bigint, 0::bigint\nFROM (")
                 .append(DeadLetters.MARKED_MAPPINGS_OF_X)
                 .append(") q");
         for (int k = 0; k < all.size(); k++) {
+            if (!read[k]) {
+                continue;
+            }
             Mapping mapping = all.get(k);
             FetchRange.Binding outer = new FetchRange.Binding("x.\"t\"", "x.\"c" + k + "\"");
             String lateral = FetchSql.lateral(mapping, outer, limit);

@@ -37,10 +37,10 @@ import dev.externaldbsync.mapping.Mappings;
 /**
  * One batch on one worker: the (tenancy, target)s of a request that share one external database. Its stages, in
  * order, are its methods: {@link #run} locks every member on one internal session (one not acquired answers BUSY),
- * then {@link Batch#run} opens the target session, bootstraps the schema, reads every cursor in one query, reads
- * every mapping's first page of every member in one query, applies all of it in ONE target transaction with every
- * cursor move, continues the members that filled their share alone, and mirrors the progress in one statement. A
- * batch the target rejects for any reason but a lost connection is re-run one member at a time, where a bad row is
+ * then {@link Batch#run} opens the target session, bootstraps the schema, reads every cursor in one query, probes
+ * which mappings have entries ({@link ChangedMappings}), reads those mappings' first page of every member in one
+ * query, applies all of it in ONE target transaction with every cursor move, continues the members that filled their
+ * share alone, and mirrors the progress in one statement. A batch the target rejects for any reason but a lost connection is re-run one member at a time, where a bad row is
  * bisected and dead-lettered within its own tenancy; a lost connection fails only this batch. A batched read of the
  * internal database that fails is re-run one member at a time as well, and when one member's read closed the internal
  * session (a result over {@code internal.database.max-result-buffer}), the members not yet run get a fresh session
@@ -482,7 +482,8 @@ final class BatchRunner {
             share = BatchPlanner.share(members.size(), run.pageSize(), run.fetchRows());
             List<ChangeReader.Pages> read;
             try {
-                read = run.reader().readBatch(ic, members.stream().map(Member::request).toList(), share);
+                read = run.reader().readBatch(ic, members.stream().map(Member::request).toList(), share,
+                        changedMappings());
             } catch (SQLException e) {
                 // One member's rows (too wide, too slow to read, …) must fail only that member: each reads alone.
                 if (RunContext.internalLost(ic)) {
@@ -522,6 +523,23 @@ final class BatchRunner {
                 }
             }
             continueOrFinish(session);
+        }
+
+        /**
+         * The mappings where any member has stamped entries above its cursor ({@link ChangedMappings}, one
+         * statement): the batched read has a branch for those only. A member's entries stamped after this probe were
+         * stamped after its request was claimed, so they have a request of their own: the next run reads them.
+         */
+        private boolean[] changedMappings() throws SQLException {
+            List<ChangedMappings.Probe> probes = members.stream()
+                    .map(m -> new ChangedMappings.Probe(m.unit.tenancyId(), m.cursors.clone())).toList();
+            boolean[] any = new boolean[Mappings.ALL.size()];
+            for (boolean[] changed : run.changes().changed(ic, probes)) {
+                for (int k = 0; k < any.length; k++) {
+                    any[k] |= changed[k];
+                }
+            }
+            return any;
         }
 
         /**

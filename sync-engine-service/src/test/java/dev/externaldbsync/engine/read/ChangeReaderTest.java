@@ -337,6 +337,37 @@ class ChangeReaderTest {
     }
 
     @Test
+    void aBatchedReadOfSomeMappingsHasABranchOnlyForThoseAndReturnsTheirPagesAsTheFullReadDoes() throws Exception {
+        boolean[] some = new boolean[Mappings.ALL.size()];
+        int teams = ChangeReader.MAPPING_INDEX.get("teams");
+        some[0] = true;
+        some[teams] = true;
+        String sql = READER.batchSql(64, some);
+        assertThat(sql).isSameAs(READER.batchSql(64, some.clone())).isNotEqualTo(READER.batchSql(64));
+        assertThat(sql.chars().filter(c -> c == '?').count()).as("tenancies, targets, two cursors, byte limit")
+                .isEqualTo(5);
+        assertThat(sql).contains("\"sequenceId\" > x.\"c0\"", "\"sequenceId\" > x.\"c" + teams + "\"")
+                .doesNotContain("x.\"c1\"");
+        try (Connection c = db.connect()) {
+            List<ChangeReader.Request> requests = TENANCIES.stream().map(t -> request(t.id(), "main", -1)).toList();
+            List<ChangeReader.Pages> all = READER.readBatch(c, requests, 64);
+            List<ChangeReader.Pages> read = READER.readBatch(c, requests, 64, some);
+            for (int u = 0; u < TENANCIES.size(); u++) {
+                for (int k = 0; k < Mappings.ALL.size(); k++) {
+                    if (some[k]) {
+                        assertThat(text(read.get(u).page(k))).as(Mappings.ALL.get(k).name())
+                                .isEqualTo(text(all.get(u).page(k))).isNotEmpty();
+                    } else {
+                        assertThat(read.get(u).page(k)).as(Mappings.ALL.get(k).name()).isEmpty();
+                    }
+                }
+            }
+            assertThat(READER.readBatch(c, requests, 64, new boolean[Mappings.ALL.size()]))
+                    .as("nothing asked, nothing read").allSatisfy(p -> assertThat(p.rows()).isZero());
+        }
+    }
+
+    @Test
     void aCursorHidesWhatIsAtOrBelowItInBothReads() throws Exception {
         try (Connection c = db.connect()) {
             Tenancy biggest = TENANCIES.get(2);
