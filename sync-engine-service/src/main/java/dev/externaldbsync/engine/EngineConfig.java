@@ -137,10 +137,11 @@ public interface EngineConfig {
     interface Batch {
         /**
          * {@code ENGINE_BATCH_MAX_TENANCIES}: most (tenancy, target)s synced together as one batch: one lock
-         * statement, one read of every mapping, one target transaction, one progress write. The (tenancy, target)s
-         * of one request that share an external database are spread over {@code engine.parallelism} batches of at
-         * most this size (parallel for latency, batched for throughput). 1 syncs each tenancy alone (still all its
-         * small pages in one transaction).
+         * statement, one probe and one read of the mappings with changes, one target transaction, one progress
+         * write. The (tenancy, target)s of one request that share an external database are spread over {@code
+         * engine.parallelism} batches of at most this size (parallel for latency, batched for throughput), and
+         * batches of concurrent requests waiting for a busy worker are joined up to it. 1 syncs each tenancy alone
+         * (still all its small pages in one transaction).
          */
         @WithDefault("100")
         int maxTenancies();
