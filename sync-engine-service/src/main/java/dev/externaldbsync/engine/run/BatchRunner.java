@@ -168,6 +168,8 @@ final class BatchRunner {
         final long[] backfilled = new long[Mappings.ALL.size()];
         /** A backfill of this member is in progress (it resumes alone, from its position). */
         boolean inProgress;
+        /** Backfilled by this batch ({@link Batch#backfillTogether}): its cursors are this run's high-water mark. */
+        boolean backfilledHere;
         ChangeReader.Pages read;
 
         Member(Unit unit) {
@@ -315,6 +317,7 @@ final class BatchRunner {
             }
             List<Member> alone = backfilling();
             List<Member> together = backfillTogether(tc, alone);
+            together.forEach(m -> m.backfilledHere = true);
             alone.removeAll(together);
             List<Member> batched = new ArrayList<>(members);
             batched.addAll(together);
@@ -378,8 +381,9 @@ final class BatchRunner {
         /**
          * The first sync of many small tenancies sharing a target, batched: of the members to backfill (none in
          * progress), every one whose mappings each fit in one page of the batch's share is backfilled here, all in
-         * ONE read of the live rows and ONE target transaction (each cursor created or moved to its H); they then
-         * read their log above H with the batch. The steps and their order are those of {@link UnitRunner}'s
+         * ONE read of the live rows and ONE target transaction (each cursor created or moved to its H); their log
+         * above H is the next request's (an entry above H was stamped after this request was claimed, and its stamp
+         * enqueued that request). The steps and their order are those of {@link UnitRunner}'s
          * backfill (register, committed; then H; then the snapshot read): see there for why H is enough. The others,
          * and all of them if that transaction fails for any reason but a lost connection, backfill alone.
          */
@@ -528,12 +532,17 @@ final class BatchRunner {
         /**
          * The mappings where any member has stamped entries above its cursor ({@link ChangedMappings}, one
          * statement): the batched read has a branch for those only. A member's entries stamped after this probe were
-         * stamped after its request was claimed, so they have a request of their own: the next run reads them.
+         * stamped after its request was claimed, so they have a request of their own: the next run reads them. For
+         * the same reason a member this batch just backfilled is not probed: its cursors are the highest stamp
+         * visible after the claim, and its snapshot came later.
          */
         private boolean[] changedMappings() throws SQLException {
-            List<ChangedMappings.Probe> probes = members.stream()
-                    .map(m -> new ChangedMappings.Probe(m.unit.tenancyId(), m.cursors.clone())).toList();
             boolean[] any = new boolean[Mappings.ALL.size()];
+            List<ChangedMappings.Probe> probes = members.stream().filter(m -> !m.backfilledHere)
+                    .map(m -> new ChangedMappings.Probe(m.unit.tenancyId(), m.cursors.clone())).toList();
+            if (probes.isEmpty()) {
+                return any;
+            }
             for (boolean[] changed : run.changes().changed(ic, probes)) {
                 for (int k = 0; k < any.length; k++) {
                     any[k] |= changed[k];
