@@ -486,10 +486,10 @@ public final class ChangeReader {
      * mapping index ({@link #POISON_MARK} for a poison mark), the tenancy's 1-based position in the arrays, sequence
      * id, is_deleted, then {@link #MAX_COLUMNS} text values (a poison mark carries the mapping name first), then the
      * number of change-log entries the row stands for (see {@link FetchSql}), then how many rows the page had before
-     * the byte limit. Each
-     * mapping is its lateral fetch ({@link FetchSql#lateral}) per tenancy: one index probe of the change log and
-     * nothing returned (nothing joined) for a mapping with nothing above the cursor. The limit is a literal (see {@link FetchSql#lateral}); callers use a
-     * few distinct limits (powers of two), so few statements are prepared per connection.
+     * the byte limit. Each mapping is its lateral fetch ({@link FetchSql#lateral}) per tenancy: one index probe of
+     * the change log and nothing returned (nothing joined) for a mapping with nothing above the cursor. The limit is
+     * a literal (see {@link FetchSql#lateral}); callers use a few distinct limits (powers of two), so few statements
+     * are prepared per connection.
      */
     String batchSql(int limit) {
         return batchSql(limit, everyMapping());

@@ -40,11 +40,12 @@ import dev.externaldbsync.mapping.Mappings;
  * then {@link Batch#run} opens the target session, bootstraps the schema, reads every cursor in one query, probes
  * which mappings have entries ({@link ChangedMappings}), reads those mappings' first page of every member in one
  * query, applies all of it in ONE target transaction with every cursor move, continues the members that filled their
- * share alone, and mirrors the progress in one statement. A batch the target rejects for any reason but a lost connection is re-run one member at a time, where a bad row is
- * bisected and dead-lettered within its own tenancy; a lost connection fails only this batch. A batched read of the
- * internal database that fails is re-run one member at a time as well, and when one member's read closed the internal
- * session (a result over {@code internal.database.max-result-buffer}), the members not yet run get a fresh session
- * each: one tenant's rows fail only that tenant. A member that needs a snapshot backfill runs alone after the batch
+ * share alone, and mirrors the progress in one statement. A batch the target rejects for any reason but a lost
+ * connection is re-run one member at a time, where a bad row is bisected and dead-lettered within its own tenancy; a
+ * lost connection fails only this batch. A batched read of the internal database that fails is re-run one member at
+ * a time as well, and when one member's read closed the internal session (a result over {@code
+ * internal.database.max-result-buffer}), the members not yet run get a fresh session each: one tenant's rows fail
+ * only that tenant. A member that needs a snapshot backfill runs alone after the batch
  * ({@link UnitRunner}).
  */
 final class BatchRunner {
@@ -383,9 +384,9 @@ final class BatchRunner {
          * progress), every one whose mappings each fit in one page of the batch's share is backfilled here, all in
          * ONE read of the live rows and ONE target transaction (each cursor created or moved to its H); their log
          * above H is the next request's (an entry above H was stamped after this request was claimed, and its stamp
-         * enqueued that request). The steps and their order are those of {@link UnitRunner}'s
-         * backfill (register, committed; then H; then the snapshot read): see there for why H is enough. The others,
-         * and all of them if that transaction fails for any reason but a lost connection, backfill alone.
+         * enqueued that request). The steps and their order are those of {@link UnitRunner}'s backfill (register,
+         * committed; then H; then the snapshot read): see there for why H is enough. The others, and all of them if
+         * that transaction fails for any reason but a lost connection, backfill alone.
          */
         private List<Member> backfillTogether(Connection tc, List<Member> alone) throws SQLException {
             List<Member> candidates = alone.stream().filter(m -> !m.inProgress).toList();
