@@ -87,25 +87,20 @@ final class BatchRunner {
 
     /**
      * One member left by a batch whose internal session was lost, on a fresh session. The lost session holds its
-     * locks until the server has noticed the client is gone, so BUSY is retried for {@link #ORPHAN_LOCK_WAIT}.
+     * locks until the server has noticed the client is gone, so the fresh one first waits for the member's lock
+     * ({@link RunLocks#lockWithin}, at most {@link #ORPHAN_LOCK_WAIT}) and lets it go again; the run then takes it
+     * as any run does (BUSY if another run took it meanwhile, or still holds it).
      */
     private Map<Unit, TargetResult> runOrphan(Unit orphan) throws SQLException {
-        long until = System.nanoTime() + ORPHAN_LOCK_WAIT.toNanos();
-        while (true) {
-            Map<Unit, TargetResult> result = new LinkedHashMap<>();
-            try (Connection ic = internal.getConnection()) {
-                runLocked(ic, List.of(orphan), result);
+        Map<Unit, TargetResult> result = new LinkedHashMap<>();
+        try (Connection ic = internal.getConnection()) {
+            long[] key = RunLocks.keys(List.of(orphan));
+            if (RunLocks.lockWithin(ic, key[0], ORPHAN_LOCK_WAIT)) {
+                RunLocks.unlock(ic, key);
             }
-            if (result.get(orphan).outcome() != Outcome.BUSY || System.nanoTime() > until) {
-                return result;
-            }
-            try {
-                Thread.sleep(20);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return result;
-            }
+            runLocked(ic, List.of(orphan), result);
         }
+        return result;
     }
 
     /** One batch on the internal session {@code ic}; returns the members it left for a session of their own. */

@@ -8,6 +8,7 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Statement;
 import java.time.Duration;
 import java.util.List;
 import java.util.UUID;
@@ -79,22 +80,34 @@ public final class RunLocks {
         }
     }
 
-    /** Polls the try-lock: a run in progress finishes its pages first; never blocks a pooled connection forever. */
+    /**
+     * Takes the lock, waiting at most {@code wait} for its holder (a run in progress finishes its pages first): the
+     * server blocks under {@code lock_timeout}, so nothing polls, and a pooled connection is never held forever. On
+     * a connection in autocommit (a timed-out wait would abort an open transaction); the setting is reset after.
+     */
     public static boolean lockWithin(Connection ic, long key, Duration wait) throws SQLException {
-        long deadline = System.nanoTime() + wait.toNanos();
-        while (!tryLock(ic, new long[] { key })[0]) {
-            if (System.nanoTime() > deadline) {
+        try (PreparedStatement ps = ic.prepareStatement("SELECT set_config('lock_timeout', ?, false)")) {
+            ps.setString(1, Math.max(1, wait.toMillis()) + "ms");
+            ps.execute();
+        }
+        try (PreparedStatement ps = ic.prepareStatement("SELECT pg_advisory_lock(?)")) {
+            ps.setLong(1, key);
+            ps.execute();
+            return true;
+        } catch (SQLException e) {
+            if (LOCK_NOT_AVAILABLE.equals(e.getSQLState())) {
                 return false;
             }
-            try {
-                Thread.sleep(50);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return false;
+            throw e;
+        } finally {
+            try (Statement st = ic.createStatement()) {
+                st.execute("RESET lock_timeout");
             }
         }
-        return true;
     }
+
+    /** SQLSTATE of a wait that ran past {@code lock_timeout}. */
+    private static final String LOCK_NOT_AVAILABLE = "55P03";
 
     private static Long[] boxed(long[] keys) {
         Long[] boxed = new Long[keys.length];
