@@ -28,8 +28,8 @@ import dev.externaldbsync.mapping.Mappings;
  * ({@link FetchSql}):
  * <ul>
  * <li>{@link #readBatch}: every mapping's first page for every tenancy of a batch, and which mappings have
- * dead-lettered rows, in ONE statement (one snapshot, taken after the run's locks; with its planner settings,
- * {@link #READ_SETTINGS}, and its commit, three round trips);
+ * dead-lettered rows, in ONE statement (one snapshot, taken after the run's locks), sent with its planner settings
+ * ({@link #READ_SETTINGS}) in one round trip;
  * <li>{@link #readPage}: the next page of one tenancy and mapping above its cursor.
  * </ul>
  * Every column travels as its PostgreSQL text form (an exact round trip through {@code text[]} into the target).
@@ -165,44 +165,43 @@ public final class ChangeReader {
         }
         long[][] entries = new long[requests.size()][mappings];
         long[][] available = new long[requests.size()][mappings];
-        joinedByIndex(ic, () -> {
-            try (PreparedStatement ps = ic.prepareStatement(batchSql(limit, read))) {
-                // Server-prepared from the first use: planning it is costly, so it must happen once per connection
-                // (with the session's force_generic_plan, see application.properties), not on every call.
-                ps.unwrap(org.postgresql.PGStatement.class).setPrepareThreshold(1);
-                ps.setQueryTimeout(timeoutSeconds);
-                ps.setArray(1, ic.createArrayOf("uuid", requests.stream().map(Request::tenancyId).toArray()));
-                ps.setArray(2, ic.createArrayOf("text", requests.stream().map(Request::targetId).toArray()));
-                int parameter = 3;
-                for (int k = 0; k < mappings; k++) {
-                    int mapping = k;
-                    if (read[k]) {
-                        ps.setArray(parameter++, ic.createArrayOf("bigint",
-                                requests.stream().map(r -> r.cursors()[mapping]).toArray()));
-                    }
-                }
-                ps.setLong(parameter, Math.max(1, batchBytesPerMapping() / Math.max(1, requests.size())));
-                try (ResultSet rs = ps.executeQuery()) {
-                    while (rs.next()) {
-                        int k = rs.getInt(1);
-                        Pages of = pages.get((int) rs.getLong(2) - 1);
-                        if (k == POISON_MARK) {
-                            of.mappingsWithPoison().add(rs.getString(5));
-                            continue;
-                        }
-                        int columns = Mappings.ALL.get(k).columns().size();
-                        String[] values = new String[columns];
-                        for (int c = 0; c < columns; c++) {
-                            values[c] = rs.getString(c + 5);
-                        }
-                        of.page(k).add(new Row(values, rs.getLong(3), rs.getBoolean(4),
-                                wideOrZero(rs.getLong(7 + MAX_COLUMNS))));
-                        entries[(int) rs.getLong(2) - 1][k] += rs.getLong(5 + MAX_COLUMNS);
-                        available[(int) rs.getLong(2) - 1][k] = rs.getLong(6 + MAX_COLUMNS);
-                    }
+        try (ReadStatement statement = ReadStatement.prepare(ic, batchSql(limit, read))) {
+            PreparedStatement ps = statement.ps();
+            // Server-prepared from the first use: planning it is costly, so it must happen once per connection
+            // (with the session's force_generic_plan, see application.properties), not on every call.
+            ps.unwrap(org.postgresql.PGStatement.class).setPrepareThreshold(1);
+            ps.setQueryTimeout(timeoutSeconds);
+            ps.setArray(1, ic.createArrayOf("uuid", requests.stream().map(Request::tenancyId).toArray()));
+            ps.setArray(2, ic.createArrayOf("text", requests.stream().map(Request::targetId).toArray()));
+            int parameter = 3;
+            for (int k = 0; k < mappings; k++) {
+                int mapping = k;
+                if (read[k]) {
+                    ps.setArray(parameter++, ic.createArrayOf("bigint",
+                            requests.stream().map(r -> r.cursors()[mapping]).toArray()));
                 }
             }
-        });
+            ps.setLong(parameter, Math.max(1, batchBytesPerMapping() / Math.max(1, requests.size())));
+            try (ResultSet rs = statement.executeQuery()) {
+                while (rs.next()) {
+                    int k = rs.getInt(1);
+                    Pages of = pages.get((int) rs.getLong(2) - 1);
+                    if (k == POISON_MARK) {
+                        of.mappingsWithPoison().add(rs.getString(5));
+                        continue;
+                    }
+                    int columns = Mappings.ALL.get(k).columns().size();
+                    String[] values = new String[columns];
+                    for (int c = 0; c < columns; c++) {
+                        values[c] = rs.getString(c + 5);
+                    }
+                    of.page(k).add(new Row(values, rs.getLong(3), rs.getBoolean(4),
+                            wideOrZero(rs.getLong(7 + MAX_COLUMNS))));
+                    entries[(int) rs.getLong(2) - 1][k] += rs.getLong(5 + MAX_COLUMNS);
+                    available[(int) rs.getLong(2) - 1][k] = rs.getLong(6 + MAX_COLUMNS);
+                }
+            }
+        }
         for (int u = 0; u < pages.size(); u++) {
             List<List<Row>> byMapping = pages.get(u).byMapping();
             for (int k = 0; k < mappings; k++) {
@@ -237,11 +236,6 @@ public final class ChangeReader {
                 : new Page(rows, false);
     }
 
-    /** A read's statements, run by {@link #joinedByIndex}. */
-    private interface Reads {
-        void run() throws SQLException;
-    }
-
     /**
      * The planner settings of every read, for its transaction only. Each read joins a few dozen entries to their live
      * rows by key, and its generic plan is made once per connection: costed for a table of a few thousand rows, a hash
@@ -252,33 +246,41 @@ public final class ChangeReader {
     static final String READ_SETTINGS = "SELECT set_config('enable_hashjoin', 'off', true), "
             + "set_config('enable_mergejoin', 'off', true)";
 
+    /** {@code sql} behind {@link #READ_SETTINGS}, as one multi-statement query (see {@link ReadStatement}). */
+    static String withReadSettings(String sql) {
+        return READ_SETTINGS + ";\n" + sql;
+    }
+
     /**
-     * Runs {@code reads} in a transaction of their own with {@link #READ_SETTINGS}; on a connection already inside a
-     * transaction, as they are (the settings would outlive the reads).
+     * A read's statement with {@link #READ_SETTINGS} in effect for it alone. On a connection in autocommit the
+     * settings and the read go out as one multi-statement query, which the server runs as one implicit transaction
+     * (one round trip, where a transaction of its own took three: begin with the settings, the read, the commit); the
+     * read has its own snapshot, taken after the settings ran. Inside a transaction the read runs as it is: the
+     * settings would outlive it.
      */
-    private static void joinedByIndex(Connection ic, Reads reads) throws SQLException {
-        if (!ic.getAutoCommit()) {
-            reads.run();
-            return;
+    private record ReadStatement(PreparedStatement ps, boolean withSettings) implements AutoCloseable {
+
+        static ReadStatement prepare(Connection ic, String sql) throws SQLException {
+            boolean withSettings = ic.getAutoCommit();
+            return new ReadStatement(ic.prepareStatement(withSettings ? withReadSettings(sql) : sql), withSettings);
         }
-        ic.setAutoCommit(false);
-        try {
-            try (PreparedStatement settings = ic.prepareStatement(READ_SETTINGS)) {
-                settings.execute();
+
+        /** Runs the read (after the settings, when they go with it) and returns its rows. */
+        ResultSet executeQuery() throws SQLException {
+            if (!withSettings) {
+                return ps.executeQuery();
             }
-            reads.run();
-            ic.commit();
-        } catch (SQLException | RuntimeException e) {
-            // The read's failure is the one to report (a session the driver closed fails these too).
-            try {
-                ic.rollback();
-                ic.setAutoCommit(true);
-            } catch (SQLException cleanup) {
-                e.addSuppressed(cleanup);
+            ps.execute();
+            if (!ps.getMoreResults()) {
+                throw new SQLException("the read after its planner settings returned no result");
             }
-            throw e;
+            return ps.getResultSet();
         }
-        ic.setAutoCommit(true);
+
+        @Override
+        public void close() throws SQLException {
+            ps.close();
+        }
     }
 
     /** What one page query stood for: its change-log entries, and whether the byte limit left rows out. */
@@ -292,34 +294,34 @@ public final class ChangeReader {
     private Read readOnce(Connection ic, UUID tenancy, Mapping mapping, long cursor, int pageSize, long maxBytes,
             List<Row> rows) throws SQLException {
         int columns = mapping.columns().size();
-        long[] counted = new long[2]; // entries, and how many rows the row limit alone would have returned
-        joinedByIndex(ic, () -> {
-            try (PreparedStatement ps = ic.prepareStatement(pageSql(mapping))) {
-                ps.setQueryTimeout(timeoutSeconds);
-                int i = 1;
-                for (Mapping.FetchParameter p : mapping.fetchParameters()) {
-                    switch (p) {
-                        case TENANCY_ID -> ps.setObject(i++, tenancy);
-                        case CURSOR -> ps.setLong(i++, cursor);
-                        case LIMIT -> ps.setInt(i++, pageSize);
-                    }
-                }
-                ps.setLong(i, maxBytes);
-                try (ResultSet rs = ps.executeQuery()) {
-                    while (rs.next()) {
-                        String[] values = new String[columns];
-                        for (int c = 0; c < columns; c++) {
-                            values[c] = rs.getString(c + 1);
-                        }
-                        rows.add(new Row(values, rs.getLong(columns + 1), rs.getBoolean(columns + 2),
-                                wideOrZero(rs.getLong(columns + 5))));
-                        counted[0] += rs.getLong(columns + 3);
-                        counted[1] = rs.getLong(columns + 4);
-                    }
+        long entries = 0;
+        long uncut = 0; // how many rows the row limit alone would have returned
+        try (ReadStatement statement = ReadStatement.prepare(ic, pageSql(mapping))) {
+            PreparedStatement ps = statement.ps();
+            ps.setQueryTimeout(timeoutSeconds);
+            int i = 1;
+            for (Mapping.FetchParameter p : mapping.fetchParameters()) {
+                switch (p) {
+                    case TENANCY_ID -> ps.setObject(i++, tenancy);
+                    case CURSOR -> ps.setLong(i++, cursor);
+                    case LIMIT -> ps.setInt(i++, pageSize);
                 }
             }
-        });
-        return new Read(counted[0], rows.size() < counted[1]);
+            ps.setLong(i, maxBytes);
+            try (ResultSet rs = statement.executeQuery()) {
+                while (rs.next()) {
+                    String[] values = new String[columns];
+                    for (int c = 0; c < columns; c++) {
+                        values[c] = rs.getString(c + 1);
+                    }
+                    rows.add(new Row(values, rs.getLong(columns + 1), rs.getBoolean(columns + 2),
+                            wideOrZero(rs.getLong(columns + 5))));
+                    entries += rs.getLong(columns + 3);
+                    uncut = rs.getLong(columns + 4);
+                }
+            }
+        }
+        return new Read(entries, rows.size() < uncut);
     }
 
     /**

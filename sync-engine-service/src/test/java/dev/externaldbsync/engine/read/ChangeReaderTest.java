@@ -3,6 +3,9 @@ package dev.externaldbsync.engine.read;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -10,6 +13,8 @@ import java.util.UUID;
 
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.postgresql.core.BaseConnection;
+import org.postgresql.core.TransactionState;
 
 import dev.externaldbsync.engine.store.DeadLetters;
 import dev.externaldbsync.mapping.FetchRange;
@@ -301,6 +306,57 @@ class ChangeReaderTest {
         }
         assertThat(plan.toString()).as(plan.toString()).doesNotContain("Hash Join").doesNotContain("Merge Join")
                 .doesNotContain("Seq Scan on \"ProjectUser\"").doesNotContain("Seq Scan on \"ContactChannel\"");
+    }
+
+    @Test
+    void theReadSettingsSentAheadOfAStatementHoldForItAndEndWithIt() throws Exception {
+        try (Connection c = db.connect();
+                PreparedStatement ps = c.prepareStatement(ChangeReader.withReadSettings(
+                        "SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin')"))) {
+            c.setAutoCommit(true);
+            ps.execute();
+            assertThat(ps.getMoreResults()).as("the statement's own result follows the settings'").isTrue();
+            try (ResultSet rs = ps.getResultSet()) {
+                rs.next();
+                assertThat(List.of(rs.getString(1), rs.getString(2))).containsExactly("off", "off");
+            }
+            assertThat(settingsAndState(c)).containsExactly("on", "on", TransactionState.IDLE.name());
+        }
+    }
+
+    @Test
+    void readsOnAConnectionInAutocommitLeaveNoTransactionOpenAndNoSettingBehind() throws Exception {
+        try (Connection c = db.connect()) {
+            c.setAutoCommit(true);
+            List<ChangeReader.Pages> read = READER.readBatch(c, List.of(request(TENANCIES.get(2).id(), "main", -1)),
+                    64);
+            assertThat(read.get(0).page(0)).isNotEmpty();
+            assertThat(READER.readPage(c, TENANCIES.get(2).id(), Mappings.USERS, -1, 64).rows()).isNotEmpty();
+            assertThat(c.getAutoCommit()).isTrue();
+            assertThat(settingsAndState(c)).containsExactly("on", "on", TransactionState.IDLE.name());
+        }
+    }
+
+    @Test
+    void readsInsideTheCallersTransactionLeaveItOpenAndItsSettingsAsTheyWere() throws Exception {
+        try (Connection c = db.connect()) {
+            c.setAutoCommit(false);
+            assertThat(READER.readBatch(c, List.of(request(TENANCIES.get(2).id(), "main", -1)), 64).get(0).page(0))
+                    .isNotEmpty();
+            assertThat(READER.readPage(c, TENANCIES.get(2).id(), Mappings.USERS, -1, 64).rows()).isNotEmpty();
+            assertThat(settingsAndState(c)).containsExactly("on", "on", TransactionState.OPEN.name());
+            c.rollback();
+        }
+    }
+
+    /** The session's join settings and the driver's view of its transaction. */
+    private static List<String> settingsAndState(Connection c) throws Exception {
+        try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery(
+                "SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin')")) {
+            rs.next();
+            return List.of(rs.getString(1), rs.getString(2),
+                    c.unwrap(BaseConnection.class).getTransactionState().name());
+        }
     }
 
     @Test
