@@ -2,6 +2,7 @@ package dev.externaldbsync.poller;
 
 import java.io.IOException;
 import java.net.http.HttpClient;
+import java.net.http.HttpConnectTimeoutException;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.net.http.HttpTimeoutException;
@@ -35,7 +36,7 @@ final class EngineDelivery {
     record Rejected(String error) implements Result {
     }
 
-    /** The engine as a whole failed (no connection, 401, 5xx, unreadable answer): retry later. */
+    /** The engine as a whole failed (no connection or none in time, 401, 5xx, unreadable answer): retry later. */
     record EngineFailed(String error) implements Result {
     }
 
@@ -82,6 +83,11 @@ final class EngineDelivery {
         long started = System.nanoTime();
         try {
             response = http.send(request, HttpResponse.BodyHandlers.ofByteArray());
+        } catch (HttpConnectTimeoutException e) {
+            // A subclass of the timeout below, but an engine that accepts no connection is unreachable, not slow: it
+            // is charged an attempt and pauses the other claims, as a refused connection does.
+            return new EngineFailed("connect timeout: the sync engine accepted no connection within "
+                    + settings.config().connectTimeout());
         } catch (HttpTimeoutException e) {
             return new Slow("timeout: no answer from the sync engine within "
                     + settings.config().requestTimeout());

@@ -81,6 +81,10 @@ public final class PollerSettings {
         return with(Map.of("request-timeout", value.toString()));
     }
 
+    public PollerSettings withConnectTimeout(Duration value) {
+        return with(Map.of("connect-timeout", value.toString()));
+    }
+
     public PollerSettings withShutdownGrace(Duration value) {
         return with(Map.of("shutdown-grace", value.toString()));
     }

@@ -3,10 +3,17 @@ package dev.externaldbsync.poller;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.net.URI;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.LocalDateTime;
 import java.time.ZoneOffset;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
@@ -211,6 +218,55 @@ class PollerDeliveryTest {
         await().atMost(Duration.ofSeconds(10)).until(() -> h.queued() == 0);
         hold.countDown();
         assertThat(h.receiver.deliveriesOf(tenancy)).extracting(SyncReceiver.Delivery::status).contains(200);
+    }
+
+    @Test
+    void anEngineThatAcceptsNoConnectionIsChargedAnAttemptAndPausesTheClaimsLikeARefusedConnection()
+            throws Exception {
+        try (ServerSocket neverAccepting = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            List<Socket> backlog = fillBacklog(neverAccepting);
+            try {
+                UUID tenancy = UUID.randomUUID();
+                h.enqueue(tenancy);
+                URI blackHole = URI.create("http://127.0.0.1:" + neverAccepting.getLocalPort());
+                Poller poller = h.start(PollerSettings.forTests(blackHole, "test-poller-black-hole")
+                        .withConnectTimeout(Duration.ofMillis(300)));
+
+                await().atMost(Duration.ofSeconds(10)).until(() -> ((Number) h.db.queryValue(
+                        "SELECT \"attemptCount\" FROM \"OutgoingRequest\" WHERE \"tenancyId\" = ?", tenancy))
+                        .intValue() >= 1);
+                assertThat((String) h.db.queryValue(
+                        "SELECT \"lastError\" FROM \"OutgoingRequest\" WHERE \"tenancyId\" = ?", tenancy))
+                        .startsWith("connect timeout: the sync engine accepted no connection within");
+                assertThat(poller.status().engineRetryAt()).as("claims paused").isNotNull();
+            } finally {
+                for (Socket s : backlog) {
+                    s.close();
+                }
+            }
+        }
+    }
+
+    /**
+     * Connects to a listener that never accepts until its accept queue is full; from then on the kernel drops every
+     * further SYN, so a connection attempt waits until its own timeout.
+     */
+    private static List<Socket> fillBacklog(ServerSocket listener) throws IOException {
+        List<Socket> connected = new ArrayList<>();
+        for (int i = 0; i < 16; i++) {
+            Socket s = new Socket();
+            try {
+                s.connect(listener.getLocalSocketAddress(), 300);
+                connected.add(s);
+            } catch (SocketTimeoutException full) {
+                s.close();
+                return connected;
+            }
+        }
+        for (Socket s : connected) {
+            s.close();
+        }
+        throw new AssertionError("the listener kept accepting connections into its backlog: cannot black-hole it");
     }
 
     @Test
