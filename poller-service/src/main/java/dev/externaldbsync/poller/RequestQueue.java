@@ -283,16 +283,20 @@ public final class RequestQueue {
     // Outcomes of a delivery
 
     /**
-     * Deletes delivered requests, by request id only, in one round trip. A completion a crash loses only leaves the
-     * request to be delivered again, so its transaction does not wait for its WAL flush.
+     * Deletes delivered requests by request id, in one round trip, and only while they are still claimed. A claim
+     * does not wait for its WAL flush, so a server crash can undo it and leave the row pending again; the sequencer's
+     * next enqueue for the tenancy then lands on that row, for stamps the delivered run never read. Such a row is
+     * left for the next claim. A completion a crash loses only leaves the request to be delivered again, so its
+     * transaction does not wait for its WAL flush either.
      */
     static final String COMPLETE = """
             SELECT set_config('synchronous_commit', 'off', true);
             WITH locked AS MATERIALIZED (
-                SELECT "id" FROM "OutgoingRequest" WHERE "id" = ANY (?) ORDER BY "id" FOR UPDATE)
+                SELECT "id" FROM "OutgoingRequest"
+                WHERE "id" = ANY (?) AND "startedFulfillingAt" IS NOT NULL ORDER BY "id" FOR UPDATE)
             DELETE FROM "OutgoingRequest" WHERE "id" = ANY (ARRAY(SELECT "id" FROM locked))""";
 
-    /** Deletes delivered requests, by request id only. Returns how many rows were deleted. */
+    /** Deletes delivered requests that are still claimed, by request id. Returns how many rows were deleted. */
     public int complete(Collection<Claim> claims) throws SQLException {
         if (claims.isEmpty()) {
             return 0;

@@ -162,6 +162,23 @@ class RequestQueueTest {
     }
 
     @Test
+    void completeLeavesARequestWhoseClaimACrashUndidForTheStampsEnqueuedOnItSince() throws Exception {
+        UUID tenancy = UUID.randomUUID();
+        h.enqueue(tenancy);
+        List<RequestQueue.Claim> claims = queue.claim("a#1", 10, Duration.ofSeconds(10));
+        // What crash recovery leaves of a claim whose commit was not flushed: the row as it was enqueued.
+        h.db.execute("""
+                UPDATE "OutgoingRequest" SET "startedFulfillingAt" = NULL, "claimedBy" = NULL,
+                    "leaseExpiresAt" = NULL, "nextAttemptAt" = NULL""");
+        assertThat(h.enqueue(tenancy)).as("the next stamps' enqueue lands on the same row").isEqualTo(1);
+        assertThat(h.queued()).isEqualTo(1);
+
+        assertThat(queue.complete(claims)).isZero();
+        assertThat(queue.claim("b#1", 10, Duration.ofSeconds(10))).extracting(RequestQueue.Claim::id)
+                .containsExactly(claims.get(0).id());
+    }
+
+    @Test
     void expiredLeaseIsReclaimedAndTheOldOwnerCanNoLongerTouchTheRow() throws Exception {
         UUID tenancy = UUID.randomUUID();
         h.enqueue(tenancy);
