@@ -3,6 +3,7 @@ package dev.externaldbsync.engine.target;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -57,6 +58,45 @@ class ConnectionPolicyTest {
                     .as(address).isInstanceOf(TargetRefusedException.class).hasMessageContaining("never a target");
         }
         assertThat(refusal(lax, "postgresql://u:p@169.254.169.254/db")).contains("never a target");
+    }
+
+    @Test
+    void anIpv4AddressThatANamesIpv6AnswerCarriesIsHeldToThatIpv4AddressesRules() throws Exception {
+        ConnectionPolicy strict = strict();
+        assertThatThrownBy(() -> strict.checkAddress("evil.example", mapped("169.254.169.254"), 5432, "db"))
+                .isInstanceOf(TargetRefusedException.class)
+                .hasMessageContaining("resolved to 169.254.169.254").hasMessageContaining("never a target");
+        assertThatThrownBy(() -> strict.checkAddress("evil.example", nat64("169.254.169.254"), 5432, "db"))
+                .isInstanceOf(TargetRefusedException.class).hasMessageContaining("never a target");
+        assertThatThrownBy(() -> strict.checkAddress("evil.example", mapped("127.0.0.1"), 6000, "db"))
+                .isInstanceOf(TargetRefusedException.class).hasMessageContaining("loopback");
+        assertThatThrownBy(() -> strict.checkAddress("evil.example", mapped("10.1.2.3"), 5432, "db"))
+                .isInstanceOf(TargetRefusedException.class).hasMessageContaining("private");
+        ConnectionPolicy dev = new ConnectionPolicy(settings(true, true, List.of(), true, "disable"), INTERNAL);
+        assertThatThrownBy(() -> dev.checkAddress("evil.example", mapped("127.0.0.1"), 5432, "stack"))
+                .isInstanceOf(TargetRefusedException.class).hasMessageContaining("internal database");
+
+        strict.checkAddress("db.example.com", mapped("203.0.113.7"), 5432, "db");
+        strict.checkAddress("db.example.com", nat64("203.0.113.7"), 5432, "db");
+        strict.checkAddress("db.example.com", ip("2001:db8::a9fe:a9fe"), 5432, "db");
+    }
+
+    /** {@code ::ffff:<ipv4>} as a resolver hands over a name's AAAA answer: sixteen bytes, not turned into IPv4. */
+    private static InetAddress mapped(String ipv4) throws Exception {
+        return aaaa(new byte[] {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (byte) 0xff, (byte) 0xff}, ipv4);
+    }
+
+    /** {@code 64:ff9b::<ipv4>}, the NAT64 well-known prefix. */
+    private static InetAddress nat64(String ipv4) throws Exception {
+        return aaaa(new byte[] {0, 0x64, (byte) 0xff, (byte) 0x9b, 0, 0, 0, 0, 0, 0, 0, 0}, ipv4);
+    }
+
+    private static InetAddress aaaa(byte[] prefix, String ipv4) throws Exception {
+        byte[] bytes = java.util.Arrays.copyOf(prefix, 16);
+        System.arraycopy(ip(ipv4).getAddress(), 0, bytes, 12, 4);
+        InetAddress address = Inet6Address.getByAddress("evil.example", bytes, -1);
+        assertThat(address).isInstanceOf(Inet6Address.class);
+        return address;
     }
 
     @Test
