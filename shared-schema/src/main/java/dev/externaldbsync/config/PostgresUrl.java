@@ -10,6 +10,8 @@ import java.util.Map;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 
+import dev.externaldbsync.contract.status.ErrorText;
+
 /**
  * A PostgreSQL connection string of the operator interface: {@code postgresql://user:password@host:port/db?params}
  * ({@code postgres://} and {@code jdbc:postgresql://host/db?user=…&password=…} are accepted too).
@@ -27,10 +29,16 @@ import java.util.stream.Collectors;
 public record PostgresUrl(String host, int port, String database, String user, String password,
         Map<String, String> params) {
 
-    // Greedy up to the last '@' of the token: a password may itself contain '@' (unencoded, as people write it).
-    private static final Pattern CREDENTIALS = Pattern.compile("(://[^:/@?#\\s]*:)\\S*@");
+    // Greedy up to the last '@' of the line: a password may itself contain '@' or spaces (unencoded, as people
+    // write it; such a string does not parse, and its error message shows it redacted). A message with another '@'
+    // later on the line loses more than the password, never less.
+    private static final Pattern CREDENTIALS = Pattern.compile("(://[^:/@?#\\n]*:)[^\\n]*@");
+    // A value runs to the next parameter or the end of the line, spaces included, for the same reason.
     private static final Pattern SECRET_PARAM = Pattern.compile(
-            "(?i)((?:^|[?&;\\s])[^=&?;\\s]*(?:pass|secret|token|key)[^=&?;\\s]*=)[^&;\\s]*");
+            "(?i)((?:^|[?&;\\s])[^=&?;\\s]*(?:pass|secret|token|key)[^=&?;\\s]*=)[^&;\\n]*");
+
+    /** The most of a connection string an error message shows. */
+    private static final int SHOWN_MAX_CHARS = 512;
 
     public PostgresUrl {
         params = Map.copyOf(params);
@@ -52,21 +60,21 @@ public record PostgresUrl(String host, int port, String database, String user, S
             uri = new URI(withoutJdbc);
         } catch (URISyntaxException e) {
             throw new IllegalArgumentException("connection string is not a valid URL (" + e.getReason() + "): "
-                    + redact(text));
+                    + shown(text));
         }
         String scheme = uri.getScheme();
         if (!"postgresql".equals(scheme) && !"postgres".equals(scheme)) {
             throw new IllegalArgumentException(
-                    "connection string must start with postgresql:// or postgres://: " + redact(text));
+                    "connection string must start with postgresql:// or postgres://: " + shown(text));
         }
         String host = uri.getHost();
         if (host == null || host.isEmpty()) {
-            throw new IllegalArgumentException("connection string has no host: " + redact(text));
+            throw new IllegalArgumentException("connection string has no host: " + shown(text));
         }
         String path = uri.getRawPath() == null ? "" : uri.getRawPath();
         String database = decode(path.startsWith("/") ? path.substring(1) : path);
         if (database.isEmpty() || database.contains("/")) {
-            throw new IllegalArgumentException("connection string has no database name: " + redact(text));
+            throw new IllegalArgumentException("connection string has no database name: " + shown(text));
         }
         String user = null;
         String password = null;
@@ -134,6 +142,11 @@ public record PostgresUrl(String host, int port, String database, String user, S
     @Override
     public String toString() {
         return redacted();
+    }
+
+    /** How an error message shows the string it is about: redacted, and bounded, as a tenant chooses its length. */
+    private static String shown(String text) {
+        return ErrorText.bounded(redact(text), SHOWN_MAX_CHARS);
     }
 
     /** Best-effort redaction of a string that may not even parse (for error messages about it). */

@@ -52,6 +52,27 @@ class PostgresUrlTest {
     }
 
     @Test
+    void aPasswordWithSpacesThatKeepsTheStringFromParsingIsNotShownInTheError() {
+        assertThatThrownBy(() -> PostgresUrl.parse("postgresql://u:my secret pw@h/d"))
+                .hasMessageContaining("not a valid URL").hasMessageContaining("postgresql://u:***@h/d")
+                .hasMessageNotContainingAny("my", "secret", " pw");
+        assertThatThrownBy(() -> PostgresUrl.parse("postgresql://the user:hunter2@h/d"))
+                .hasMessageContaining("not a valid URL").hasMessageNotContaining("hunter2");
+        assertThatThrownBy(() -> PostgresUrl.parse("postgresql://u:p@ss word@h/d"))
+                .hasMessageContaining("postgresql://u:***@h/d").hasMessageNotContainingAny("ss", "word");
+        assertThatThrownBy(() -> PostgresUrl.parse("postgresql://h/d?sslmode=require&password=hunter2 and more"))
+                .hasMessageContaining("sslmode=require&password=***").hasMessageNotContainingAny("hunter2", "more");
+    }
+
+    @Test
+    void anErrorShowsAtMostTheStartOfAHugeConnectionString() {
+        String huge = "postgresql://u:hunter2@h/d?application_name=" + "x".repeat(1_000_000) + " y";
+        assertThatThrownBy(() -> PostgresUrl.parse(huge)).hasMessageContaining("not a valid URL")
+                .hasMessageContaining("postgresql://u:***@h/d?application_name=xxx").hasMessageNotContaining("hunter2")
+                .satisfies(e -> assertThat(e.getMessage()).hasSizeLessThan(1_000));
+    }
+
+    @Test
     void redactionHidesPasswordsContainingAtAndEverySecretLikeParameter() {
         assertThat(PostgresUrl.redact("postgresql://u:p@ss@host/db")).isEqualTo("postgresql://u:***@host/db");
         assertThat(PostgresUrl.redact("target postgresql://u:a@b@c@h:1/d: FATAL for user x"))
