@@ -7,8 +7,13 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.net.http.HttpTimeoutException;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.List;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 
@@ -41,9 +46,9 @@ final class EngineDelivery {
     }
 
     /**
-     * No answer within {@code poller.request-timeout}: the engine is slow, not down (it answers within its own
-     * answer budget, below this timeout, unless something is badly wrong); the requests are retried without an
-     * attempt and without pausing other claims.
+     * No answer within {@code poller.request-timeout}, or no complete one by {@code poller.connect-timeout} plus
+     * that: the engine is slow, not down (it answers within its own answer budget, below this timeout, unless
+     * something is badly wrong); the requests are retried without an attempt and without pausing other claims.
      */
     record Slow(String error) implements Result {
     }
@@ -55,6 +60,8 @@ final class EngineDelivery {
     private final ObjectMapper mapper;
     private final PollerMetrics metrics;
     private final HttpClient http;
+    /** The most a whole exchange may take: connecting, then the answer's headers and its body. */
+    private final Duration answerDeadline;
 
     EngineDelivery(PollerSettings settings, RequestSigner signer, ObjectMapper mapper, PollerMetrics metrics) {
         this.settings = settings;
@@ -65,6 +72,7 @@ final class EngineDelivery {
                 .version(HttpClient.Version.HTTP_1_1)
                 .connectTimeout(settings.config().connectTimeout())
                 .build();
+        this.answerDeadline = settings.config().connectTimeout().plus(settings.config().requestTimeout());
     }
 
     /** POSTs {@code tenancyIds} signed and classifies the answer; interrupted only by a shutdown past its grace. */
@@ -81,23 +89,38 @@ final class EngineDelivery {
         HttpResponse<byte[]> response;
         metrics.postStarted();
         long started = System.nanoTime();
+        CompletableFuture<HttpResponse<byte[]>> exchange =
+                http.sendAsync(request, HttpResponse.BodyHandlers.ofByteArray());
         try {
-            response = http.send(request, HttpResponse.BodyHandlers.ofByteArray());
-        } catch (HttpConnectTimeoutException e) {
+            // The request's own timeout ends when the headers arrive; this one covers the body too, so an answer
+            // whose connection dies halfway cannot keep its claim, renewed by the heartbeat, forever.
+            response = exchange.get(answerDeadline.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+            return new Slow("timeout: no complete answer from the sync engine within " + answerDeadline);
+        } catch (ExecutionException e) {
+            return failed(e.getCause());
+        } finally {
+            exchange.cancel(true);
+            metrics.postFinished(System.nanoTime() - started);
+        }
+        return classify(response);
+    }
+
+    private Result failed(Throwable cause) throws IOException {
+        if (cause instanceof HttpConnectTimeoutException) {
             // A subclass of the timeout below, but an engine that accepts no connection is unreachable, not slow: it
             // is charged an attempt and pauses the other claims, as a refused connection does.
             return new EngineFailed("connect timeout: the sync engine accepted no connection within "
                     + settings.config().connectTimeout());
-        } catch (HttpTimeoutException e) {
-            return new Slow("timeout: no answer from the sync engine within "
-                    + settings.config().requestTimeout());
-        } catch (IOException e) {
-            return new EngineFailed("connection error: " + e.getClass().getSimpleName()
-                    + (e.getMessage() == null ? "" : ": " + e.getMessage()));
-        } finally {
-            metrics.postFinished(System.nanoTime() - started);
         }
-        return classify(response);
+        if (cause instanceof HttpTimeoutException) {
+            return new Slow("timeout: no answer from the sync engine within " + settings.config().requestTimeout());
+        }
+        if (cause instanceof IOException) {
+            return new EngineFailed("connection error: " + cause.getClass().getSimpleName()
+                    + (cause.getMessage() == null ? "" : ": " + cause.getMessage()));
+        }
+        throw new IOException("the POST to the sync engine failed", cause);
     }
 
     private Result classify(HttpResponse<byte[]> response) {

@@ -40,7 +40,8 @@ public interface PollerConfig {
     Duration lease();
 
     /**
-     * How long one POST may take (the lease heartbeat covers it). Keep it above the engine's
+     * How long one POST may wait for its answer (the lease heartbeat covers it); the whole exchange, the answer's
+     * body included, ends by {@code connect-timeout} plus this. Keep it above the engine's
      * {@code engine.answer-budget}: the engine answers by then with UNFINISHED for what it did not finish. A POST
      * that still times out is "slow", not "engine down": its requests are retried without an attempt.
      */

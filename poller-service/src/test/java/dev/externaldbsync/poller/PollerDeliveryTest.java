@@ -4,11 +4,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.net.URI;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.LocalDateTime;
@@ -18,6 +21,7 @@ import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 
 import org.junit.jupiter.api.AfterAll;
@@ -243,6 +247,66 @@ class PollerDeliveryTest {
                 for (Socket s : backlog) {
                     s.close();
                 }
+            }
+        }
+    }
+
+    @Test
+    void anAnswerWhoseBodyStopsHalfwayEndsAsSlowByTheDeadlineAndTheRequestIsDeliveredAgain() throws Exception {
+        UUID tenancy = UUID.randomUUID();
+        h.enqueue(tenancy);
+        AtomicInteger stalled = new AtomicInteger();
+        try (ServerSocket halfAnswering = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
+            Thread server = new Thread(() -> answerHeadersThenStall(halfAnswering, stalled), "half-answering-engine");
+            server.setDaemon(true);
+            server.start();
+            URI engine = URI.create("http://127.0.0.1:" + halfAnswering.getLocalPort());
+            h.start(PollerSettings.forTests(engine, "test-poller-half-answer")
+                    .withRequestTimeout(Duration.ofMillis(700)).withConnectTimeout(Duration.ofMillis(300)));
+
+            await().atMost(Duration.ofSeconds(10)).until(() -> h.db.queryValue(
+                    "SELECT \"lastError\" FROM \"OutgoingRequest\" WHERE \"tenancyId\" = ?", tenancy) != null);
+            assertThat((String) h.db.queryValue(
+                    "SELECT \"lastError\" FROM \"OutgoingRequest\" WHERE \"tenancyId\" = ?", tenancy))
+                    .isEqualTo("timeout: no complete answer from the sync engine within PT1S");
+            assertThat(((Number) h.db.queryValue(
+                    "SELECT \"attemptCount\" FROM \"OutgoingRequest\" WHERE \"tenancyId\" = ?", tenancy))
+                    .intValue()).as("slow, not failed").isZero();
+            await().atMost(Duration.ofSeconds(10)).until(() -> stalled.get() >= 2);
+        }
+    }
+
+    /** Reads each request's head, answers 200 with a body it announces and never sends, and keeps the connection. */
+    private static void answerHeadersThenStall(ServerSocket listener, AtomicInteger stalled) {
+        List<Socket> held = new ArrayList<>();
+        try {
+            while (!listener.isClosed()) {
+                Socket s = listener.accept();
+                held.add(s);
+                InputStream in = s.getInputStream();
+                int matched = 0;
+                while (matched < 4) { // up to the blank line that ends the request's head
+                    int b = in.read();
+                    if (b < 0) {
+                        break;
+                    }
+                    matched = (b == (matched % 2 == 0 ? '\r' : '\n')) ? matched + 1 : (b == '\r' ? 1 : 0);
+                }
+                s.getOutputStream().write(("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                        + "Content-Length: 1000\r\n\r\n{\"results\":[").getBytes(StandardCharsets.US_ASCII));
+                s.getOutputStream().flush();
+                stalled.incrementAndGet();
+            }
+        } catch (IOException e) {
+            if (!listener.isClosed()) {
+                throw new UncheckedIOException(e);
+            }
+        }
+        for (Socket s : held) {
+            try {
+                s.close();
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
             }
         }
     }
