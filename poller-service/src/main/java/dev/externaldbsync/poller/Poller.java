@@ -37,9 +37,9 @@ import io.micrometer.core.instrument.MeterRegistry;
  * {@link PollerService} runs one inside the application.
  * <p>
  * Threads: one claim loop, one LISTEN thread (a {@link NotificationListener} woken by {@code sync_enqueue_tenancies}),
- * one maintenance thread (lease heartbeat, queue statistics), and at most {@code maxInFlight} delivery threads. The
- * loop only claims as many requests as free delivery slots can carry, so a slow engine leaves the backlog in the
- * database, not in memory.
+ * one lease heartbeat thread, one maintenance thread (queue statistics), and at most {@code maxInFlight} delivery
+ * threads. The loop only claims as many requests as free delivery slots can carry, so a slow engine leaves the
+ * backlog in the database, not in memory.
  * <p>
  * Back-pressure on failure: every failed attempt backs off its request (per row, in the database); in addition a
  * failure of the engine as a whole (connection error, 401, 5xx) pauses all claiming for a growing delay, reset by
@@ -83,6 +83,7 @@ public final class Poller {
     private volatile NotificationListener listener;
     private ExecutorService deliveryPool;
     private ScheduledExecutorService maintenance;
+    private ScheduledExecutorService heartbeats;
 
     /**
      * @param queue        the queue (its own data source and clock)
@@ -114,8 +115,11 @@ public final class Poller {
         running = true;
         deliveryPool = Executors.newFixedThreadPool(config.maxInFlight(), daemon("poller-delivery"));
         maintenance = Executors.newSingleThreadScheduledExecutor(daemon("poller-maintenance"));
+        // A thread of its own: the statistics' repair of upstream's rows may wait on their locks, and a lease that
+        // is not renewed in time lets another replica send the same tenancy at once.
+        heartbeats = Executors.newSingleThreadScheduledExecutor(daemon("poller-heartbeat"));
         long heartbeat = Math.max(100, config.lease().toMillis() / 3);
-        maintenance.scheduleWithFixedDelay(this::heartbeat, heartbeat, heartbeat, TimeUnit.MILLISECONDS);
+        heartbeats.scheduleWithFixedDelay(this::heartbeat, heartbeat, heartbeat, TimeUnit.MILLISECONDS);
         maintenance.scheduleWithFixedDelay(this::refreshStats, 0, config.statsInterval().toMillis(),
                 TimeUnit.MILLISECONDS);
         listener = new NotificationListener(listenSource, RequestQueue.CHANNEL, clock);
@@ -161,6 +165,7 @@ public final class Poller {
         }
         deliveryPool.shutdownNow();
         maintenance.shutdownNow();
+        heartbeats.shutdownNow();
         join(listenThread);
         return released;
     }
@@ -173,6 +178,7 @@ public final class Poller {
         stopThreads();
         deliveryPool.shutdownNow();
         maintenance.shutdownNow();
+        heartbeats.shutdownNow();
         join(loopThread);
         join(listenThread);
     }

@@ -12,6 +12,8 @@ import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
+import java.sql.Statement;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.LocalDateTime;
@@ -34,6 +36,7 @@ import dev.externaldbsync.contract.RequestSigner;
 import dev.externaldbsync.contract.SyncResponse;
 import dev.externaldbsync.contract.TargetResult;
 import dev.externaldbsync.contract.TenancyResult;
+import dev.externaldbsync.testing.UpstreamStackAuthDatabase;
 
 /** Delivery, retries, parking, leases and shutdown of real poller replicas against a real receiver and Postgres. */
 class PollerDeliveryTest {
@@ -349,6 +352,37 @@ class PollerDeliveryTest {
         await().atMost(Duration.ofSeconds(10)).until(() -> h.queued() == 0);
         assertThat(h.receiver.requestCount()).isEqualTo(1);
         assertThat(h.receiver.maxConcurrentPerTenancy()).isEqualTo(1);
+    }
+
+    @Test
+    void aStatisticsRefreshWaitingOnALockedRowDoesNotHoldUpTheHeartbeatThatKeepsALeaseAlive() throws Exception {
+        UUID tenancy = UUID.randomUUID();
+        h.enqueue(tenancy);
+        // A request as upstream's sequencer writes it: the statistics refresh takes it over with an UPDATE.
+        UpstreamStackAuthDatabase.upstreamEnqueue(h.db, UUID.randomUUID());
+        try (Connection holder = h.dataSource.getConnection()) {
+            holder.setAutoCommit(false);
+            try (Statement st = holder.createStatement()) {
+                st.execute("SELECT 1 FROM \"OutgoingRequest\" WHERE \"tenancyId\" IS NULL FOR UPDATE");
+            }
+            h.receiver.script((n, request) -> {
+                // A backfill that takes three leases long (the engine's work, not a test wait).
+                assertThat(new CountDownLatch(1).await(2700, TimeUnit.MILLISECONDS)).isFalse();
+                return SyncReceiver.allSynced(request);
+            });
+            h.start(h.settings().withLease(Duration.ofMillis(900)));
+            h.start(h.settings().withLease(Duration.ofMillis(900)));
+            await().atMost(Duration.ofSeconds(5)).until(() -> h.db.queryLong("""
+                    SELECT count(*) FROM pg_stat_activity
+                    WHERE datname = current_database() AND wait_event_type = 'Lock'
+                      AND query LIKE '%SET "tenancyId" =%'""") >= 1);
+
+            await().atMost(Duration.ofSeconds(10)).until(() -> h.db.queryLong(
+                    "SELECT count(*) FROM \"OutgoingRequest\" WHERE \"tenancyId\" = ?", tenancy) == 0);
+            assertThat(h.receiver.deliveriesOf(tenancy)).hasSize(1);
+            assertThat(h.receiver.maxConcurrentPerTenancy()).isEqualTo(1);
+            holder.rollback();
+        }
     }
 
     @Test
