@@ -24,6 +24,7 @@ import org.jboss.logging.Logger;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 
+import dev.externaldbsync.config.PostgresUrl;
 import dev.externaldbsync.contract.RequestSigner;
 import dev.externaldbsync.contract.status.PollerLag;
 import dev.externaldbsync.contract.status.PollerStatus;
@@ -128,7 +129,8 @@ public final class Poller {
         loopThread = daemon("poller-loop").newThread(this::loop);
         loopThread.start();
         LOG.infof("Poller %s delivering to %s (%d tenancies per request, %d in flight, lease %s)",
-                settings.instanceId(), settings.syncUri(), config.tenanciesPerRequest(), config.maxInFlight(),
+                settings.instanceId(), PostgresUrl.redact(settings.syncUri().toString()), config.tenanciesPerRequest(),
+                config.maxInFlight(),
                 config.lease());
     }
 

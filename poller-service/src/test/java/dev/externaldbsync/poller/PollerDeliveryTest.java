@@ -21,14 +21,20 @@ import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.logging.Handler;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
+import java.util.logging.SimpleFormatter;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
+import org.jboss.logmanager.ExtLogRecord;
 import org.junit.jupiter.api.Test;
 
 import dev.externaldbsync.contract.Outcome;
@@ -71,6 +77,35 @@ class PollerDeliveryTest {
         assertThat(deliveries.get(0).tenancyIds()).containsExactly(tenancy);
         assertThat(deliveries.get(0).status()).isEqualTo(200);
         await().atMost(Duration.ofSeconds(5)).until(() -> poller.status().deliveriesPerSecond() > 0);
+    }
+
+    @Test
+    void theEngineUrlAPollerLogsAtStartShowsNoPassword() {
+        List<String> logged = new CopyOnWriteArrayList<>();
+        Handler handler = new Handler() {
+            @Override
+            public void publish(LogRecord record) {
+                logged.add(record instanceof ExtLogRecord ext ? ext.getFormattedMessage()
+                        : new SimpleFormatter().formatMessage(record));
+            }
+
+            @Override
+            public void flush() {
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        Logger logger = Logger.getLogger(Poller.class.getName());
+        logger.addHandler(handler);
+        try {
+            h.start(PollerSettings.forTests(URI.create("http://sync:hunter2@127.0.0.1:1"), "test-poller-logged"));
+        } finally {
+            logger.removeHandler(handler);
+        }
+        assertThat(logged).anySatisfy(m -> assertThat(m).contains("test-poller-logged delivering to http://sync:***@"))
+                .noneSatisfy(m -> assertThat(m).contains("hunter2"));
     }
 
     @Test
