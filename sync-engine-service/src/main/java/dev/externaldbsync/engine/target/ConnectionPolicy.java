@@ -85,6 +85,15 @@ public final class ConnectionPolicy implements TargetConfigParser.Rules {
      * @throws IllegalArgumentException for an unusable setting, naming it
      */
     public ConnectionPolicy(Settings settings, PostgresUrl internal) {
+        this(settings, internal, List.of());
+    }
+
+    /**
+     * @param knownInternal addresses the internal database's host resolved to before (the engine's own policy, via
+     *                      {@link #socketArg}): counted as its server with whatever a lookup finds now, so a lookup
+     *                      that fails at connect time cannot make the internal server look like any other host
+     */
+    private ConnectionPolicy(Settings settings, PostgresUrl internal, List<InetAddress> knownInternal) {
         this.settings = settings;
         this.minSslRank = TargetConfigParser.SSL_MODES.indexOf(settings.minSslmode());
         if (minSslRank < 0) {
@@ -112,7 +121,11 @@ public final class ConnectionPolicy implements TargetConfigParser.Rules {
         }
         this.allowedHosts = Set.copyOf(hosts);
         this.internal = internal;
-        this.internalAddresses = internal == null ? List.of() : resolveQuietly(internal.host());
+        List<InetAddress> internalNow = new ArrayList<>(knownInternal);
+        if (internal != null) {
+            resolveQuietly(internal.host()).stream().filter(a -> !internalNow.contains(a)).forEach(internalNow::add);
+        }
+        this.internalAddresses = List.copyOf(internalNow);
         this.internalIsLocal = internalAddresses.stream().anyMatch(ConnectionPolicy::isLocal);
     }
 
@@ -251,6 +264,8 @@ public final class ConnectionPolicy implements TargetConfigParser.Rules {
             values.put("internalHost", internal.host());
             values.put("internalPort", Integer.toString(internal.port()));
             values.put("internalDatabase", internal.database());
+            values.put("internalAddresses", internalAddresses.stream().map(InetAddress::getHostAddress)
+                    .collect(Collectors.joining(",")));
         }
         values.put("database", database);
         return values.entrySet().stream().map(e -> e.getKey() + "=" + enc(e.getValue()))
@@ -275,7 +290,18 @@ public final class ConnectionPolicy implements TargetConfigParser.Rules {
         PostgresUrl internal = values.containsKey("internalHost") ? new PostgresUrl(values.get("internalHost"),
                 Integer.parseInt(values.get("internalPort")), values.get("internalDatabase"), null, null,
                 java.util.Map.of()) : null;
-        return java.util.Map.entry(new ConnectionPolicy(settings, internal), values.getOrDefault("database", ""));
+        List<InetAddress> known = new ArrayList<>();
+        for (String literal : values.getOrDefault("internalAddresses", "").split(",")) {
+            if (!literal.isEmpty() && Cidr.isAddressLiteral(literal)) {
+                try {
+                    known.add(InetAddress.getByName(literal)); // a literal: no lookup
+                } catch (UnknownHostException e) {
+                    throw new IllegalArgumentException("not an address: " + literal, e);
+                }
+            }
+        }
+        return java.util.Map.entry(new ConnectionPolicy(settings, internal, known),
+                values.getOrDefault("database", ""));
     }
 
     private static String enc(String value) {

@@ -151,6 +151,24 @@ class ConnectionPolicyTest {
     }
 
     @Test
+    void atConnectTimeTheInternalServerIsKnownByTheAddressesTheEngineResolvedThoughItsNameNoLongerResolves()
+            throws Exception {
+        ConnectionPolicy engines = new ConnectionPolicy(settings(true, false, List.of(), false, "disable"),
+                PostgresUrl.parse("postgresql://sync:pw@127.0.0.1:5432/stack"));
+        String arg = engines.socketArg("tenant_db");
+        assertThat(arg).contains("internalAddresses=127.0.0.1");
+        // What a socket's policy sees when the internal database's name fails to resolve as the target connects.
+        String unresolvable = arg.replace("internalHost=127.0.0.1", "internalHost=internal-db.invalid");
+        assertThat(unresolvable).isNotEqualTo(arg);
+
+        ConnectionPolicy atConnect = ConnectionPolicy.fromSocketArg(unresolvable).getKey();
+        assertThatThrownBy(() -> atConnect.checkAddress("db.tenant.example", ip("127.0.0.1"), 5432, "tenant_db"))
+                .isInstanceOf(TargetRefusedException.class)
+                .hasMessageContaining("engine.targets.allow-internal-server");
+        atConnect.checkAddress("db.tenant.example", ip("127.0.0.1"), 5433, "tenant_db");
+    }
+
+    @Test
     void theJdbcUrlCarriesNoParametersAndTheEngineSettingsCannotBeOverridden() {
         ConnectionPolicy policy = strict();
         PostgresUrl url = new PostgresUrl("db.example.com", 6543, "tenant db", "u", "p",
