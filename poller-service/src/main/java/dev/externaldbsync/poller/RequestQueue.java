@@ -29,8 +29,9 @@ import dev.externaldbsync.contract.status.UpstreamSyncSighting;
  * Row states (see {@code V20__poller_queue_state.sql}): <em>pending</em> ({@code "startedFulfillingAt"} NULL),
  * <em>in flight</em> (claimed, {@code "claimedBy"} set, live lease), <em>backing off</em> (claimed, {@code "claimedBy"}
  * NULL, {@code "leaseExpiresAt" = "nextAttemptAt"}), <em>due</em> (claimed, lease expired: dead poller, released,
- * requeued or retry time reached) and <em>parked</em> ({@code "parkedAt"} set). A claimed row never returns to pending
- * form, so it can never collide with the one-pending-row-per-tenancy unique index.
+ * requeued or retry time reached) and <em>parked</em> ({@code "parkedAt"} set). No statement returns a claimed row to
+ * pending form, so it can never collide with the one-pending-row-per-tenancy unique index; only a crash that undoes
+ * a claim before its commit was flushed does (see {@link #COMPLETE}).
  * <p>
  * Guarantees:
  * <ul>
@@ -42,8 +43,8 @@ import dev.externaldbsync.contract.status.UpstreamSyncSighting;
  * is adding stamps to until it commits, so a claimed request always covers every stamp enqueued for it.
  * <li>A request is deleted only by {@link #complete} (by request id, never by tenancy: a newer pending request for the
  * same tenancy must survive). Every other outcome keeps the row, so a crash at any point loses nothing.
- * <li>Writes by the claim owner ({@link #fail}, {@link #park}, {@link #extendLeases}) are conditional on its claim
- * token, so a poller whose lease expired and was reclaimed cannot disturb the new owner.
+ * <li>Writes by the claim owner ({@link #complete}, {@link #fail}, {@link #park}, {@link #extendLeases}) are
+ * conditional on its claim token, so a poller whose lease expired and was reclaimed cannot disturb the new owner.
  * <li>Every write that waits for row locks takes them in request-id order (a locking subquery ordered by {@code
  * "id"}, or statements sent in that order), so two of them can never deadlock. The sets overlap: a heartbeat
  * extends every live claim of the poller while a delivery's completion deletes some of them, and a scan in
@@ -283,20 +284,24 @@ public final class RequestQueue {
     // Outcomes of a delivery
 
     /**
-     * Deletes delivered requests by request id, in one round trip, and only while they are still claimed. A claim
+     * Deletes delivered requests, in one round trip, while the claim that delivered them still holds them. A claim
      * does not wait for its WAL flush, so a server crash can undo it and leave the row pending again; the sequencer's
-     * next enqueue for the tenancy then lands on that row, for stamps the delivered run never read. Such a row is
-     * left for the next claim. A completion a crash loses only leaves the request to be delivered again, so its
-     * transaction does not wait for its WAL flush either.
+     * next enqueue for the tenancy then lands on that row, for stamps the delivered run never read, and another claim
+     * may take it before the old delivery answers. Such a row is left to its new claim (or to the next one). A
+     * delivery whose lease expired and was taken over leaves its row to the new owner too, which delivers it once more
+     * at worst. A completion a crash loses only leaves the request to be delivered again, so its transaction does not
+     * wait for its WAL flush either.
      */
     static final String COMPLETE = """
             SELECT set_config('synchronous_commit', 'off', true);
             WITH locked AS MATERIALIZED (
-                SELECT "id" FROM "OutgoingRequest"
-                WHERE "id" = ANY (?) AND "startedFulfillingAt" IS NOT NULL ORDER BY "id" FOR UPDATE)
+                SELECT r."id" FROM "OutgoingRequest" AS r
+                JOIN unnest(?::uuid[], ?::text[]) AS c("id", "token") ON c."id" = r."id"
+                WHERE r."startedFulfillingAt" IS NOT NULL AND r."claimedBy" = c."token"
+                ORDER BY r."id" FOR UPDATE OF r)
             DELETE FROM "OutgoingRequest" WHERE "id" = ANY (ARRAY(SELECT "id" FROM locked))""";
 
-    /** Deletes delivered requests that are still claimed, by request id. Returns how many rows were deleted. */
+    /** Deletes delivered requests their claims still hold. Returns how many rows were deleted. */
     public int complete(Collection<Claim> claims) throws SQLException {
         if (claims.isEmpty()) {
             return 0;
@@ -305,7 +310,9 @@ public final class RequestQueue {
             // Autocommit: both statements before one Sync are one implicit transaction, so the setting is the
             // delete's and ends with it.
             c.setAutoCommit(true);
-            ps.setArray(1, uuidArray(c, claims.stream().map(Claim::id).toList()));
+            List<Claim> ordered = List.copyOf(claims);
+            ps.setArray(1, uuidArray(c, ordered.stream().map(Claim::id).toList()));
+            ps.setArray(2, c.createArrayOf("text", ordered.stream().map(Claim::token).toArray()));
             ps.execute();
             if (ps.getMoreResults()) {
                 throw new SQLException("the delete returned rows");

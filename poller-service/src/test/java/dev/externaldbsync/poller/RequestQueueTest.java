@@ -174,8 +174,25 @@ class RequestQueueTest {
         assertThat(h.queued()).isEqualTo(1);
 
         assertThat(queue.complete(claims)).isZero();
-        assertThat(queue.claim("b#1", 10, Duration.ofSeconds(10))).extracting(RequestQueue.Claim::id)
-                .containsExactly(claims.get(0).id());
+        List<RequestQueue.Claim> again = queue.claim("b#1", 10, Duration.ofSeconds(10));
+        assertThat(again).extracting(RequestQueue.Claim::id).containsExactly(claims.get(0).id());
+        assertThat(queue.complete(claims)).as("the old delivery answers after the new claim").isZero();
+        assertThat(queue.fail(List.of(new RequestQueue.Failure(again.get(0), "HTTP 503")), BACKOFF, 5).backingOff())
+                .as("the new claim still holds the row").isEqualTo(1);
+    }
+
+    @Test
+    void aDeliveryWhoseLeaseWasTakenOverLeavesTheRowToTheNewOwner() throws Exception {
+        UUID tenancy = UUID.randomUUID();
+        h.enqueue(tenancy);
+        List<RequestQueue.Claim> old = queue.claim("slow#1", 10, Duration.ofSeconds(5));
+        clock.advance(Duration.ofSeconds(6));
+        List<RequestQueue.Claim> taken = queue.claim("b#1", 10, Duration.ofSeconds(5));
+        assertThat(taken).extracting(RequestQueue.Claim::id).containsExactly(old.get(0).id());
+
+        assertThat(queue.complete(old)).isZero();
+        assertThat(queue.complete(taken)).isEqualTo(1);
+        assertThat(h.queued()).isZero();
     }
 
     @Test
