@@ -29,13 +29,13 @@ import dev.externaldbsync.contract.status.ErrorText;
 public record PostgresUrl(String host, int port, String database, String user, String password,
         Map<String, String> params) {
 
-    // Greedy up to the last '@' of the line: a password may itself contain '@' or spaces (unencoded, as people
-    // write it; such a string does not parse, and its error message shows it redacted). A message with another '@'
-    // later on the line loses more than the password, never less.
-    private static final Pattern CREDENTIALS = Pattern.compile("(://[^:/@?#\\n]*:)[^\\n]*@");
-    // A value runs to the next parameter or the end of the line, spaces included, for the same reason.
+    // Greedy up to the last '@' of the token: a password may itself contain '@' (unencoded, as people write it).
+    private static final Pattern CREDENTIALS = Pattern.compile("(://[^:/@?#\\s]*:)\\S*@");
     private static final Pattern SECRET_PARAM = Pattern.compile(
-            "(?i)((?:^|[?&;\\s])[^=&?;\\s]*(?:pass|secret|token|key)[^=&?;\\s]*=)[^&;\\n]*");
+            "(?i)((?:^|[?&;\\s])[^=&?;\\s]*(?:pass|secret|token|key)[^=&?;\\s]*=)[^&;\\s]*");
+    // In a string that is one connection string, a value runs to the next parameter, spaces included.
+    private static final Pattern WHOLE_SECRET_PARAM = Pattern.compile(
+            "(?i)((?:^|[?&;])[^=&?;]*(?:pass|secret|token|key)[^=&?;]*=)[^&;]*");
 
     /** The most of a connection string an error message shows. */
     private static final int SHOWN_MAX_CHARS = 512;
@@ -144,9 +144,25 @@ public record PostgresUrl(String host, int port, String database, String user, S
         return redacted();
     }
 
-    /** How an error message shows the string it is about: redacted, and bounded, as a tenant chooses its length. */
+    /**
+     * How an error message shows the connection string it is about: redacted as one string, and bounded, as a tenant
+     * chooses its length. {@link #redact} reads free text, where a space ends a token; a string that did not parse may
+     * hold a password with spaces, so here everything between the user's name and the string's last {@code '@'} is
+     * the password, and a secret parameter's value runs to the next parameter.
+     */
     private static String shown(String text) {
-        return ErrorText.bounded(redact(text), SHOWN_MAX_CHARS);
+        String hidden = text;
+        int authority = hidden.indexOf("://");
+        int at = hidden.lastIndexOf('@');
+        if (authority >= 0 && at > authority) {
+            int colon = hidden.indexOf(':', authority + 3);
+            if (colon >= 0 && colon < at) {
+                hidden = hidden.substring(0, colon + 1) + "***" + hidden.substring(at);
+            }
+        }
+        // The patterns backtrack, so they read only what can be shown, and a little more.
+        String head = hidden.length() > 4 * SHOWN_MAX_CHARS ? hidden.substring(0, 4 * SHOWN_MAX_CHARS) : hidden;
+        return ErrorText.bounded(redact(WHOLE_SECRET_PARAM.matcher(head).replaceAll("$1***")), SHOWN_MAX_CHARS);
     }
 
     /** Best-effort redaction of a string that may not even parse (for error messages about it). */

@@ -65,6 +65,14 @@ class PostgresUrlTest {
     }
 
     @Test
+    void freeTextKeepsItsRedactionOfSecretsAfterAUrlWithoutCredentials() {
+        assertThat(PostgresUrl.redact("jdbc:postgresql://h:5432/d?application_name=my app&password=p@ss"))
+                .contains("password=***", "postgresql://h:5432/d").doesNotContain("p@ss");
+        assertThat(PostgresUrl.redact("target postgresql://h:5432/d failed; retry: password=s3cr@t [SQLState 08001]"))
+                .contains("password=***", "postgresql://h:5432/d", "[SQLState 08001]").doesNotContain("s3cr");
+    }
+
+    @Test
     void anErrorShowsAtMostTheStartOfAHugeConnectionString() {
         String huge = "postgresql://u:hunter2@h/d?application_name=" + "x".repeat(1_000_000) + " y";
         assertThatThrownBy(() -> PostgresUrl.parse(huge)).hasMessageContaining("not a valid URL")
