@@ -212,12 +212,10 @@ public final class ConnectionPolicy implements TargetConfigParser.Rules {
             throws TargetRefusedException {
         InetAddress carried = carriedIpv4(address);
         if (carried != null) {
-            // The IPv4 host such an address reaches is held to its own rules. The JDK turns a mapped literal into
-            // its IPv4 address, but a name's AAAA answer arrives as it is.
+            // The same host in IPv4's notation, which the rules name. The JDK turns a mapped literal into its IPv4
+            // address, but a name's AAAA answer arrives as it is.
             checkAddress(hostName, carried, port, database);
-            if (isIpv4Mapped(address.getAddress())) {
-                return; // the same host in another notation, which no IPv6 range names
-            }
+            return;
         }
         String shown = shown(hostName, address);
         if (in(ALWAYS_DENIED, address)) {
@@ -333,15 +331,13 @@ public final class ConnectionPolicy implements TargetConfigParser.Rules {
     }
 
     /**
-     * The IPv4 address that {@code address} carries and reaches: an IPv4-mapped address ({@code ::ffff:0:0/96}), which
-     * a dual-stack socket connects over IPv4, or one of the NAT64 well-known prefix ({@code 64:ff9b::/96}), which a
-     * NAT64 gateway translates. Null for any other address.
+     * The IPv4 address of an IPv4-mapped address ({@code ::ffff:0:0/96}), which a dual-stack socket connects to over
+     * IPv4; null for any other address.
      */
     static InetAddress carriedIpv4(InetAddress address) {
         byte[] a = address.getAddress();
-        boolean nat64 = a.length == 16 && a[0] == 0 && a[1] == 0x64 && a[2] == (byte) 0xff && a[3] == (byte) 0x9b
-                && IntStream.range(4, 12).allMatch(i -> a[i] == 0);
-        if (!nat64 && !isIpv4Mapped(a)) {
+        if (a.length != 16 || !IntStream.range(0, 10).allMatch(i -> a[i] == 0) || a[10] != (byte) 0xff
+                || a[11] != (byte) 0xff) {
             return null;
         }
         try {
@@ -349,11 +345,6 @@ public final class ConnectionPolicy implements TargetConfigParser.Rules {
         } catch (UnknownHostException e) {
             throw new IllegalStateException("four bytes are an IPv4 address", e);
         }
-    }
-
-    private static boolean isIpv4Mapped(byte[] a) {
-        return a.length == 16 && IntStream.range(0, 10).allMatch(i -> a[i] == 0) && a[10] == (byte) 0xff
-                && a[11] == (byte) 0xff;
     }
 
     private static boolean in(List<Cidr> ranges, InetAddress address) {
