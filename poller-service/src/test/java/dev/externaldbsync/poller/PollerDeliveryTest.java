@@ -300,17 +300,17 @@ class PollerDeliveryTest {
             server.start();
             URI engine = URI.create("http://127.0.0.1:" + halfAnswering.getLocalPort());
             h.start(PollerSettings.forTests(engine, "test-poller-half-answer")
-                    .withRequestTimeout(Duration.ofMillis(700)).withConnectTimeout(Duration.ofMillis(300)));
+                    .withRequestTimeout(Duration.ofSeconds(2)).withConnectTimeout(Duration.ofMillis(500)));
 
-            await().atMost(Duration.ofSeconds(10)).until(() -> h.db.queryValue(
+            await().atMost(Duration.ofSeconds(15)).until(() -> h.db.queryValue(
                     "SELECT \"lastError\" FROM \"OutgoingRequest\" WHERE \"tenancyId\" = ?", tenancy) != null);
             assertThat((String) h.db.queryValue(
                     "SELECT \"lastError\" FROM \"OutgoingRequest\" WHERE \"tenancyId\" = ?", tenancy))
-                    .isEqualTo("timeout: no complete answer from the sync engine within PT1S");
+                    .isEqualTo("timeout: no complete answer from the sync engine within PT2.5S");
             assertThat(((Number) h.db.queryValue(
                     "SELECT \"attemptCount\" FROM \"OutgoingRequest\" WHERE \"tenancyId\" = ?", tenancy))
                     .intValue()).as("slow, not failed").isZero();
-            await().atMost(Duration.ofSeconds(10)).until(() -> stalled.get() >= 2);
+            await().atMost(Duration.ofSeconds(15)).until(() -> stalled.get() >= 2);
         }
     }
 
