@@ -130,8 +130,7 @@ public final class Poller {
         loopThread.start();
         LOG.infof("Poller %s delivering to %s (%d tenancies per request, %d in flight, lease %s)",
                 settings.instanceId(), PostgresUrl.redact(settings.syncUri().toString()), config.tenanciesPerRequest(),
-                config.maxInFlight(),
-                config.lease());
+                config.maxInFlight(), config.lease());
     }
 
     /**
