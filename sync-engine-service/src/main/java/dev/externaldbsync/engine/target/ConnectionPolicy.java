@@ -210,11 +210,11 @@ public final class ConnectionPolicy implements TargetConfigParser.Rules {
      */
     public void checkAddress(String hostName, InetAddress address, int port, String database)
             throws TargetRefusedException {
-        InetAddress carried = carriedIpv4(address);
-        if (carried != null) {
+        InetAddress mapped = mappedIpv4(address);
+        if (mapped != null) {
             // The same host in IPv4's notation, which the rules name. The JDK turns a mapped literal into its IPv4
             // address, but a name's AAAA answer arrives as it is.
-            checkAddress(hostName, carried, port, database);
+            checkAddress(hostName, mapped, port, database);
             return;
         }
         String shown = shown(hostName, address);
@@ -334,7 +334,7 @@ public final class ConnectionPolicy implements TargetConfigParser.Rules {
      * The IPv4 address of an IPv4-mapped address ({@code ::ffff:0:0/96}), which a dual-stack socket connects to over
      * IPv4; null for any other address.
      */
-    static InetAddress carriedIpv4(InetAddress address) {
+    private static InetAddress mappedIpv4(InetAddress address) {
         byte[] a = address.getAddress();
         if (a.length != 16 || !IntStream.range(0, 10).allMatch(i -> a[i] == 0) || a[10] != (byte) 0xff
                 || a[11] != (byte) 0xff) {
